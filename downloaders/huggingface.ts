@@ -1,0 +1,38 @@
+import { defineDownloader } from "../src/downloader.ts";
+import { DEFAULT_ENDPOINT, listSnapshot } from "../src/huggingface/api.ts";
+import { huggingfaceError } from "../src/huggingface/errors.ts";
+import type { Env } from "../src/roots.ts";
+
+/** `HF_ENDPOINT` is a full URL (mirrors, the local test hub); trailing slashes are ignored like huggingface_hub does. */
+export function huggingfaceEndpoint(env: Env): string {
+  return (env.HF_ENDPOINT || DEFAULT_ENDPOINT).replace(/\/+$/, "");
+}
+
+export default defineDownloader({
+  name: "huggingface",
+  aliases: ["hf"],
+  layout: "huggingface",
+  defaultRevision: "main",
+  tokenEnv: ["HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"],
+  resolve(model, ctx) {
+    return listSnapshot(
+      {
+        endpoint: huggingfaceEndpoint(ctx.env),
+        dispatcher: ctx.dispatcher,
+        ...(ctx.token ? { token: ctx.token } : {}),
+        ...(ctx.signal ? { signal: ctx.signal } : {}),
+      },
+      model.id,
+      model.revision,
+    );
+  },
+  describeError(response, model, { path, env, hasToken }) {
+    return huggingfaceError(response, {
+      repo: model.id,
+      revision: model.revision,
+      endpoint: huggingfaceEndpoint(env),
+      hasToken,
+      ...(path ? { path } : {}),
+    });
+  },
+});

@@ -1,0 +1,58 @@
+import type { Env } from "../roots.ts";
+import { consumerEnv, resolveRoots } from "../roots.ts";
+import { loadProjects } from "../project.ts";
+import { loadRegistry } from "../registry.ts";
+import { runDownload } from "../run-download.ts";
+import { UsageError } from "../errors.ts";
+import { redact } from "../redact.ts";
+import { downloaderDirs, projectDirs, type DirOptions } from "./context.ts";
+import { createReporter, type Output } from "./reporter.ts";
+import { selectModels, splitNames, type Selection } from "./select.ts";
+
+export interface DownloadOptions extends Selection, DirOptions {
+  root?: string;
+  token?: string;
+  force?: boolean;
+  dryRun?: boolean;
+  concurrency?: number;
+  json?: boolean;
+  quiet?: boolean;
+}
+
+export async function downloadCommand(o: DownloadOptions, io: Output, env: Env): Promise<number> {
+  const usesProjects = Boolean(o.all || splitNames(o.project).length);
+  if (!usesProjects && o.ids.length === 0) {
+    throw new UsageError("Nothing to download: give model ids (org/name), --project NAME or --all. `download-models list` shows the projects.");
+  }
+  if (usesProjects && o.ids.length === 0 && (o.revision || o.include || o.exclude || o.source)) {
+    throw new UsageError("--source, --revision, --include and --exclude apply to model ids given on the command line; projects declare their own.");
+  }
+  const registry = await loadRegistry(downloaderDirs(o, env));
+  const projects = usesProjects ? await loadProjects(projectDirs(o, env), registry.names()) : undefined;
+  const models = selectModels(o, projects, registry);
+  if (models.length === 0) throw new UsageError("The selected projects declare no models.");
+  const roots = resolveRoots({ ...(o.root ? { root: o.root } : {}), env });
+  const mode = o.json ? "json" : o.quiet ? "quiet" : "human";
+  const reporter = createReporter(io, mode);
+  if (mode === "human") {
+    const hf = models.some((m) => registry.get(m.source).layout === "huggingface");
+    io.out(
+      `download-models: ${models.length} model${models.length === 1 ? "" : "s"}` +
+        (o.dryRun ? " (dry run)" : "") +
+        (hf ? `; HuggingFace cache ${roots.huggingface} (${roots.why.huggingface})` : ""),
+    );
+  }
+  const summary = await runDownload({
+    models, registry, roots, env,
+    ...(o.token ? { token: o.token } : {}),
+    force: Boolean(o.force),
+    dryRun: Boolean(o.dryRun),
+    concurrency: o.concurrency ?? 8,
+    onEvent: reporter.onEvent,
+  });
+  const needsHf = summary.models.some((m) => m.status !== "failed" && registry.get(m.source).layout === "huggingface");
+  const env_ = needsHf ? consumerEnv(roots) : { lines: [], vars: {} };
+  await reporter.finish(summary, env_.lines);
+  if (o.json) io.out(redact(JSON.stringify({ ...summary, ok: summary.failed === 0, env: env_.vars }, null, 2)));
+  return summary.failed > 0 ? 1 : 0;
+}

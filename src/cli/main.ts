@@ -1,0 +1,106 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { Command, CommanderError, InvalidArgumentError } from "commander";
+import { DownloadModelsError, UsageError } from "../errors.ts";
+import { redact, registerSecret } from "../redact.ts";
+import type { Env } from "../roots.ts";
+import { packageRoot } from "./context.ts";
+import type { Output } from "./reporter.ts";
+
+const version = (JSON.parse(readFileSync(join(packageRoot, "package.json"), "utf8")) as { version: string }).version;
+
+function positiveInt(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`\`${name}\` must be an integer ≥ 1`);
+    return n;
+  };
+}
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+function buildProgram(io: Output, env: Env, setCode: (code: number) => void): Command {
+  const program = new Command("download-models")
+    .description(
+      "Download the models your projects declare (HuggingFace, ModelScope, custom sources) into verified,\n" +
+        "offline-ready caches: a RunPod network volume in a Pod, the user cache elsewhere, or --root DIR.",
+    )
+    .version(version)
+    .argument("[ids...]", "model ids (org/name), optionally prefixed with the source (hf:org/name) and suffixed with @revision")
+    .option("-a, --all", "every model of every project")
+    .option("-p, --project <names...>", "only these projects (repeatable, or comma-separated)")
+    .option("-s, --source <name>", "source for ids without a prefix (huggingface, hf, modelscope, or a custom downloader)")
+    .option("-r, --revision <rev>", "branch, tag or commit for ids on the command line")
+    .option("--include <patterns...>", "only files matching these fnmatch patterns (ids on the command line)")
+    .option("--exclude <patterns...>", "skip files matching these patterns (ids on the command line)")
+    .option("--root <dir>", "put everything under DIR: HF in DIR/huggingface/hub, ModelScope in DIR/modelscope")
+    .option("--token <token>", "token for the hub (default: HF_TOKEN / MODELSCOPE_API_TOKEN); prefer the env var, argv is visible in ps")
+    .option("-f, --force", "download again even when a complete copy is on disk")
+    .option("-n, --dry-run", "show what would be downloaded and what is already complete; write nothing")
+    .option("-c, --concurrency <n>", "files downloaded at once", positiveInt("--concurrency"), 8)
+    .option("--json", "print the summary as JSON on stdout, nothing else")
+    .option("-q, --quiet", "print only failures and the summary")
+    .option("--projects-dir <dir>", "folder of project plugins (repeatable; default: the package's projects/)", collect)
+    .option("--downloaders-dir <dir>", "folder of custom downloaders (repeatable; default: the package's downloaders/)", collect)
+    .option("--verbose", "show stack traces of unexpected errors")
+    .showHelpAfterError("(run download-models --help for usage)")
+    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
+    .exitOverride()
+    .action(async (ids: string[], opts) => {
+      const { downloadCommand } = await import("./download-command.ts");
+      setCode(await downloadCommand({ ...opts, ids }, io, env));
+    });
+
+  program
+    .command("list")
+    .description("projects, their models per source, and the deduplicated total; marks what is complete on disk")
+    .option("--root <dir>", "root to check for completeness (as for downloads)")
+    .option("--json", "print as JSON")
+    .option("--projects-dir <dir>", "folder of project plugins (repeatable)", collect)
+    .option("--downloaders-dir <dir>", "folder of custom downloaders (repeatable)", collect)
+    .action(async (opts) => {
+      const { listCommand } = await import("./list-command.ts");
+      setCode(await listCommand(opts, io, env));
+    });
+
+  program
+    .command("env")
+    .description("the environment lines a consuming pod needs to load the downloaded models offline")
+    .option("--root <dir>", "as for downloads")
+    .option("--json", "print as JSON")
+    .action(async (opts) => {
+      const { envCommand } = await import("./env-command.ts");
+      setCode(await envCommand(opts, io, env));
+    });
+  return program;
+}
+
+/** Run the CLI; returns the exit code (0 ok, 1 a model failed, 2 usage or configuration error). */
+export async function main(argv: string[], io: Output, env: Env = process.env): Promise<number> {
+  let code = 0;
+  registerSecret(env.HF_TOKEN);
+  registerSecret(env.HUGGING_FACE_HUB_TOKEN);
+  registerSecret(env.MODELSCOPE_API_TOKEN);
+  const tokenAt = argv.findIndex((a) => a === "--token" || a.startsWith("--token="));
+  if (tokenAt >= 0) registerSecret(argv[tokenAt]!.includes("=") ? argv[tokenAt]!.split("=")[1] : argv[tokenAt + 1]);
+  const program = buildProgram(io, env, (c) => (code = c));
+  try {
+    await program.parseAsync(argv);
+    return code;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      return error.code === "commander.helpDisplayed" || error.code === "commander.version" || error.exitCode === 0 ? 0 : 2;
+    }
+    if (error instanceof DownloadModelsError) {
+      io.err(redact(`download-models: ${error.message}`));
+      return error.exitCode;
+    }
+    const verbose = argv.includes("--verbose");
+    io.err(redact(`download-models: unexpected error: ${(error as Error)?.message ?? String(error)}`));
+    if (verbose && error instanceof Error && error.stack) io.err(redact(error.stack));
+    else io.err("(run again with --verbose for the stack trace, and please report it)");
+    return 1;
+  }
+}
+
+export { UsageError };

@@ -1,0 +1,52 @@
+import type { Dispatcher } from "undici";
+import type { Env } from "./roots.ts";
+import type { LayoutName, ModelRequest, Snapshot } from "./types.ts";
+
+/** What a downloader gets to resolve a model. It must not write files: the core does that. */
+export interface ResolveContext {
+  /** Token for this source: `--token`, else the source's own env var (see `tokenEnv`). */
+  token?: string;
+  env: Env;
+  /** undici dispatcher (keep-alive pool) shared with the core; pass it to `request`/`fetch`. */
+  dispatcher: Dispatcher;
+  signal?: AbortSignal;
+}
+
+/** An HTTP answer the core could not use, handed to the downloader to explain in its hub's terms. */
+export interface FailedResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  url: string;
+  /** Up to 4 KiB of the body, as text. */
+  body: string;
+}
+
+export interface DescribeContext {
+  /** The file whose request failed, if it was a file request. */
+  path?: string;
+  env: Env;
+  /** Whether the failed request carried this source's token. */
+  hasToken: boolean;
+}
+
+export interface Downloader {
+  /** Name used as `source` in projects and `--source` on the command line. */
+  name: string;
+  /** Other names for the same source (`hf` for `huggingface`). */
+  aliases?: string[];
+  /** Where the core puts the files. Custom downloaders use "plain": `<root>/<name>/<id>/<path>`. @default "plain" */
+  layout?: LayoutName;
+  /** Revision used when a model names none. @default "main" */
+  defaultRevision?: string;
+  /** Env vars read for the token, in order. */
+  tokenEnv?: string[];
+  /** Turn a model into a snapshot: the immutable commit and its files with URLs and hashes. */
+  resolve(model: ModelRequest, ctx: ResolveContext): Promise<Snapshot>;
+  /** Explain a failed file request in this hub's terms (gated, private, rate limited…). */
+  describeError?(response: FailedResponse, model: ModelRequest, ctx: DescribeContext): Error | undefined;
+}
+
+/** Type helper for `downloaders/<name>.ts`: `export default defineDownloader({ name, resolve })`. */
+export function defineDownloader(downloader: Downloader): Downloader {
+  return downloader;
+}

@@ -1,0 +1,68 @@
+import { copyFile, mkdir, readFile, readlink, rename, rm, symlink } from "node:fs/promises";
+import { dirname, join, relative } from "node:path";
+import { getRepoFolderName } from "@huggingface/hub";
+import type { ModelRequest, ResolvedFile } from "../types.ts";
+import type { ModelStore } from "./store.ts";
+import { inside, sizeOf, writeFileAtomic } from "../fs-utils.ts";
+
+const COMMIT = /^[0-9a-f]{40}$/;
+
+function etagOf(file: ResolvedFile): string {
+  const etag = file.etag ?? file.sha256 ?? file.gitSha1;
+  if (!etag || !/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(etag)) {
+    throw new Error(`${file.path}: the hub listed no usable etag (sha256 or git sha1), so it cannot be cached`);
+  }
+  return etag;
+}
+
+/**
+ * The HuggingFace hub cache, exactly as huggingface_hub reads it (spec HF §0, §2):
+ * `models--org--name/blobs/<etag>`, `snapshots/<commit>/<path>` → relative symlink, `refs/<revision>` = commit, no newline.
+ */
+export function huggingfaceStore(hubCache: string, model: ModelRequest): ModelStore {
+  const modelDir = join(hubCache, getRepoFolderName({ name: model.id, type: "model" }));
+  const blobPath = (file: ResolvedFile) => join(modelDir, "blobs", etagOf(file));
+  const refPath = inside(join(modelDir, "refs"), model.revision);
+  return {
+    modelDir,
+    manifestDir: join(modelDir, ".download-models"),
+    blobPath,
+    tempPath: (file) => `${blobPath(file)}.incomplete`,
+    consumerPath: (commit, path) => inside(join(modelDir, "snapshots", commit), path),
+    snapshotDir: (commit) => join(modelDir, "snapshots", commit),
+    canReuse: async (file) => (await sizeOf(blobPath(file))) === file.size,
+    async link(commit, file) {
+      const pointer = inside(join(modelDir, "snapshots", commit), file.path);
+      const target = relative(dirname(pointer), blobPath(file));
+      try {
+        if ((await readlink(pointer)) === target) return;
+      } catch {
+        // missing, or a real file: replaced below
+      }
+      await mkdir(dirname(pointer), { recursive: true });
+      const temp = `${pointer}.${process.pid}.link.incomplete`;
+      await rm(temp, { force: true });
+      try {
+        await symlink(target, temp);
+      } catch (error) {
+        // No symlinks on this filesystem: a real copy loads the same (spec §2, HF_HUB_DISABLE_SYMLINKS)
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP") throw error;
+        await copyFile(blobPath(file), temp);
+      }
+      await rename(temp, pointer);
+    },
+    async finish(m, commit) {
+      // Commit-hash requests leave the snapshot detached, as huggingface_hub does.
+      if (m.revision !== commit) await writeFileAtomic(refPath, commit);
+    },
+    async revisionMatches(m, commit) {
+      if (m.revision === commit || COMMIT.test(m.revision)) return m.revision === commit;
+      try {
+        return (await readFile(refPath, "utf8")) === commit;
+      } catch {
+        return false;
+      }
+    },
+  };
+}

@@ -1,0 +1,27 @@
+import { join } from "node:path";
+import type { ModelRequest } from "../types.ts";
+import type { ModelStore } from "./store.ts";
+import { inside, sizeOf } from "../fs-utils.ts";
+import { verifyFileOnDisk } from "../verify.ts";
+
+/** Custom sources: real files at `<root>/<source>/<id>/<path>`, no symlinks; the manifest records the revision. */
+export function plainStore(root: string, model: ModelRequest): ModelStore {
+  const modelDir = inside(join(root, model.source), model.id);
+  const blobPath = (file: { path: string }) => inside(modelDir, file.path);
+  return {
+    modelDir,
+    manifestDir: join(modelDir, ".download-models"),
+    blobPath,
+    tempPath: (file) => `${blobPath(file)}.incomplete`,
+    consumerPath: (_commit, path) => inside(modelDir, path),
+    snapshotDir: () => modelDir,
+    // A same-sized file may be another revision's: reuse it only when its hash proves it is this one.
+    canReuse: async (file) =>
+      (await sizeOf(blobPath(file))) === file.size &&
+      Boolean(file.sha256 || file.gitSha1) &&
+      (await verifyFileOnDisk(blobPath(file), file)) === undefined,
+    link: async () => {},
+    finish: async () => {},
+    revisionMatches: async () => true,
+  };
+}

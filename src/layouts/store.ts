@@ -1,0 +1,26 @@
+import type { ModelRequest, ResolvedFile } from "../types.ts";
+
+/**
+ * Where one model's files live on disk, for one layout. The core downloads into `tempPath`, verifies, renames to
+ * `blobPath`, then calls `link`; `finish` runs once every file is in place, before the manifest is written.
+ */
+export interface ModelStore {
+  /** The model's own directory (HF: `models--org--name`). */
+  modelDir: string;
+  /** Directory holding this tool's completion manifests. */
+  manifestDir: string;
+  blobPath(file: ResolvedFile): string;
+  tempPath(file: ResolvedFile): string;
+  /** The path a consumer opens for `path` at `commit`. */
+  consumerPath(commit: string, path: string): string;
+  /** Directory a consumer passes to `from_pretrained` for this commit. */
+  snapshotDir(commit: string): string;
+  /** May the file already at `blobPath` be used as is? */
+  canReuse(file: ResolvedFile): Promise<boolean>;
+  /** Make `consumerPath` show the verified blob. */
+  link(commit: string, file: ResolvedFile): Promise<void>;
+  /** Record the revision → commit mapping, if the layout has one. */
+  finish(model: ModelRequest, commit: string): Promise<void>;
+  /** Does the layout's own revision record agree (zero network)? */
+  revisionMatches(model: ModelRequest, commit: string): Promise<boolean>;
+}

@@ -1,0 +1,40 @@
+import type { Downloader } from "./downloader.ts";
+import type { Project } from "./project.ts";
+import type { Registry } from "./registry.ts";
+import type { ModelRequest, ModelSpec } from "./types.ts";
+
+/** Apply defaults: canonical source name, the downloader's default revision, empty filters. */
+export function toRequest(spec: ModelSpec, registry: Registry, defaults: { source: string; project?: string }): ModelRequest {
+  const downloader: Downloader = registry.get(spec.source ?? defaults.source);
+  return {
+    source: downloader.name,
+    id: spec.id,
+    revision: spec.revision ?? downloader.defaultRevision ?? "main",
+    include: [...(spec.include ?? [])],
+    exclude: [...(spec.exclude ?? [])],
+    projects: defaults.project ? [defaults.project] : [],
+  };
+}
+
+function key(m: ModelRequest): string {
+  return JSON.stringify([m.source, m.id, m.revision, [...m.include].sort(), [...m.exclude].sort()]);
+}
+
+/** One request per distinct (source, id, revision, filters): a model declared by several projects is fetched once. */
+export function dedupe(models: ModelRequest[]): ModelRequest[] {
+  const byKey = new Map<string, ModelRequest>();
+  for (const m of models) {
+    const seen = byKey.get(key(m));
+    if (seen) seen.projects = [...new Set([...seen.projects, ...m.projects])];
+    else byKey.set(key(m), { ...m, projects: [...m.projects] });
+  }
+  return [...byKey.values()];
+}
+
+export function projectModels(projects: Project[], registry: Registry): ModelRequest[] {
+  return dedupe(
+    projects.flatMap((p) =>
+      p.models.map((m) => toRequest(m, registry, { source: p.source ?? "huggingface", project: p.name })),
+    ),
+  );
+}

@@ -1,0 +1,53 @@
+/** A model as declared in a project plugin or on the command line. */
+export interface ModelSpec {
+  /** Downloader name (`huggingface`, `hf`, `modelscope`, or a user downloader). */
+  source?: string;
+  /** Repository id, e.g. `Qwen/Qwen2.5-0.5B`. */
+  id: string;
+  /** Branch, tag or commit. @default the downloader's default (`main` on HuggingFace) */
+  revision?: string;
+  /** fnmatch patterns (`*` also matches `/`); only matching files are downloaded. */
+  include?: string[];
+  /** fnmatch patterns applied after `include`. */
+  exclude?: string[];
+}
+
+/** A model after defaults are applied: what the core works with. */
+export interface ModelRequest {
+  /** Canonical downloader name (aliases resolved). */
+  source: string;
+  id: string;
+  revision: string;
+  include: string[];
+  exclude: string[];
+  /** Projects that declared it (empty for ids given on the command line). */
+  projects: string[];
+}
+
+/** One file of a resolved snapshot. Paths are POSIX, relative to the repo root. */
+export interface ResolvedFile {
+  path: string;
+  size: number;
+  /** Content sha256 (hex), when the hub publishes one (LFS files). */
+  sha256?: string;
+  /** Git blob sha1 (hex) of the content, for plain git files. */
+  gitSha1?: string;
+  /** Content-addressed name the cache stores the file under (HF: LFS sha256, else git sha1). */
+  etag?: string;
+  /** Where the bytes are; the core follows redirects. */
+  url: string;
+  /** Request headers. `authorization` and `cookie` are dropped when a redirect leaves the URL's origin. */
+  headers?: Record<string, string>;
+}
+
+/** What a downloader resolves a model to. */
+export interface Snapshot {
+  /** The revision that was asked for. */
+  revision: string;
+  /** The immutable commit it resolved to. */
+  commit: string;
+  files: ResolvedFile[];
+}
+
+/** How the core lays a source's files out on disk. */
+export type LayoutName = "huggingface" | "plain";
