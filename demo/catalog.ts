@@ -1,0 +1,94 @@
+import { makeRepo, type HubRepo } from "../local-hub/index.ts";
+
+const KB = 1000;
+const MB = 1000 * 1000;
+const json = (o: unknown) => JSON.stringify(o, null, 2) + "\n";
+
+/**
+ * Small stand-ins, with realistic file names, for every HuggingFace model the shipped projects and the demo
+ * project declare. Sizes are scaled down (MB instead of GB) so the demo runs in seconds.
+ */
+export function demoRepos(): HubRepo[] {
+  return [
+    makeRepo({
+      id: "IndexTeam/IndexTTS-2",
+      files: [
+        { path: ".gitattributes", text: "*.pth filter=lfs diff=lfs merge=lfs -text\n" },
+        { path: "README.md", text: "# IndexTTS-2 (local stand-in)\n" },
+        { path: "config.yaml", text: "gpt:\n  model_dim: 1280\ns2mel:\n  preprocess_params: {sr: 22050}\n" },
+        { path: "gpt.pth", size: 3 * MB },
+        { path: "s2mel.pth", size: 1.2 * MB },
+        { path: "bpe.model", size: 470 * KB, lfs: true },
+        { path: "feat1.pt", size: 80 * KB },
+        { path: "feat2.pt", size: 80 * KB },
+        { path: "wav2vec2bert_stats.pt", size: 9 * KB },
+        { path: "qwen0.6bemo4-merge/config.json", text: json({ architectures: ["Qwen3ForCausalLM"], hidden_size: 1024 }) },
+        { path: "qwen0.6bemo4-merge/model.safetensors", size: 1.2 * MB },
+        { path: "qwen0.6bemo4-merge/tokenizer.json", size: 110 * KB, lfs: false },
+      ],
+    }),
+    makeRepo({
+      id: "facebook/w2v-bert-2.0",
+      files: [
+        { path: "README.md", text: "# w2v-BERT 2.0 (local stand-in)\n" },
+        { path: "config.json", text: json({ model_type: "wav2vec2-bert", hidden_size: 1024 }) },
+        { path: "preprocessor_config.json", text: json({ feature_size: 80, sampling_rate: 16000 }) },
+        { path: "model.safetensors", size: 2.3 * MB },
+        { path: "conformer_shaw.pt", size: 2.3 * MB },
+      ],
+    }),
+    makeRepo({
+      id: "amphion/MaskGCT",
+      files: [
+        { path: "README.md", text: "# MaskGCT (local stand-in)\n" },
+        { path: "semantic_codec/model.safetensors", size: 1.7 * MB },
+        { path: "acoustic_codec/model.safetensors", size: 1.6 * MB },
+        { path: "t2s_model/model.safetensors", size: 1.5 * MB },
+      ],
+    }),
+    makeRepo({
+      id: "funasr/campplus",
+      files: [
+        { path: "README.md", text: "# CAM++ (local stand-in)\n" },
+        { path: "config.yaml", text: "model: CAMPPlus\nmodel_conf:\n  feat_dim: 80\n" },
+        { path: "campplus_cn_common.bin", size: 270 * KB },
+      ],
+    }),
+    makeRepo({
+      id: "nvidia/bigvgan_v2_22khz_80band_256x",
+      files: [
+        { path: "config.json", text: json({ num_mels: 80, sampling_rate: 22050, hop_size: 256 }) },
+        { path: "bigvgan_generator.pt", size: 1.1 * MB },
+        { path: "bigvgan_discriminator_optimizer.pt", size: 3.5 * MB },
+      ],
+    }),
+    makeRepo({
+      id: "download-models-demo/tiny-voice",
+      files: [
+        { path: "config.json", text: json({ model_type: "tiny-voice", sample_rate: 16000 }) },
+        { path: "tokenizer.json", size: 60 * KB, lfs: false },
+        { path: "model.safetensors", size: 1.5 * MB },
+        { path: "onnx/model.onnx", size: 900 * KB },
+        { path: "onnx/config.json", text: json({ opset: 17 }) },
+      ],
+    }),
+    makeRepo({
+      id: "download-models-demo/multi-format",
+      tags: ["v1.0"],
+      files: [
+        { path: "config.json", text: json({ model_type: "multi-format" }) },
+        { path: "model.safetensors", size: 800 * KB },
+        { path: "pytorch_model.bin", size: 800 * KB },
+        { path: "tf_model.h5", size: 800 * KB, lfs: true },
+      ],
+    }),
+    makeRepo({
+      id: "download-models-demo/gated-speaker",
+      access: "gated",
+      files: [
+        { path: "config.json", text: json({ model_type: "speaker-embedding" }) },
+        { path: "embedding.bin", size: 400 * KB },
+      ],
+    }),
+  ];
+}
