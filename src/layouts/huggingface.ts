@@ -1,4 +1,5 @@
-import { copyFile, mkdir, readFile, readlink, rename, rm, symlink } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { copyFile, mkdir, readFile, readlink, rename, symlink } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
 import { getRepoFolderName } from "@huggingface/hub";
 import type { ModelRequest, ResolvedFile } from "../types.ts";
@@ -40,8 +41,8 @@ export function huggingfaceStore(hubCache: string, model: ModelRequest): ModelSt
         // missing, or a real file: replaced below
       }
       await mkdir(dirname(pointer), { recursive: true });
-      const temp = `${pointer}.${process.pid}.link.incomplete`;
-      await rm(temp, { force: true });
+      // Unique: two requests of one repo (other filters) may link the same file at the same time.
+      const temp = `${pointer}.${randomBytes(6).toString("hex")}.incomplete`;
       try {
         await symlink(target, temp);
       } catch (error) {
