@@ -46,7 +46,4 @@ export interface Downloader {
   describeError?(response: FailedResponse, model: ModelRequest, ctx: DescribeContext): Error | undefined;
 }
 
-/** Type helper for `downloaders/<name>.ts`: `export default defineDownloader({ name, resolve })`. */
-export function defineDownloader(downloader: Downloader): Downloader {
-  return downloader;
-}
+export { defineDownloader } from "./define.ts";

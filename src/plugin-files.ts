@@ -1,6 +1,7 @@
 import { readdir } from "node:fs/promises";
 import { join, relative, isAbsolute } from "node:path";
 import { pathToFileURL } from "node:url";
+import { tsImport } from "tsx/esm/api";
 
 /** How a plugin file is named in messages: relative to the working directory when inside it. */
 export function displayPath(file: string): string {
@@ -24,15 +25,30 @@ export async function listPluginFiles(dir: string): Promise<string[]> {
     .map((n) => join(dir, n));
 }
 
+async function importModule(file: string): Promise<Record<string, unknown>> {
+  const url = pathToFileURL(file).href;
+  try {
+    return (await import(url)) as Record<string, unknown>;
+  } catch (error) {
+    // A .ts file outside any `"type": "module"` package is compiled as CommonJS by the tsx loader, and Node
+    // refuses it as require(esm). tsImport compiles it as a module wherever it lives; the exports then sit
+    // one level down (`__esModule` interop).
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== "ERR_REQUIRE_CYCLE_MODULE" && code !== "ERR_REQUIRE_ESM") throw error;
+    const ns = (await tsImport(url, import.meta.url)) as { default?: Record<string, unknown> & { __esModule?: boolean } };
+    return ns.default?.__esModule ? ns.default : (ns as Record<string, unknown>);
+  }
+}
+
 /** Import a plugin module and return its default export, or a readable reason it could not be loaded. */
 export async function importDefault(file: string): Promise<{ value: unknown } | { problem: string }> {
   let mod: Record<string, unknown>;
   try {
-    mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+    mod = await importModule(file);
   } catch (error) {
-    const message = error instanceof Error ? error.message.split("\n")[0] : String(error);
+    const message = error instanceof Error ? error.message.split("\n")[0]! : String(error);
     return { problem: `failed to load: ${message}` };
   }
-  if (!("default" in mod) || mod.default === undefined) return { problem: "has no default export" };
+  if (mod.default === undefined) return { problem: "has no default export" };
   return { value: mod.default };
 }

@@ -20,10 +20,7 @@ export interface Project extends ProjectConfig {
   file: string;
 }
 
-/** Type helper for `projects/<name>.ts`: `export default defineProject({ name, models })`. Validation happens at load. */
-export function defineProject(config: ProjectConfig): ProjectConfig {
-  return config;
-}
+export { defineProject } from "./define.ts";
 
 const patterns = z
   .union([z.string(), z.array(z.string())], { error: "expected a pattern or a list of patterns" })

@@ -1,9 +1,14 @@
+import { resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import type { Downloader } from "./downloader.ts";
 import { ConfigError, UsageError } from "./errors.ts";
 import { displayPath, importDefault, listPluginFiles } from "./plugin-files.ts";
 import huggingface from "../downloaders/huggingface.ts";
 import modelscope from "../downloaders/modelscope.ts";
+
+// The built-ins live in downloaders/ beside the users' files; they are imported above, not loaded again.
+const BUILTIN_FILES = ["huggingface.ts", "modelscope.ts"].map((n) => fileURLToPath(new URL(`../downloaders/${n}`, import.meta.url)));
 
 export const builtinDownloaders = [huggingface, modelscope] as const satisfies readonly Downloader[];
 
@@ -54,12 +59,12 @@ export async function loadRegistry(dirs: string[]): Promise<Registry> {
   for (const dir of dirs) {
     for (const file of await listPluginFiles(dir)) {
       const shown = displayPath(file);
+      if (BUILTIN_FILES.includes(resolve(file))) continue;
       const loaded = await importDefault(file);
       if ("problem" in loaded) {
         problems.push(`${shown}: ${loaded.problem}; it must \`export default defineDownloader({ name, resolve })\``);
         continue;
       }
-      if ((builtinDownloaders as readonly unknown[]).includes(loaded.value)) continue;
       const parsed = downloaderShape.safeParse(loaded.value);
       if (!parsed.success) {
         for (const issue of parsed.error.issues) problems.push(`${shown}: ${issue.path.join(".") || "export"}: ${issue.message}`);

@@ -6,7 +6,7 @@ import { builtinDownloaders, createRegistry, loadRegistry } from "../src/registr
 import { projectModels } from "../src/plan.ts";
 import { tempDir } from "./helpers/tmp.ts";
 
-const SRC = join(import.meta.dirname, "..", "src", "index.ts");
+const SRC = join(import.meta.dirname, "..", "src", "define.ts");
 const sources = createRegistry(builtinDownloaders).names();
 
 async function problemsOf(files: Record<string, string>): Promise<string[]> {
@@ -69,8 +69,9 @@ describe("project plugins", () => {
 
   it("accepts a single pattern string and applies project-level source defaults", () => {
     const r = validateProject({ name: "p", source: "hf", models: [{ id: "a/b", include: "*.json" }] }, "/x/p.ts");
-    expect("project" in r && r.project.models[0]!.include).toEqual(["*.json"]);
-    const models = projectModels([{ ...(r as { project: never }).project, file: "/x/p.ts" }], createRegistry(builtinDownloaders));
+    if (!("project" in r)) throw new Error(r.problems.join("\n"));
+    expect(r.project.models[0]!.include).toEqual(["*.json"]);
+    const models = projectModels([r.project], createRegistry(builtinDownloaders));
     expect(models[0]).toMatchObject({ source: "huggingface", id: "a/b", revision: "main", include: ["*.json"] });
   });
 

@@ -58,9 +58,9 @@ function buildProgram(io: Output, env: Env, setCode: (code: number) => void): Co
     .option("--json", "print as JSON")
     .option("--projects-dir <dir>", "folder of project plugins (repeatable)", collect)
     .option("--downloaders-dir <dir>", "folder of custom downloaders (repeatable)", collect)
-    .action(async (opts) => {
+    .action(async (_opts, cmd: Command) => {
       const { listCommand } = await import("./list-command.ts");
-      setCode(await listCommand(opts, io, env));
+      setCode(await listCommand(cmd.optsWithGlobals(), io, env));
     });
 
   program
@@ -68,9 +68,9 @@ function buildProgram(io: Output, env: Env, setCode: (code: number) => void): Co
     .description("the environment lines a consuming pod needs to load the downloaded models offline")
     .option("--root <dir>", "as for downloads")
     .option("--json", "print as JSON")
-    .action(async (opts) => {
+    .action(async (_opts, cmd: Command) => {
       const { envCommand } = await import("./env-command.ts");
-      setCode(await envCommand(opts, io, env));
+      setCode(await envCommand(cmd.optsWithGlobals(), io, env));
     });
   return program;
 }

@@ -1,0 +1,126 @@
+import { describe, expect, it } from "vitest";
+import { join } from "node:path";
+import { DEFAULT_TOKEN, makeRepo } from "../local-hub/index.ts";
+import { hub } from "./helpers/hub.ts";
+import { runCli } from "./helpers/cli.ts";
+import { tempDir } from "./helpers/tmp.ts";
+
+const SRC = JSON.stringify(join(import.meta.dirname, "..", "src", "define.ts"));
+const repo = (id: string, access?: "gated" | "private") =>
+  makeRepo({ id, ...(access ? { access } : {}), files: [{ path: "config.json", text: "{}\n" }, { path: "weights/model.safetensors", size: 40_000 }] });
+
+describe("download-models CLI (real child process)", () => {
+  it("downloads ids given on the command line, prints a line per model, a summary and the env lines; then skips with zero requests", async () => {
+    const h = await hub({ repos: [repo("acme/a"), repo("acme/b")] });
+    const root = await tempDir();
+    const env = { HF_ENDPOINT: h.url, HOME: root };
+    const first = await runCli(["acme/a", "hf:acme/b", "--root", root, "--include", "*.json"], env);
+    expect(first.stderr).toBe("");
+    expect(first.code).toBe(0);
+    expect(first.stdout).toMatch(/downloaded +huggingface +acme\/a@main \([0-9a-f]{10}\): 1 file, 3 B/);
+    expect(first.stdout).toMatch(/downloaded +huggingface +acme\/b@main/);
+    expect(first.stdout).toMatch(/Summary: 2 downloaded, 0 skipped, 0 failed; 6 B downloaded in/);
+    expect(first.stdout).toContain(`export HF_HOME=${root}/huggingface`);
+    expect(first.stdout).toContain("export HF_HUB_OFFLINE=1");
+
+    h.resetStats();
+    const second = await runCli(["acme/a", "acme/b", "--root", root, "--include", "*.json"], env);
+    expect(second.code).toBe(0);
+    expect(second.stdout).toMatch(/skipped +huggingface +acme\/a@main .*complete on disk/);
+    expect(second.stdout).toMatch(/Summary: 0 downloaded, 2 skipped, 0 failed/);
+    expect(h.requests).toHaveLength(0);
+  });
+
+  it("exits 1 when a model fails, keeps going with the others, and never prints the token (human, --json, --token)", async () => {
+    const h = await hub({ repos: [repo("acme/ok"), repo("acme/gated", "gated")], tokens: [DEFAULT_TOKEN, "hf_SECRETsecret123"], gatedAcceptedTokens: [DEFAULT_TOKEN] });
+    const root = await tempDir();
+    const secret = "hf_SECRETsecret123";
+    const human = await runCli(["acme/ok", "acme/gated", "--root", root], { HF_ENDPOINT: h.url, HF_TOKEN: secret });
+    expect(human.code).toBe(1);
+    expect(human.stderr).toMatch(/FAILED +huggingface +acme\/gated@main: acme\/gated is gated and the token's account has not been granted access/);
+    expect(human.stdout).toMatch(/Summary: 1 downloaded, 0 skipped, 1 failed/);
+
+    const json = await runCli(["acme/gated", "--root", root, "--json", "--token", secret], { HF_ENDPOINT: h.url });
+    expect(json.code).toBe(1);
+    const summary = JSON.parse(json.stdout);
+    expect(summary).toMatchObject({ ok: false, failed: 1, models: [{ id: "acme/gated", status: "failed" }] });
+    for (const out of [human.stdout, human.stderr, json.stdout, json.stderr]) expect(out).not.toContain(secret);
+    expect(h.requests.some((q) => q.authorization === `Bearer ${secret}`)).toBe(true); // it was really used
+  });
+
+  it("exits 2 with a clear message on usage and configuration errors", async () => {
+    const none = await runCli([]);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/Nothing to download: give model ids/);
+
+    const dir = await tempDir({
+      "projects/tts.ts": `import { defineProject } from ${SRC}; export default defineProject({ name: "tts", models: [{ id: "org/a" }, { id: "org/b", source: "hugingface" }] });`,
+    });
+    const unknown = await runCli(["--project", "nope", "--projects-dir", join(dir, "projects")]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/Found problems in the project configuration:\n  - \S*projects\/tts\.ts: models\[1\]\.source: unknown source "hugingface"; available: huggingface, hf, modelscope, ms/);
+    const bad = await runCli(["-c", "0", "org/a"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/`--concurrency` must be an integer ≥ 1/);
+    const badId = await runCli(["../../etc"]);
+    expect(badId.code).toBe(2);
+    expect(badId.stderr).toMatch(/has more than one "\/"/);
+  });
+
+  it("refuses to fill a Pod's ephemeral disk when no network volume is attached", async () => {
+    const r = await runCli(["org/a"], { RUNPOD_POD_ID: "abc123", HOME: await tempDir() });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/no network volume \(RUNPOD_VOLUME_ID is not set\).*deleted with the Pod/s);
+    expect(r.stderr).toMatch(/--root DIR/);
+  });
+
+  it("loads plugin files from a folder outside any ES module package (no package.json)", async () => {
+    const dir = await tempDir({
+      "projects/tts.ts": `import { defineProject } from ${SRC}; export default defineProject({ name: "tts", models: [{ id: "org/x" }] });`,
+      "projects/empty.ts": `export const notDefault = 1;`,
+    });
+    const r = await runCli(["list", "--projects-dir", join(dir, "projects")]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/empty\.ts: has no default export; it must `export default defineProject/);
+    expect(r.stderr).not.toMatch(/tts\.ts/);
+  });
+
+  it("selects projects, lists them with the deduplicated count, and prints env", async () => {
+    const h = await hub({ repos: [repo("acme/shared"), repo("acme/only-b")] });
+    const root = await tempDir();
+    const dir = await tempDir({
+      "projects/a.ts": `export default { name: "a", description: "first", models: [{ id: "acme/shared" }] };`,
+      "projects/b.ts": `export default { name: "b", models: [{ id: "acme/shared" }, { id: "acme/only-b" }, { id: "iic/x", source: "modelscope" }] };`,
+    });
+    const pdir = join(dir, "projects");
+    const list = await runCli(["list", "--projects-dir", pdir, "--root", root]);
+    expect(list.code).toBe(0);
+    expect(list.stdout).toContain("a - first\n  huggingface:\n    acme/shared@main  [missing]");
+    expect(list.stdout).toContain("  modelscope:\n    iic/x@master  [missing]");
+    expect(list.stdout).toContain("2 projects, 4 model declarations, 3 distinct models to download (1 shared between projects, fetched once)");
+
+    const dl = await runCli(["--project", "a", "--projects-dir", pdir, "--root", root], { HF_ENDPOINT: h.url });
+    expect(dl.code).toBe(0);
+    expect(dl.stdout).toMatch(/1 model;/);
+    const after = await runCli(["list", "--projects-dir", pdir, "--root", root]);
+    expect(after.stdout).toContain("acme/shared@main  [complete]");
+
+    const ms = await runCli(["--project", "b", "--projects-dir", pdir, "--root", root], { HF_ENDPOINT: h.url });
+    expect(ms.code).toBe(1);
+    expect(ms.stdout).toMatch(/skipped +huggingface +acme\/shared@main/);
+    expect(ms.stderr).toMatch(/FAILED +modelscope +iic\/x@master: iic\/x: the modelscope source is not available in this version/);
+
+    const env = await runCli(["env", "--root", root]);
+    expect(env.stdout).toBe(`# HuggingFace cache: ${root}/huggingface/hub (--root ${root})\nexport HF_HOME=${root}/huggingface\nexport HF_HUB_OFFLINE=1\n`);
+  });
+
+  it("--dry-run shows what would be downloaded and writes nothing", async () => {
+    const h = await hub({ repos: [repo("acme/a")] });
+    const root = await tempDir();
+    const r = await runCli(["acme/a", "--root", root, "--dry-run"], { HF_ENDPOINT: h.url });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/would get +huggingface +acme\/a@main \([0-9a-f]{10}\): 2 files, 40.0 kB, 40.0 kB to download/);
+    expect(r.stdout).toMatch(/40.0 kB would be downloaded \(dry run, nothing written\)/);
+    expect(h.requests.some((q) => q.server === "cdn")).toBe(false);
+  });
+});
