@@ -131,3 +131,25 @@ describe("HuggingFace cache layout (spec HF §0, §2)", () => {
     expect(h.requests.filter((q) => q.path.includes("/tree/")).length).toBeGreaterThanOrEqual(5);
   });
 });
+
+describe("the cache as another reader sees it", () => {
+  it("@huggingface/hub's scanCacheDir (the rules of `hf cache ls`) finds the repo, its ref and every file, with no warning", async () => {
+    const { scanCacheDir } = await import("@huggingface/hub");
+    const r = repo();
+    const h = await hub({ repos: [r] });
+    const root = await tempDir();
+    await download(h, root, [hfModel("acme/tiny-model", { revision: "v1.0" })]);
+    const scan = await scanCacheDir(join(root, "huggingface", "hub"));
+    expect(scan.warnings).toEqual([]);
+    expect(scan.repos).toHaveLength(1);
+    const [rev] = scan.repos[0]!.revisions;
+    expect(rev!.commitOid).toBe(r.refs.main);
+    expect(rev!.refs).toEqual(["v1.0"]);
+    // It resolves every pointer to its blob; it does not descend into sub-folders (Python's scan does).
+    expect(rev!.files.map((f) => f.path.split("/snapshots/")[1]!.slice(41)).sort()).toEqual(
+      r.commits[0]!.files.map((f) => f.path).filter((p) => !p.includes("/")).sort(),
+    );
+    expect(rev!.files.every((f) => f.blob.path.includes("/blobs/"))).toBe(true);
+    expect(scan.repos[0]!.filesCount).toBe(5);
+  });
+});
