@@ -164,6 +164,29 @@ describe("HuggingFace protocol and errors", () => {
     expect(s.models[0]!.downloadedBytes).toBe(2_000_000);
   });
 
+  it("retries a 503 on the API, and names the endpoint it cannot reach", async () => {
+    let failed = 0;
+    const h = await hub({
+      repos: [small("acme/api")],
+      intercept(req, res) {
+        if (req.url?.includes("/tree/") && failed++ === 0) {
+          res.writeHead(503).end("busy");
+          return true;
+        }
+        return false;
+      },
+    });
+    const s = await download(h, await tempDir(), [hfModel("acme/api")]);
+    expect(s.models[0]!.status).toBe("downloaded");
+    expect(failed).toBe(2);
+
+    const closed = await hub({ repos: [] });
+    const url = closed.url;
+    await closed.close();
+    const d = await download(h, await tempDir(), [hfModel("acme/api")], { env: { HF_ENDPOINT: url } });
+    expect(d.models[0]!.error).toMatch(new RegExp(`Cannot reach ${url}: .*ECONNREFUSED|Cannot reach ${url}`));
+  });
+
   it("dry run resolves and reports sizes but writes nothing", async () => {
     const h = await hub({ repos: [small("acme/plan")] });
     const root = await tempDir();

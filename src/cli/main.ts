@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Command, CommanderError, InvalidArgumentError } from "commander";
-import { DownloadModelsError, UsageError } from "../errors.ts";
+import { DownloadModelsError } from "../errors.ts";
 import { redact, registerSecret } from "../redact.ts";
 import type { Env } from "../roots.ts";
 import { packageRoot } from "./context.ts";
@@ -102,5 +102,3 @@ export async function main(argv: string[], io: Output, env: Env = process.env): 
     return 1;
   }
 }
-
-export { UsageError };

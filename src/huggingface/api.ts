@@ -1,7 +1,8 @@
 import { listFiles } from "@huggingface/hub";
 import { fetch as undiciFetch, type Dispatcher } from "undici";
 import type { ResolvedFile, Snapshot } from "../types.ts";
-import { failedResponse, httpRequest, isRetryableStatus, retryAfterMs } from "../http.ts";
+import { failedResponse, httpRequest } from "../http.ts";
+import { redact } from "../redact.ts";
 import { huggingfaceError, type HfErrorContext } from "./errors.ts";
 import { HubError } from "../errors.ts";
 
@@ -25,29 +26,43 @@ export function encodePath(path: string): string {
   return path.split("/").map(encodeURIComponent).join("/");
 }
 
-/** GET JSON from the Hub API with up to 3 retries on 408/429/5xx and network errors. */
-async function getJson(client: HfClient, url: string, ctx: HfErrorContext): Promise<unknown> {
+const API_ATTEMPTS = 4;
+
+/**
+ * Run one Hub API call with up to 4 attempts: network errors and retryable HubErrors (408/429/5xx) wait
+ * (`Retry-After` when given, else 1, 2, 4 s) and try again; anything else fails at once.
+ */
+async function withRetries<T>(client: HfClient, url: string, call: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
-    let failure: HubError;
     try {
-      const res = await httpRequest(url, { headers: { accept: "application/json", ...authHeaders(client) }, dispatcher: client.dispatcher, ...(client.signal ? { signal: client.signal } : {}) });
-      if (res.status === 200) {
-        const text = await res.body.text();
-        try {
-          return JSON.parse(text);
-        } catch {
-          throw new HubError(`The hub sent invalid JSON for ${ctx.repo}@${ctx.revision} (${url.split("?")[0]}). Is HF_ENDPOINT a HuggingFace hub?`, { url });
-        }
-      }
-      failure = huggingfaceError(await failedResponse(res), ctx);
-      if (!isRetryableStatus(res.status) || attempt >= 4) throw failure;
+      return await call();
     } catch (error) {
-      if (error instanceof HubError || attempt >= 4 || client.signal?.aborted) throw error;
-      failure = new HubError(`Cannot reach ${new URL(url).origin}: ${(error as Error).message}`, { retryable: true }, { cause: error });
-      if (attempt >= 4) throw failure;
+      if (client.signal?.aborted || attempt >= API_ATTEMPTS) {
+        if (error instanceof HubError) throw error;
+        throw new HubError(`Cannot reach ${new URL(url).origin}: ${(error as Error).message}`, { url: redact(url) }, { cause: error });
+      }
+      if (error instanceof HubError && !error.info.retryable) throw error;
+      const wait = error instanceof HubError ? error.info.retryAfterMs : undefined;
+      await new Promise((r) => setTimeout(r, wait ?? 500 * 2 ** attempt));
     }
-    await new Promise((r) => setTimeout(r, failure.info.retryAfterMs ?? 500 * 2 ** attempt));
   }
+}
+
+async function getJson(client: HfClient, url: string, ctx: HfErrorContext): Promise<unknown> {
+  return withRetries(client, url, async () => {
+    const res = await httpRequest(url, {
+      headers: { accept: "application/json", ...authHeaders(client) },
+      dispatcher: client.dispatcher,
+      ...(client.signal ? { signal: client.signal } : {}),
+    });
+    if (res.status !== 200) throw huggingfaceError(await failedResponse(res), ctx);
+    const text = await res.body.text();
+    try {
+      return JSON.parse(text);
+    } catch {
+      throw new HubError(`The hub sent invalid JSON for ${ctx.repo}@${ctx.revision} (${redact(url)}). Is HF_ENDPOINT a HuggingFace hub?`, { url: redact(url) });
+    }
+  });
 }
 
 /** Revision (branch, tag, `refs/pr/N`) → 40-hex commit. A full commit hash is used as is (no request). */
@@ -70,18 +85,14 @@ export async function listSnapshot(client: HfClient, repo: string, revision: str
   const commit = await resolveCommit(client, repo, revision);
   const ctx = { repo, revision, endpoint: client.endpoint, hasToken: Boolean(client.token) };
   // The library pages through `Link`; this fetch adds the token, uses our pool and explains errors in HF terms.
-  const fetchWithAuth = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+  const fetchWithAuth = (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
     const url = String(input instanceof Request ? input.url : input);
-    for (let attempt = 1; ; attempt++) {
+    return withRetries(client, url, async () => {
       const headers = { ...(init?.headers as Record<string, string>), ...authHeaders(client) };
       const res = await undiciFetch(url, { headers, dispatcher: client.dispatcher, ...(client.signal ? { signal: client.signal } : {}) });
       if (res.ok) return res as unknown as Response;
-      const body = await res.text();
-      const failed = { status: res.status, headers: Object.fromEntries(res.headers), url, body };
-      const error = huggingfaceError(failed, ctx);
-      if (!isRetryableStatus(res.status) || attempt >= 4) throw error;
-      await new Promise((r) => setTimeout(r, retryAfterMs(failed.headers) ?? 500 * 2 ** attempt));
-    }
+      throw huggingfaceError({ status: res.status, headers: Object.fromEntries(res.headers), url, body: (await res.text()).slice(0, 4096) }, ctx);
+    });
   };
   const files: ResolvedFile[] = [];
   for await (const entry of listFiles({
