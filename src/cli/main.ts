@@ -22,7 +22,7 @@ const collect = (value: string, previous: string[] = []) => [...previous, value]
 function buildProgram(io: Output, env: Env, setCode: (code: number) => void): Command {
   const program = new Command("download-models")
     .description(
-      "Download the models your projects declare (HuggingFace, ModelScope, custom sources) into verified,\n" +
+      "Download the models your projects declare (HuggingFace, ModelScope, custom sources) into verified, " +
         "offline-ready caches: a RunPod network volume in a Pod, the user cache elsewhere, or --root DIR.",
     )
     .version(version)
@@ -44,7 +44,22 @@ function buildProgram(io: Output, env: Env, setCode: (code: number) => void): Co
     .option("--downloaders-dir <dir>", "folder of custom downloaders (repeatable; default: the package's downloaders/)", collect)
     .option("--verbose", "show stack traces of unexpected errors")
     .showHelpAfterError("(run download-models --help for usage)")
-    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
+    .addHelpText(
+      "after",
+      [
+        "",
+        "Examples:",
+        "  download-models --all                      every model of every project (in a Pod: onto the network volume)",
+        "  download-models --project tts              only some projects",
+        "  download-models list                       projects, models per source, what is complete on disk",
+        "  download-models Qwen/Qwen2.5-0.5B --include '*.json' '*.safetensors'",
+        "  download-models hf:org/a ms:org/b@v1.0     source prefixes and @revision",
+        "  download-models env                        env lines for consumers (HF_HOME, HF_HUB_OFFLINE)",
+        "",
+        "Exit codes: 0 all complete, 1 a model failed (the others still completed), 2 usage or configuration error.",
+      ].join("\n"),
+    )
+    .configureOutput({ writeOut: (s) => io.out(redact(s.trimEnd())), writeErr: (s) => io.err(redact(s.trimEnd())) })
     .exitOverride()
     .action(async (ids: string[], opts) => {
       const { downloadCommand } = await import("./download-command.ts");
