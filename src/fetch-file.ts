@@ -100,7 +100,8 @@ export async function fetchFile(p: FetchFileParams): Promise<void> {
       } catch (error) {
         if (!(error instanceof RetryableError) || attempt >= retry.attempts) {
           if (error instanceof RetryableError) {
-            throw new HubError(`${p.label}: ${error.message} (gave up after ${attempt} attempts)`, { retryable: true }, { cause: error.cause });
+            const what = error.message.includes(p.label) ? error.message : `${p.label}: ${error.message}`;
+            throw new HubError(`${what} (gave up after ${attempt} attempts)`, { retryable: true }, { cause: error.cause });
           }
           throw error;
         }

@@ -136,7 +136,9 @@ describe("HuggingFace protocol and errors", () => {
     const s = await download(h, await tempDir(), [hfModel("acme/flaky"), hfModel("acme/limited")]);
     expect(s.models[0]!.status).toBe("downloaded");
     expect(s.events.filter((e) => e.type === "file-retry").length).toBeGreaterThanOrEqual(2);
-    expect(s.models[1]!.error).toMatch(/rate limit hit while fetching config\.json of acme\/limited@main.*HF_TOKEN.*gave up after 3 attempts/);
+    expect(s.models[1]!.error).toMatch(
+      /^HuggingFace rate limit hit while fetching (config\.json|model\.safetensors) of acme\/limited@main \(retry in 0 s\)\. .*HF_TOKEN.*\(gave up after 3 attempts\)$/,
+    );
   });
 
   it("continues a dropped transfer from the bytes already written (Range)", async () => {
