@@ -1,5 +1,5 @@
 import pLimit from "p-limit";
-import { Agent, type Dispatcher } from "undici";
+import type { Dispatcher } from "undici";
 import type { Downloader, ResolveContext } from "./downloader.ts";
 import type { DownloadEvent, EventSink, ModelResult } from "./events.ts";
 import type { ModelStore } from "./layouts/store.ts";
@@ -7,7 +7,8 @@ import type { Registry } from "./registry.ts";
 import type { Env, Roots } from "./roots.ts";
 import type { ModelRequest, ResolvedFile, Snapshot } from "./types.ts";
 import { DownloadModelsError, HubError } from "./errors.ts";
-import { fetchFile, type RetryPolicy } from "./fetch-file.ts";
+import { fetchFile } from "./transfer/fetch-file.ts";
+import { createTransfer, type TransferOptions } from "./transfer/transfer.ts";
 import { unsafePathReason } from "./fs-utils.ts";
 import { huggingfaceStore } from "./layouts/huggingface.ts";
 import { plainStore } from "./layouts/plain.ts";
@@ -26,13 +27,14 @@ export interface RunDownloadOptions {
   force?: boolean;
   /** Resolve and report what would be downloaded; write nothing. */
   dryRun?: boolean;
-  /** Files downloaded at once, across all models. @default 8 */
+  /** Files downloaded at once, across all models. @default 32 */
   concurrency?: number;
+  /** Connections, ranged chunks, stall and retry settings of the transfer engine. */
+  transfer?: Partial<TransferOptions>;
   /** Models resolved at once (API calls). @default 4 */
   modelConcurrency?: number;
   dispatcher?: Dispatcher;
   signal?: AbortSignal;
-  retry?: RetryPolicy;
   onEvent?: EventSink;
 }
 
@@ -97,11 +99,9 @@ function describeNoMatch(model: ModelRequest, all: ResolvedFile[]): string {
 export async function runDownload(options: RunDownloadOptions): Promise<Summary> {
   const started = performance.now();
   const emit = (e: DownloadEvent) => options.onEvent?.(e);
-  const ownDispatcher = options.dispatcher
-    ? undefined
-    : new Agent({ connections: 16, headersTimeout: 60_000, bodyTimeout: 60_000, keepAliveTimeout: 10_000 });
-  const dispatcher = options.dispatcher ?? ownDispatcher!;
-  const fileLimit = pLimit(options.concurrency ?? 8);
+  const transfer = createTransfer(options.transfer, options.dispatcher);
+  const dispatcher = transfer.dispatcher;
+  const fileLimit = pLimit(options.concurrency ?? 32);
   const modelLimit = pLimit(options.modelConcurrency ?? 4);
   // Two models can share a blob (same id, other filters): one download, both wait on it.
   const inFlight = new Map<string, Promise<void>>();
@@ -167,8 +167,8 @@ export async function runDownload(options: RunDownloadOptions): Promise<Summary>
             emit({ type: "file-start", model, path: file.path, size: file.size });
             let bytes = 0;
             await fetchFile({
-              file, dest, temp: store.tempPath(file), dispatcher, signal: abort.signal, label: label(file),
-              ...(options.retry ? { retry: options.retry } : {}),
+              file, dest, temp: store.tempPath(file), transfer, signal: abort.signal, label: label(file),
+              onResume: (reused) => emit({ type: "file-resume", model, path: file.path, bytes: reused, size: file.size }),
               describeError: (r) =>
                 downloader.describeError?.(r, model, { path: file.path, env: options.env, hasToken: Boolean(token) }),
               onProgress: (delta) => {
@@ -235,7 +235,7 @@ export async function runDownload(options: RunDownloadOptions): Promise<Summary>
       seconds: (performance.now() - started) / 1000,
     };
   } finally {
-    await ownDispatcher?.close();
+    await transfer.close();
   }
 }
 

@@ -41,7 +41,7 @@ describe("custom downloader from downloaders/README.md", () => {
     const run = () =>
       runDownload({
         models: [{ source: "direct", id: "demucs/htdemucs", revision: "main", include: [], exclude: [], projects: [] }],
-        registry, roots: resolveRoots({ root, env: {} }), env: {}, dispatcher, retry: { attempts: 2, baseMs: 5 },
+        registry, roots: resolveRoots({ root, env: {} }), env: {}, dispatcher, transfer: { attempts: 2, baseDelayMs: 5 },
       });
     const first = await run();
     expect(first.models[0]).toMatchObject({ status: "downloaded", files: 1, bytes: 300_000 });
@@ -66,7 +66,7 @@ describe("custom downloader from downloaders/README.md", () => {
     const root = join(dir, "root");
     const s = await runDownload({
       models: [{ source: "direct", id: "demucs/htdemucs", revision: "main", include: [], exclude: [], projects: [] }],
-      registry, roots: resolveRoots({ root, env: {} }), env: {}, retry: { attempts: 2, baseMs: 5 },
+      registry, roots: resolveRoots({ root, env: {} }), env: {}, transfer: { attempts: 2, baseDelayMs: 5 },
     });
     expect(s.models[0]!.error).toMatch(/955717e8-8726e21a\.th of demucs\/htdemucs@main: the downloaded bytes do not match/);
     await expect(readdir(join(root, "direct", "demucs", "htdemucs"))).resolves.not.toContain("955717e8-8726e21a.th");

@@ -33,7 +33,7 @@ export async function download(
       models,
       registry: createRegistry(builtinDownloaders),
       roots: resolveRoots({ root, env }),
-      retry: { attempts: 3, baseMs: 5 },
+      transfer: { attempts: 3, baseDelayMs: 5, ...extra.transfer },
       dispatcher,
       ...extra,
       env,

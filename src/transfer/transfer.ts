@@ -1,0 +1,53 @@
+import pLimit, { type LimitFunction } from "p-limit";
+import { Agent, type Dispatcher } from "undici";
+
+export interface TransferOptions {
+  /** Connections open at once across all files of all models (`--connections`). @default 32 */
+  connections: number;
+  /** Files at or above this size are fetched as parallel Range chunks. @default 16 MiB */
+  rangeThreshold: number;
+  /** Size of one Range chunk. @default 8 MiB */
+  chunkSize: number;
+  /** A request that delivers no byte for this long is aborted and retried. @default 30 s */
+  stallMs: number;
+  /** Attempts per chunk for network errors, stalls, 408/429/5xx (reset when a try made progress). @default 6 */
+  attempts: number;
+  /** First backoff delay; doubles per attempt with jitter, capped at 30 s. @default 1000 */
+  baseDelayMs: number;
+  /** How often the written ranges of a big file are flushed and recorded for resume. @default 1000 */
+  checkpointMs: number;
+}
+
+export const defaultTransferOptions: TransferOptions = {
+  connections: 32,
+  rangeThreshold: 16 * 1024 * 1024,
+  chunkSize: 8 * 1024 * 1024,
+  stallMs: 30_000,
+  attempts: 6,
+  baseDelayMs: 1000,
+  checkpointMs: 1000,
+};
+
+/** The one owner of connections: a keep-alive pool and a budget shared by every request of every file. */
+export interface Transfer {
+  options: TransferOptions;
+  dispatcher: Dispatcher;
+  /** Run one HTTP exchange inside the connection budget. */
+  connection: LimitFunction;
+  close(): Promise<void>;
+}
+
+export function createTransfer(options: Partial<TransferOptions> = {}, dispatcher?: Dispatcher): Transfer {
+  const o = { ...defaultTransferOptions, ...options };
+  const own = dispatcher
+    ? undefined
+    : new Agent({ connections: o.connections, keepAliveTimeout: 30_000, headersTimeout: o.stallMs, bodyTimeout: o.stallMs * 2 });
+  return {
+    options: o,
+    dispatcher: dispatcher ?? own!,
+    connection: pLimit(o.connections),
+    close: async () => {
+      await own?.close();
+    },
+  };
+}
