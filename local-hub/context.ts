@@ -12,6 +12,8 @@ export interface HubContext {
   /** CDN signature -> the file it was issued for, so the CDN serves exactly what the hub resolved. */
   signedUrls: Map<string, HubFile>;
   countBytes(bytes: number): void;
+  /** Per-connection cap on file bodies, bytes per second (benchmarks, slow-link tests). */
+  bandwidthPerConnection?: number;
 }
 
 export function repoKey(source: HubRepo["source"], id: string): string {

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { pipeline } from "node:stream";
 import type { HubContext } from "./context.ts";
 import { parseRange } from "./range.ts";
+import { throttle } from "./throttle.ts";
 import type { Headers } from "./reply.ts";
 import type { HubFile } from "./repo.ts";
 
@@ -33,5 +34,6 @@ export function serveFile(
   const body = file.read(start, end);
   body.on("data", (chunk: Buffer) => ctx.countBytes(chunk.length));
   // A client that hangs up mid-body is normal (aborted or resumed downloads); just tear down.
-  pipeline(body, res, () => {});
+  if (ctx.bandwidthPerConnection) pipeline(body, throttle(req.socket, ctx.bandwidthPerConnection), res, () => {});
+  else pipeline(body, res, () => {});
 }

@@ -18,6 +18,10 @@ export interface LocalHubOptions {
   gatedAcceptedTokens?: string[];
   /** Tree listing page size. @default 50 */
   pageSize?: number;
+  /** Cap on file bodies per TCP connection, in bytes per second. @default unlimited */
+  bandwidthPerConnection?: number;
+  /** Delay added before answering every request, in milliseconds. @default 0 */
+  latencyMs?: number;
   /** Runs first on every request; return true when it answered the request itself (fault injection, 429, …). */
   intercept?: (req: IncomingMessage, res: ServerResponse, server: ListenerName) => boolean;
 }
@@ -91,6 +95,7 @@ export async function startLocalHub(opts: LocalHubOptions): Promise<LocalHub> {
     countBytes: (bytes) => {
       bytesServed += bytes;
     },
+    ...(opts.bandwidthPerConnection ? { bandwidthPerConnection: opts.bandwidthPerConnection } : {}),
   };
 
   const onRequest = (server: ListenerName) => (req: IncomingMessage, res: ServerResponse) => {
@@ -104,6 +109,11 @@ export async function startLocalHub(opts: LocalHubOptions): Promise<LocalHub> {
     };
     requests.push(record);
     recordStatus(res, record);
+    if (opts.latencyMs) setTimeout(() => answer(server, req, res), opts.latencyMs);
+    else answer(server, req, res);
+  };
+
+  const answer = (server: ListenerName, req: IncomingMessage, res: ServerResponse) => {
     try {
       if (opts.intercept?.(req, res, server)) return;
       const handled = server === "hub" ? handleHuggingFace(req, res, ctx) : handleCdn(req, res, ctx);

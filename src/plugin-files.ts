@@ -1,7 +1,6 @@
 import { readdir } from "node:fs/promises";
 import { join, relative, isAbsolute } from "node:path";
 import { pathToFileURL } from "node:url";
-import { tsImport } from "tsx/esm/api";
 
 /** How a plugin file is named in messages: relative to the working directory when inside it. */
 export function displayPath(file: string): string {
@@ -25,8 +24,21 @@ export async function listPluginFiles(dir: string): Promise<string[]> {
     .map((n) => join(dir, n));
 }
 
+let tsxLoader: Promise<typeof import("tsx/esm/api")> | undefined;
+
+/** tsx compiles plugin files on import; loaded only when there is a plugin to load (it costs ~35 MB). */
+function tsx(): Promise<typeof import("tsx/esm/api")> {
+  tsxLoader ??= import("tsx/esm/api").then((api) => {
+    // Running from the compiled dist/ there is no TypeScript loader yet; from src/ (tsx, vitest) there is.
+    if (import.meta.url.endsWith(".js")) api.register();
+    return api;
+  });
+  return tsxLoader;
+}
+
 async function importModule(file: string): Promise<Record<string, unknown>> {
   const url = pathToFileURL(file).href;
+  const { tsImport } = await tsx();
   try {
     return (await import(url)) as Record<string, unknown>;
   } catch (error) {

@@ -1,5 +1,5 @@
-import { resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join, resolve } from "node:path";
+import { packageRoot } from "./package-root.ts";
 import { z } from "zod";
 import type { Downloader } from "./downloader.ts";
 import { ConfigError, UsageError } from "./errors.ts";
@@ -8,7 +8,7 @@ import huggingface from "../downloaders/huggingface.ts";
 import modelscope from "../downloaders/modelscope.ts";
 
 // The built-ins live in downloaders/ beside the users' files; they are imported above, not loaded again.
-const BUILTIN_FILES = ["huggingface.ts", "modelscope.ts"].map((n) => fileURLToPath(new URL(`../downloaders/${n}`, import.meta.url)));
+const BUILTIN_FILES = ["huggingface.ts", "modelscope.ts"].map((n) => join(packageRoot, "downloaders", n));
 
 export const builtinDownloaders = [huggingface, modelscope] as const satisfies readonly Downloader[];
 

@@ -1,9 +1,8 @@
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join, resolve } from "node:path";
 import type { Env } from "../roots.ts";
+import { packageRoot } from "../package-root.ts";
 
-/** The checkout/package this CLI runs from: its `projects/` and `downloaders/` are the defaults. */
-export const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+export { packageRoot };
 
 export interface DirOptions {
   projectsDir?: string[];

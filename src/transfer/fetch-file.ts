@@ -92,7 +92,7 @@ export async function fetchFile(p: FetchFileParams): Promise<void> {
   } else {
     await removeState(p.temp);
   }
-  const fd = openSync(p.temp, done.total > 0 ? "r+" : "w");
+  const fd = openSync(p.temp, done.total > 0 ? "r+" : "w+");
   if (ranged && done.total === 0) ftruncateSync(fd, size);
   if (done.total > 0) p.onResume?.(done.total);
 
@@ -170,7 +170,8 @@ export async function fetchFile(p: FetchFileParams): Promise<void> {
     let finalHeaders: Record<string, string> = {};
     let releaseProbe!: () => void;
     const probed = new Promise<void>((r) => (releaseProbe = r));
-    let failuresLeft = o.attempts * 4;
+    // Bounded in total too: a flaky link may cost every chunk a few retries, not more.
+    let failuresLeft = o.attempts * 2 + queue.length * 3;
 
     const fetchRange = async (start: number, end: number): Promise<void> => {
       let pos = start;

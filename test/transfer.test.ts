@@ -1,0 +1,208 @@
+import { describe, expect, it } from "vitest";
+import { createHash } from "node:crypto";
+import { openSync, writeSync, closeSync } from "node:fs";
+import { readFile, readdir } from "node:fs/promises";
+import { join } from "node:path";
+import { makeRepo } from "../local-hub/index.ts";
+import { RangeSet, splitRanges } from "../src/transfer/ranges.ts";
+import { PrefixHasher } from "../src/transfer/prefix-hasher.ts";
+import { Verifier } from "../src/verify.ts";
+import { download, hfModel, hub } from "./helpers/hub.ts";
+import { tempDir } from "./helpers/tmp.ts";
+
+const MiB = 1024 * 1024;
+const fast = { rangeThreshold: 2 * MiB, chunkSize: 1 * MiB, connections: 8, attempts: 4, baseDelayMs: 5 };
+const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+
+describe("chunk arithmetic", () => {
+  it("merges ranges, finds the contiguous prefix and the gaps", () => {
+    const r = new RangeSet([[10, 20], [0, 5], [5, 8], [19, 30]]);
+    expect(r.ranges).toEqual([[0, 8], [10, 30]]);
+    expect(r.total).toBe(28);
+    expect(r.prefixEnd()).toBe(8);
+    expect(r.gaps(40)).toEqual([[8, 10], [30, 40]]);
+    expect(new RangeSet().gaps(5)).toEqual([[0, 5]]);
+    expect(new RangeSet([[3, 5]]).prefixEnd()).toBe(0);
+    r.add(8, 10);
+    expect(r.ranges).toEqual([[0, 30]]);
+  });
+
+  it("splits gaps into chunks in file order, never across a gap", () => {
+    expect(splitRanges([[0, 10], [20, 25]], 4)).toEqual([[0, 4], [4, 8], [8, 10], [20, 24], [24, 25]]);
+    expect(splitRanges([], 4)).toEqual([]);
+  });
+
+  it("hashes chunks written out of order without reading bytes twice when they arrive in order", async () => {
+    const dir = await tempDir();
+    const data = Buffer.alloc(5 * MiB + 123);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 31 + (i >> 9)) & 0xff;
+    const path = join(dir, "f");
+    const fd = openSync(path, "w+");
+    const file = { path: "f", size: data.length, sha256: sha256(data), url: "http://x" };
+    const verifier = new Verifier(file);
+    const hasher = new PrefixHasher(fd, verifier);
+    const done = new RangeSet();
+    const pieces = splitRanges([[0, data.length]], 700_000);
+    // write the second half first, then the first half: the first half is hashed inline, the rest read back
+    const order = [...pieces.slice(4), ...pieces.slice(0, 4)];
+    for (const [s, e] of order) {
+      writeSync(fd, data, s, e - s, s);
+      hasher.feed(s, data.subarray(s, e));
+      done.add(s, e);
+      await hasher.catchUp(() => done.prefixEnd());
+    }
+    await hasher.finish(() => done.prefixEnd(), data.length);
+    closeSync(fd);
+    expect(verifier.problem()).toBeUndefined();
+    expect(hasher.pos).toBe(data.length);
+  });
+});
+
+describe("transfer engine against the local hub", () => {
+  const big = () => makeRepo({ id: "acme/big", files: [{ path: "model.safetensors", size: 12 * MiB + 7 }, { path: "config.json", text: "{}\n" }] });
+
+  it("fetches a big file as parallel Range chunks that cover it exactly once, and verifies it", async () => {
+    const r = big();
+    const h = await hub({ repos: [r] });
+    const root = await tempDir();
+    const s = await download(h, root, [hfModel("acme/big")], { transfer: fast });
+    expect(s.failed).toBe(0);
+    const gets = h.requests.filter((q) => q.server === "cdn" && q.method === "GET");
+    expect(gets.length).toBe(13);
+    const covered = new RangeSet();
+    for (const q of gets) {
+      const [, a, b] = q.range!.match(/^bytes=(\d+)-(\d+)$/)!;
+      covered.add(Number(a), Number(b) + 1);
+    }
+    expect(covered.ranges).toEqual([[0, 12 * MiB + 7]]);
+    expect(gets.reduce((n, q) => n + (Number(q.range!.split("-")[1]) - Number(q.range!.split("=")[1]!.split("-")[0]) + 1), 0)).toBe(12 * MiB + 7);
+    const blob = join(root, "huggingface", "hub", "models--acme--big", "blobs", r.commits[0]!.files[0]!.sha256);
+    expect(sha256(await readFile(blob))).toBe(r.commits[0]!.files[0]!.sha256);
+    const progress = s.events.filter((e) => e.type === "file-progress" && e.path === "model.safetensors");
+    expect(progress.reduce((n, e) => n + ("delta" in e ? e.delta : 0), 0)).toBe(12 * MiB + 7);
+    // chunks after the first go straight to the CDN URL the first one was redirected to
+    expect(h.requests.filter((q) => q.server === "hub" && q.path.endsWith("/model.safetensors")).length).toBe(1);
+  });
+
+  it("falls back to one stream when the server ignores Range", async () => {
+    const r = big();
+    const h = await hub({
+      repos: [r],
+      intercept(req) {
+        if (req.headers.range) delete req.headers.range; // a server without Range support answers 200
+        return false;
+      },
+    });
+    const s = await download(h, await tempDir(), [hfModel("acme/big")], { transfer: fast });
+    expect(s.failed).toBe(0);
+    expect(h.requests.filter((q) => q.server === "cdn" && q.method === "GET")).toHaveLength(1);
+    expect(s.models[0]!.downloadedBytes).toBe(12 * MiB + 7 + 3);
+  });
+
+  it("retries injected faults per chunk (resets, 500s, truncated bodies) and still verifies", async () => {
+    const r = big();
+    // every chunk fails three ways before it is served: 500, a reset connection, a body cut short
+    const tries = new Map<string, number>();
+    const h = await hub({
+      repos: [r],
+      intercept(req, res, server) {
+        if (server !== "cdn" || !req.headers.range) return false;
+        const start = req.headers.range.split("-")[0]!;
+        const n = (tries.get(start) ?? 0) + 1;
+        tries.set(start, n);
+        if (n === 1) {
+          res.writeHead(500).end();
+          return true;
+        }
+        if (n === 2) {
+          req.socket.destroy();
+          return true;
+        }
+        if (n === 3) {
+          // headers promise the chunk, the body is cut after a few bytes
+          const [, a, b] = req.headers.range.match(/bytes=(\d+)-(\d+)/)!;
+          const f = r.commits[0]!.files[0]!;
+          res.writeHead(206, { "content-length": String(Number(b) - Number(a) + 1), "content-range": `bytes ${a}-${b}/${f.size}` });
+          const part = f.read(Number(a), Number(a) + 1000);
+          part.pipe(res, { end: false });
+          part.on("end", () => res.destroy());
+          return true;
+        }
+        return false;
+      },
+    });
+    const s = await download(h, await tempDir(), [hfModel("acme/big")], { transfer: fast });
+    expect(s.models[0]!.error).toBeUndefined();
+    expect(s.events.filter((e) => e.type === "file-retry").length).toBeGreaterThanOrEqual(3 * 13);
+  });
+
+  it("detects a stalled connection and retries it", async () => {
+    const r = big();
+    let stalled = 0;
+    const h = await hub({
+      repos: [r],
+      intercept(req, res, server) {
+        if (server !== "cdn" || stalled > 0) return false;
+        stalled++;
+        res.writeHead(206, { "content-length": "1048576", "content-range": `bytes 0-1048575/${12 * MiB + 7}` });
+        res.write(Buffer.alloc(10)); // then nothing, connection left open
+        return true;
+      },
+    });
+    const s = await download(h, await tempDir(), [hfModel("acme/big")], { transfer: { ...fast, stallMs: 300 } });
+    expect(s.models[0]!.error).toBeUndefined();
+    const retry = s.events.find((e) => e.type === "file-retry");
+    expect(retry && "reason" in retry && retry.reason).toMatch(/no data for 0 s \(stalled\)/);
+  });
+
+  it("goes back through the hub when the signed CDN URL expires", async () => {
+    const r = big();
+    let expired = 0;
+    const h = await hub({
+      repos: [r],
+      intercept(req, res, server) {
+        // the first CDN URL stops working after its first request
+        if (server === "cdn" && req.headers.range && !req.headers.range.startsWith("bytes=0-") && expired < 1) {
+          expired++;
+          res.writeHead(403).end("Request has expired");
+          return true;
+        }
+        return false;
+      },
+    });
+    const s = await download(h, await tempDir(), [hfModel("acme/big")], { transfer: { ...fast, connections: 1 } });
+    expect(s.models[0]!.error).toBeUndefined();
+    expect(h.requests.filter((q) => q.server === "hub" && q.path.endsWith("/model.safetensors")).length).toBe(2);
+  });
+
+  it("leaves no partial file under its final name when a chunk keeps failing; keeps the bytes for resume", async () => {
+    const r = big();
+    const h = await hub({
+      repos: [r],
+      intercept(req, res, server) {
+        if (server === "cdn" && req.headers.range?.startsWith("bytes=5242880-")) {
+          res.writeHead(503).end();
+          return true;
+        }
+        return false;
+      },
+    });
+    const root = await tempDir();
+    const s = await download(h, root, [hfModel("acme/big")], { transfer: { ...fast, checkpointMs: 10 } });
+    expect(s.models[0]!.error).toMatch(/^HuggingFace answered 503 for model\.safetensors of acme\/big@main .*\(gave up after 4 attempts\)$/);
+    const blobs = await readdir(join(root, "huggingface", "hub", "models--acme--big", "blobs"));
+    const sha = r.commits[0]!.files[0]!.sha256;
+    expect(blobs).not.toContain(sha);
+    expect(blobs).toContain(`${sha}.incomplete`);
+    expect(blobs).toContain(`${sha}.incomplete.json`);
+
+    // the next run fetches only the missing bytes
+    const h2 = await hub({ repos: [r] });
+    h2.resetStats();
+    const again = await download(h2, root, [hfModel("acme/big")], { transfer: fast });
+    expect(again.models[0]!.error).toBeUndefined();
+    expect(again.events.some((e) => e.type === "file-resume")).toBe(true);
+    expect(h2.bytesServed).toBeLessThan(12 * MiB);
+    expect(await readdir(join(root, "huggingface", "hub", "models--acme--big", "blobs"))).not.toContain(`${sha}.incomplete.json`);
+  });
+});
