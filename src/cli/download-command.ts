@@ -15,6 +15,7 @@ export interface DownloadOptions extends Selection, DirOptions {
   force?: boolean;
   dryRun?: boolean;
   concurrency?: number;
+  connections?: number;
   json?: boolean;
   quiet?: boolean;
 }
@@ -47,7 +48,12 @@ export async function downloadCommand(o: DownloadOptions, io: Output, env: Env):
     ...(o.token ? { token: o.token } : {}),
     force: Boolean(o.force),
     dryRun: Boolean(o.dryRun),
-    concurrency: o.concurrency ?? 8,
+    concurrency: o.concurrency ?? 32,
+    transfer: {
+      ...(o.connections ? { connections: o.connections } : {}),
+      // Undocumented knobs for benchmarks and experiments.
+      ...(env.DOWNLOAD_MODELS_CHUNK_MB ? { chunkSize: Number(env.DOWNLOAD_MODELS_CHUNK_MB) * 1024 * 1024 } : {}),
+    },
     onEvent: reporter.onEvent,
   });
   const needsHf = summary.models.some((m) => m.status !== "failed" && registry.get(m.source).layout === "huggingface");

@@ -1,4 +1,4 @@
-import { closeSync, fdatasync, fsync, ftruncateSync, openSync, writeSync } from "node:fs";
+import { closeSync, fdatasync, fsync, ftruncateSync, openSync } from "node:fs";
 import { mkdir, rename, rm } from "node:fs/promises";
 import { dirname } from "node:path";
 import { promisify } from "node:util";
@@ -6,12 +6,14 @@ import type { FailedResponse } from "../downloader.ts";
 import type { ResolvedFile } from "../types.ts";
 import { DownloadModelsError, HubError, IntegrityError } from "../errors.ts";
 import { sizeOf } from "../fs-utils.ts";
-import { failedResponse, header, httpRequest, isRetryableStatus, retryAfterMs } from "../http.ts";
+import { header, isRetryableStatus, retryAfterMs } from "../http.ts";
 import { redact } from "../redact.ts";
 import { Verifier } from "../verify.ts";
 import { PrefixHasher } from "./prefix-hasher.ts";
 import { RangeSet, splitRanges, type Range } from "./ranges.ts";
 import { readState, removeState, writeState } from "./state.ts";
+import { streamRequest } from "./stream-request.ts";
+import { PositionalWriter } from "./positional-writer.ts";
 import type { Transfer } from "./transfer.ts";
 
 const fsyncAsync = promisify(fsync);
@@ -98,7 +100,28 @@ export async function fetchFile(p: FetchFileParams): Promise<void> {
 
   const verifier = new Verifier(p.file);
   const hasher = new PrefixHasher(fd, verifier);
+  // Writes go to the thread pool (the other core), at most 16 MiB in flight per file; a range counts as on
+  // disk (`done`) only once its write returned.
+  const writer = new PositionalWriter(fd, 16 << 20, (start, end) => done.add(start, end));
+  // Progress goes out per MiB, not per 64 KiB piece: fewer events, less garbage on the hot path.
   let networkBytes = 0;
+  let pending = 0;
+  const progress = {
+    add(n: number) {
+      networkBytes += n;
+      pending += n;
+      if (pending >= 1 << 20) progress.flush();
+    },
+    flush() {
+      if (pending !== 0) p.onProgress?.(pending);
+      pending = 0;
+    },
+    discard() {
+      progress.flush();
+      p.onProgress?.(-networkBytes);
+      networkBytes = 0;
+    },
+  };
   let checkpointing: Promise<void> | undefined;
   let recorded = done.total;
   const checkpoint = () => {
@@ -122,8 +145,7 @@ export async function fetchFile(p: FetchFileParams): Promise<void> {
       const problem = verifier.problem();
       if (!problem) break;
       // Without per-chunk digests from the hub a whole-file mismatch cannot be narrowed down: all of it goes.
-      p.onProgress?.(-networkBytes);
-      networkBytes = 0;
+      progress.discard();
       done = new RangeSet();
       recorded = 0;
       hasher.reset();
@@ -193,43 +215,54 @@ export async function fetchFile(p: FetchFileParams): Promise<void> {
         const stall = setTimeout(() => ctl.abort(new Stalled()), o.stallMs);
         const before = pos;
         try {
-          const res = await httpRequest(url, { headers, dispatcher: p.transfer.dispatcher, signal: ctl.signal });
-          if (res.status === 206) {
-            const m = header(res.headers, "content-range")?.match(/^bytes (\d+)-(\d+)\/(\d+|\*)$/);
-            if (m && m[3] !== "*" && Number(m[3]) !== size) {
-              res.body.destroy();
-              throw new DownloadModelsError(`${p.label}: the remote file is now ${m[3]} bytes, not the listed ${size}; it changed since it was listed. Run again to download the new version.`);
-            }
-            if (!m || Number(m[1]) !== pos) {
-              res.body.destroy();
-              throw new Retryable(`the server answered a different range (${header(res.headers, "content-range") ?? "none"}) than bytes=${pos}-`);
-            }
-            rangeSupport = true;
-            if (!viaFinal) {
-              finalUrl = res.url;
-              const sameOrigin = new URL(res.url).origin === new URL(p.file.url).origin;
-              finalHeaders = Object.fromEntries(Object.entries(p.file.headers ?? {}).filter(([k]) => sameOrigin || !SENSITIVE.test(k)));
-            }
-            releaseProbe();
-          } else if (res.status === 200) {
-            if (useRange && rangeSupport === true) {
-              res.body.destroy();
-              throw new Retryable("the server ignored a Range request it honoured before");
-            }
-            if (useRange) {
-              // No Range support: this answer is the whole file, as one stream. Everything else is dropped.
-              rangeSupport = false;
-              queue.length = 0;
-              p.onProgress?.(-networkBytes);
-              networkBytes = 0;
-              done = new RangeSet();
-              hasher.reset();
-              pos = 0;
-              stop = size;
-            }
-            releaseProbe();
-          } else {
-            const failed = await failedResponse(res);
+          const res = await streamRequest(url, {
+            headers,
+            dispatcher: p.transfer.dispatcher,
+            signal: ctl.signal,
+            onResponse(r) {
+              if (r.status === 206) {
+                const range = header(r.headers, "content-range");
+                const m = range?.match(/^bytes (\d+)-(\d+)\/(\d+|\*)$/);
+                if (m && m[3] !== "*" && Number(m[3]) !== size) {
+                  throw new DownloadModelsError(`${p.label}: the remote file is now ${m[3]} bytes, not the listed ${size}; it changed since it was listed. Run again to download the new version.`);
+                }
+                if (!m || Number(m[1]) !== pos) throw new Retryable(`the server answered a different range (${range ?? "none"}) than bytes=${pos}-`);
+                rangeSupport = true;
+                if (!viaFinal) {
+                  finalUrl = r.url;
+                  const sameOrigin = new URL(r.url).origin === new URL(p.file.url).origin;
+                  finalHeaders = Object.fromEntries(Object.entries(p.file.headers ?? {}).filter(([k]) => sameOrigin || !SENSITIVE.test(k)));
+                }
+              } else if (r.status === 200) {
+                if (useRange && rangeSupport === true) throw new Retryable("the server ignored a Range request it honoured before");
+                if (useRange) {
+                  // No Range support: this answer is the whole file, as one stream. Everything else is dropped.
+                  rangeSupport = false;
+                  queue.length = 0;
+                  progress.discard();
+                  done = new RangeSet();
+                  hasher.reset();
+                  pos = 0;
+                  stop = size;
+                }
+              } else throw new Retryable(`unexpected HTTP ${r.status}`);
+              releaseProbe();
+            },
+            onData(buf) {
+              if (pos + buf.length > stop) throw new Retryable(`the server sent more bytes than asked for (bytes ${pos + buf.length} > ${stop})`);
+              hasher.feed(pos, buf);
+              writer.write(buf, pos);
+              pos += buf.length;
+              progress.add(buf.length);
+              stall.refresh();
+              return writer.hasRoom();
+            },
+            onPause: (resume) => writer.whenRoom(resume),
+          });
+          progress.flush();
+          await writer.drained();
+          if (res.errorBody !== undefined) {
+            const failed: FailedResponse = { status: res.status, headers: res.headers, url: res.url, body: res.errorBody };
             // A signed CDN URL that expired: go back through the hub for a fresh one.
             if (viaFinal && [401, 403, 404, 410].includes(failed.status) && refreshes++ < 3) {
               finalUrl = undefined;
@@ -241,24 +274,13 @@ export async function fetchFile(p: FetchFileParams): Promise<void> {
             if (retryable) throw new Retryable(message, retryAfterMs(failed.headers));
             throw explained ?? new HubError(message, { status: failed.status, url: redact(failed.url) });
           }
-          for await (const chunk of res.body) {
-            const buf = chunk as Buffer;
-            if (pos + buf.length > stop) {
-              res.body.destroy();
-              throw new Retryable(`the server sent more bytes than asked for (bytes ${pos + buf.length} > ${stop})`);
-            }
-            writeSync(fd, buf, 0, buf.length, pos);
-            hasher.feed(pos, buf);
-            done.add(pos, pos + buf.length);
-            pos += buf.length;
-            networkBytes += buf.length;
-            p.onProgress?.(buf.length);
-            stall.refresh();
-          }
           if (pos < stop) throw new Retryable(`connection closed after ${pos - start} of ${stop - start} bytes`);
           if (hasher.pos < done.prefixEnd()) void hasher.catchUp(() => done.prefixEnd());
           return;
         } catch (error) {
+          progress.flush();
+          await writer.drained().catch(() => {});
+          if (writer.error) throw writer.error;
           if (fileAbort.signal.aborted) throw fileAbort.signal.reason ?? error;
           const reason =
             ctl.signal.reason instanceof Stalled

@@ -11,6 +11,19 @@ export class RangeSet {
 
   add(start: number, end: number): void {
     if (end <= start) return;
+    // Fast path, the common case: a stream appending to the range it is extending.
+    for (let i = 0; i < this.list.length; i++) {
+      const r = this.list[i]!;
+      if (r[0] > start) break;
+      if (r[1] === start) {
+        const next = this.list[i + 1];
+        if (!next || next[0] > end) {
+          r[1] = end;
+          return;
+        }
+        break;
+      }
+    }
     let s = start;
     let e = end;
     const out: Array<[number, number]> = [];
