@@ -12,9 +12,9 @@ export class Verifier {
 
   reset(): void {
     this.seen = 0;
-    if (this.file.sha256) this.hash = createHash("sha256");
-    else if (this.file.gitSha1) this.hash = createHash("sha1").update(`blob ${this.file.size}\0`);
-    else this.hash = undefined;
+    const spec = hashSpec(this.file);
+    this.hash = spec ? createHash(spec.algorithm) : undefined;
+    if (spec?.header) this.hash!.update(spec.header);
   }
 
   update(chunk: Uint8Array): void {
@@ -24,13 +24,24 @@ export class Verifier {
 
   /** undefined when the bytes match; otherwise what differs, for the error message. */
   problem(): string | undefined {
-    if (this.seen !== this.file.size) return `size ${this.seen} bytes, expected ${this.file.size}`;
-    if (!this.hash) return undefined;
-    const digest = this.hash.digest("hex");
-    const expected = (this.file.sha256 ?? this.file.gitSha1)!.toLowerCase();
-    const kind = this.file.sha256 ? "sha256" : "git sha1";
-    return digest === expected ? undefined : `${kind} ${digest}, expected ${expected}`;
+    return digestProblem(this.file, this.hash?.digest("hex"), this.seen);
   }
+}
+
+/** How the file's expected hash is computed: the algorithm and the prefix git hashes before the content. */
+export function hashSpec(file: ResolvedFile): { algorithm: "sha256" | "sha1"; header?: string } | undefined {
+  if (file.sha256) return { algorithm: "sha256" };
+  if (file.gitSha1) return { algorithm: "sha1", header: `blob ${file.size}\0` };
+  return undefined;
+}
+
+/** Compare what was hashed with what the hub published: undefined when it matches. */
+export function digestProblem(file: ResolvedFile, digest: string | undefined, seen: number): string | undefined {
+  if (seen !== file.size) return `size ${seen} bytes, expected ${file.size}`;
+  const expected = (file.sha256 ?? file.gitSha1)?.toLowerCase();
+  if (!expected || digest === undefined) return undefined;
+  const kind = file.sha256 ? "sha256" : "git sha1";
+  return digest === expected ? undefined : `${kind} ${digest}, expected ${expected}`;
 }
 
 /** Hash a file on disk the way `Verifier` does: undefined if it matches. */

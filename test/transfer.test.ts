@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import { openSync, writeSync, closeSync } from "node:fs";
 import { readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
-import { makeRepo } from "../local-hub/index.ts";
+import { corruptFile, makeRepo } from "../local-hub/index.ts";
 import { RangeSet, splitRanges } from "../src/transfer/ranges.ts";
 import { PrefixHasher } from "../src/transfer/prefix-hasher.ts";
 import { Verifier } from "../src/verify.ts";
@@ -145,7 +145,7 @@ describe("transfer engine against the local hub", () => {
         if (server !== "cdn" || stalled > 0) return false;
         stalled++;
         res.writeHead(206, { "content-length": "1048576", "content-range": `bytes 0-1048575/${12 * MiB + 7}` });
-        res.write(Buffer.alloc(10)); // then nothing, connection left open
+        r.commits[0]!.files[0]!.read(0, 10).pipe(res, { end: false }); // 10 good bytes, then nothing, connection left open
         return true;
       },
     });
@@ -204,5 +204,18 @@ describe("transfer engine against the local hub", () => {
     expect(again.events.some((e) => e.type === "file-resume")).toBe(true);
     expect(h2.bytesServed).toBeLessThan(12 * MiB);
     expect(await readdir(join(root, "huggingface", "hub", "models--acme--big", "blobs"))).not.toContain(`${sha}.incomplete.json`);
+  });
+
+  it("catches a flipped byte in a chunked file (hashed on the worker thread), retries once, then fails cleanly", async () => {
+    const r = big();
+    const f = r.commits[0]!.files[0]!;
+    r.commits[0]!.files[0] = corruptFile(f, 9 * MiB + 3);
+    const h = await hub({ repos: [r] });
+    const root = await tempDir();
+    const s = await download(h, root, [hfModel("acme/big")], { transfer: fast });
+    expect(s.models[0]!.error).toMatch(/model\.safetensors of acme\/big@main: the downloaded bytes do not match the hub's listing \(sha256 [0-9a-f]{64}, expected [0-9a-f]{64}\), twice/);
+    const blobs = await readdir(join(root, "huggingface", "hub", "models--acme--big", "blobs"));
+    expect(blobs.filter((b) => b.startsWith(f.sha256))).toEqual([]); // no final name, no partial, no range record
+    expect(h.bytesServed).toBeGreaterThanOrEqual(2 * f.size);
   });
 });

@@ -8,7 +8,7 @@ import { DownloadModelsError, HubError, IntegrityError } from "../errors.ts";
 import { sizeOf } from "../fs-utils.ts";
 import { header, isRetryableStatus, retryAfterMs } from "../http.ts";
 import { redact } from "../redact.ts";
-import { Verifier } from "../verify.ts";
+import { digestProblem, hashSpec, Verifier } from "../verify.ts";
 import { PrefixHasher } from "./prefix-hasher.ts";
 import { RangeSet, splitRanges, type Range } from "./ranges.ts";
 import { readState, removeState, writeState } from "./state.ts";
@@ -98,11 +98,24 @@ export async function fetchFile(p: FetchFileParams): Promise<void> {
   if (ranged && done.total === 0) ftruncateSync(fd, size);
   if (done.total > 0) p.onResume?.(done.total);
 
+  // Big files are hashed on a worker thread that reads back what is written (the main thread only parses and
+  // writes); a single stream is hashed inline as it arrives.
+  const spec = hashSpec(p.file);
+  const background = ranged && spec ? p.transfer.hashes.start(fd, spec.algorithm, spec.header) : undefined;
   const verifier = new Verifier(p.file);
   const hasher = new PrefixHasher(fd, verifier);
+  let advancedTo = 0;
+  const onWritten = (start: number, end: number) => {
+    done.add(start, end);
+    if (background && done.prefixEnd() - advancedTo >= 4 << 20) {
+      advancedTo = done.prefixEnd();
+      background.advance(advancedTo);
+    }
+  };
+  if (background && done.prefixEnd() > 0) background.advance(done.prefixEnd());
   // Writes go to the thread pool (the other core), at most 16 MiB in flight per file; a range counts as on
   // disk (`done`) only once its write returned.
-  const writer = new PositionalWriter(fd, 16 << 20, (start, end) => done.add(start, end));
+  const writer = new PositionalWriter(fd, 16 << 20, onWritten);
   // Progress goes out per MiB, not per 64 KiB piece: fewer events, less garbage on the hot path.
   let networkBytes = 0;
   let pending = 0;
@@ -141,14 +154,24 @@ export async function fetchFile(p: FetchFileParams): Promise<void> {
   try {
     for (let round = 1; ; round++) {
       await downloadGaps();
-      await hasher.finish(() => done.prefixEnd(), size);
-      const problem = verifier.problem();
+      let problem: string | undefined;
+      if (background) {
+        const { digest, bytes } = await background.finish(size);
+        problem = digestProblem(p.file, digest, bytes);
+      } else if (ranged) {
+        problem = digestProblem(p.file, undefined, done.prefixEnd()); // no hash published: the size is the check
+      } else {
+        await hasher.finish(() => done.prefixEnd(), size);
+        problem = verifier.problem();
+      }
       if (!problem) break;
       // Without per-chunk digests from the hub a whole-file mismatch cannot be narrowed down: all of it goes.
       progress.discard();
       done = new RangeSet();
       recorded = 0;
+      advancedTo = 0;
       hasher.reset();
+      background?.reset();
       ftruncateSync(fd, 0);
       if (ranged) ftruncateSync(fd, size);
       await removeState(p.temp);
@@ -160,9 +183,11 @@ export async function fetchFile(p: FetchFileParams): Promise<void> {
       }
       p.onRetry?.(round, 0, `downloaded bytes do not verify (${problem}); downloading again`);
     }
+    background?.drop();
     await fsyncAsync(fd);
   } catch (error) {
     clearInterval(timer);
+    background?.drop();
     await checkpointing;
     if (error instanceof IntegrityError) {
       closeSync(fd);
@@ -241,7 +266,9 @@ export async function fetchFile(p: FetchFileParams): Promise<void> {
                   queue.length = 0;
                   progress.discard();
                   done = new RangeSet();
+                  advancedTo = 0;
                   hasher.reset();
+                  background?.reset();
                   pos = 0;
                   stop = size;
                 }
@@ -275,7 +302,7 @@ export async function fetchFile(p: FetchFileParams): Promise<void> {
             throw explained ?? new HubError(message, { status: failed.status, url: redact(failed.url) });
           }
           if (pos < stop) throw new Retryable(`connection closed after ${pos - start} of ${stop - start} bytes`);
-          if (hasher.pos < done.prefixEnd()) void hasher.catchUp(() => done.prefixEnd());
+          if (!background && hasher.pos < done.prefixEnd()) void hasher.catchUp(() => done.prefixEnd());
           return;
         } catch (error) {
           progress.flush();

@@ -1,5 +1,6 @@
 import pLimit, { type LimitFunction } from "p-limit";
 import { Agent, type Dispatcher } from "undici";
+import { HashPool } from "./hash-pool.ts";
 
 export interface TransferOptions {
   /** Connections open at once across all files of all models (`--connections`). @default 32 */
@@ -34,6 +35,8 @@ export interface Transfer {
   dispatcher: Dispatcher;
   /** Run one HTTP exchange inside the connection budget. */
   connection: LimitFunction;
+  /** Background hashing of big files. */
+  hashes: HashPool;
   close(): Promise<void>;
 }
 
@@ -42,12 +45,14 @@ export function createTransfer(options: Partial<TransferOptions> = {}, dispatche
   const own = dispatcher
     ? undefined
     : new Agent({ connections: o.connections, keepAliveTimeout: 30_000, headersTimeout: o.stallMs, bodyTimeout: o.stallMs * 2 });
+  const hashes = new HashPool();
   return {
     options: o,
     dispatcher: dispatcher ?? own!,
     connection: pLimit(o.connections),
+    hashes,
     close: async () => {
-      await own?.close();
+      await Promise.all([own?.close(), hashes.close()]);
     },
   };
 }
