@@ -13,8 +13,14 @@ if (existsSync(compiled)) {
   register();
   ({ main } = await import("../src/cli/main.ts"));
 }
+// `download-models list | head`: a closed pipe ends the output, not the program with a stack trace.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (error) => {
+    if (error.code !== "EPIPE") throw error;
+  });
+}
 process.exitCode = await main(process.argv, {
   out: (line) => process.stdout.write(line + "\n"),
   err: (line) => process.stderr.write(line + "\n"),
-  isTTY: Boolean(process.stderr.isTTY),
+  isTTY: Boolean(process.stdout.isTTY && process.stderr.isTTY),
 });

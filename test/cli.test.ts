@@ -42,8 +42,10 @@ describe("download-models CLI (real child process)", () => {
 
     const json = await runCli(["acme/gated", "--root", root, "--json", "--token", secret], { HF_ENDPOINT: h.url });
     expect(json.code).toBe(1);
-    const summary = JSON.parse(json.stdout);
-    expect(summary).toMatchObject({ ok: false, failed: 1, models: [{ id: "acme/gated", status: "failed" }] });
+    const events = json.stdout.trim().split("\n").map((line) => JSON.parse(line) as { type: string; model?: string; error?: string });
+    expect(events[0]).toMatchObject({ type: "start", models: 1 });
+    expect(events.find((e) => e.type === "model-error")).toMatchObject({ model: "huggingface:acme/gated@main", error: expect.stringMatching(/is gated/) });
+    expect(events.at(-1)).toMatchObject({ type: "summary", ok: false, failed: 1, models: [{ id: "acme/gated", status: "failed" }] });
     for (const out of [human.stdout, human.stderr, json.stdout, json.stderr]) expect(out).not.toContain(secret);
     expect(h.requests.some((q) => q.authorization === `Bearer ${secret}`)).toBe(true); // it was really used
   });

@@ -8,6 +8,10 @@ import { RangeSet, splitRanges } from "../src/transfer/ranges.ts";
 import { PrefixHasher } from "../src/transfer/prefix-hasher.ts";
 import { Verifier } from "../src/verify.ts";
 import { download, hfModel, hub } from "./helpers/hub.ts";
+import { fetchFile } from "../src/transfer/fetch-file.ts";
+import { createTransfer } from "../src/transfer/transfer.ts";
+import { writeState } from "../src/transfer/state.ts";
+import { truncate, writeFile } from "node:fs/promises";
 import { tempDir } from "./helpers/tmp.ts";
 
 const MiB = 1024 * 1024;
@@ -217,5 +221,27 @@ describe("transfer engine against the local hub", () => {
     const blobs = await readdir(join(root, "huggingface", "hub", "models--acme--big", "blobs"));
     expect(blobs.filter((b) => b.startsWith(f.sha256))).toEqual([]); // no final name, no partial, no range record
     expect(h.bytesServed).toBeGreaterThanOrEqual(2 * f.size);
+  });
+
+  it("does not resume a partial file recorded for other content (same path, new hash): it starts over", async () => {
+    const r = big();
+    const f = r.commits[0]!.files[0]!;
+    const h = await hub({ repos: [r] });
+    const dir = await tempDir();
+    const temp = join(dir, "model.safetensors.incomplete");
+    await writeFile(temp, "");
+    await truncate(temp, f.size);
+    await writeState(temp, "0".repeat(64), f.size, [[0, 6 * MiB]]); // written for another version of the file
+    const transfer = createTransfer(fast);
+    let resumed = 0;
+    await fetchFile({
+      file: { path: f.path, size: f.size, sha256: f.sha256, url: `${h.cdnUrl}/cdn/${f.sha256}` },
+      temp, dest: join(dir, "model.safetensors"), transfer, label: "model.safetensors",
+      onResume: (n) => (resumed += n),
+    });
+    await transfer.close();
+    expect(resumed).toBe(0);
+    expect(h.bytesServed).toBe(f.size);
+    expect(sha256(await readFile(join(dir, "model.safetensors")))).toBe(f.sha256);
   });
 });

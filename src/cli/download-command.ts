@@ -4,7 +4,6 @@ import { loadProjects } from "../project.ts";
 import { loadRegistry } from "../registry.ts";
 import { runDownload } from "../run-download.ts";
 import { UsageError } from "../errors.ts";
-import { redact } from "../redact.ts";
 import { downloaderDirs, projectDirs, type DirOptions } from "./context.ts";
 import { createReporter, type Output } from "./reporter.ts";
 import { selectModels, splitNames, type Selection } from "./select.ts";
@@ -57,8 +56,6 @@ export async function downloadCommand(o: DownloadOptions, io: Output, env: Env):
     onEvent: reporter.onEvent,
   });
   const needsHf = summary.models.some((m) => m.status !== "failed" && registry.get(m.source).layout === "huggingface");
-  const env_ = needsHf ? consumerEnv(roots) : { lines: [], vars: {} };
-  await reporter.finish(summary, env_.lines);
-  if (o.json) io.out(redact(JSON.stringify({ ...summary, ok: summary.failed === 0, env: env_.vars }, null, 2)));
+  await reporter.finish(summary, needsHf ? consumerEnv(roots) : { lines: [], vars: {} });
   return summary.failed > 0 ? 1 : 0;
 }

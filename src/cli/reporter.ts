@@ -1,4 +1,5 @@
 import type { DownloadEvent, ModelResult } from "../events.ts";
+import { modelLabel } from "../events.ts";
 import type { Summary } from "../run-download.ts";
 import { redact } from "../redact.ts";
 import { formatBytes, formatRate, formatSeconds } from "./format.ts";
@@ -6,18 +7,26 @@ import { formatBytes, formatRate, formatSeconds } from "./format.ts";
 export interface Output {
   out: (line: string) => void;
   err: (line: string) => void;
-  /** stderr is a terminal: progress is drawn as a bar, not logged. */
+  /** Both stdout and stderr are a terminal: progress is drawn as bars, not logged. */
   isTTY: boolean;
 }
 
 export type Mode = "human" | "quiet" | "json";
 
 interface Bar {
-  start(total: number, value: number, payload?: object): void;
-  setTotal(total: number): void;
   update(value: number, payload?: object): void;
+  setTotal(total: number): void;
+}
+interface Bars {
+  create(total: number, start: number, payload?: object): Bar;
+  remove(bar: Bar): void;
+  log(text: string): void;
+  /** Redraw now; also writes lines queued with `log`. */
+  update(): void;
   stop(): void;
 }
+
+const FILE_BARS = 6;
 
 function modelLine(r: ModelResult): string {
   const name = `${r.source}  ${r.id}@${r.revision}`;
@@ -39,68 +48,123 @@ function modelLine(r: ModelResult): string {
   }
 }
 
+/** An event as one JSON line: the model as `source:id@revision`, errors as their (redacted) message. */
+function jsonEvent(e: DownloadEvent): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...e, time: new Date().toISOString() };
+  if ("model" in e) out.model = modelLabel(e.model);
+  if ("error" in e) out.error = redact(e.error.message);
+  return out;
+}
+
 /**
- * Renders core events for people: one line per model, a byte progress bar on a terminal, a progress line every
- * few seconds otherwise (docker build logs, nohup). `quiet` prints failures and the summary only; `json` nothing.
+ * Renders core events: `human` prints a line per model and, on a terminal, an overall bar (bytes, speed, ETA) and
+ * one bar per active big file; elsewhere (docker build logs, CI, nohup) a progress line every few seconds and a
+ * line per finished file. `quiet` prints failures and the summary only. `json` prints every event as one JSON
+ * line (progress at most once a second per file) and the summary last.
  */
 export function createReporter(io: Output, mode: Mode, opts: { progressEveryMs?: number } = {}) {
+  const started = Date.now();
+  const every = opts.progressEveryMs ?? 5000;
   let total = 0;
   let done = 0;
-  let bar: Bar | undefined;
-  let barLib: Promise<unknown> | undefined;
   let lastLog = Date.now();
-  const started = Date.now();
-  const active = new Set<string>();
-  const every = opts.progressEveryMs ?? 5000;
-  const showProgress = mode === "human";
+  const active = new Map<string, { bytes: number; size: number; bar?: Bar; lastJson: number }>();
+  let bars: Bars | undefined;
+  let overall: Bar | undefined;
+  let barsLoading: Promise<void> | undefined;
+  const useBars = mode === "human" && io.isTTY;
 
   const print = (line: string, toErr = false) => {
     const text = redact(line);
-    if (bar) bar.stop();
-    (toErr ? io.err : io.out)(text);
-    if (bar) bar.start(total, done);
+    if (bars) bars.log(text + "\n");
+    else (toErr ? io.err : io.out)(text);
+  };
+  const json = (line: Record<string, unknown>) => io.out(redact(JSON.stringify(line)));
+  const speed = () => formatRate(done, (Date.now() - started) / 1000);
+  const eta = () => {
+    const secs = (Date.now() - started) / 1000;
+    const rate = done / Math.max(secs, 0.001);
+    return total > done && rate > 0 ? formatSeconds((total - done) / rate) : "-";
   };
 
-  const ensureBar = () => {
-    if (!showProgress || !io.isTTY || bar || barLib) return;
-    barLib = import("cli-progress").then((mod) => {
-      const { SingleBar, Presets } = mod.default ?? mod;
-      bar = new SingleBar(
-        { format: "  {bar} {percentage}% | {value_h} / {total_h} | {speed} | ETA {eta_formatted}", hideCursor: true, clearOnComplete: true, formatValue: (v: number, _o: unknown, type: string) => (type === "value" || type === "total" ? formatBytes(v) : String(v)) },
+  const loadBars = () => {
+    if (!useBars || barsLoading) return;
+    barsLoading = import("cli-progress").then((mod) => {
+      const { MultiBar, Presets } = mod.default;
+      const multi = new MultiBar(
+        {
+          format: "  {bar} {percentage}% | {label}",
+          hideCursor: true,
+          clearOnComplete: true,
+          autopadding: true,
+          barsize: 30,
+        },
         Presets.shades_classic,
-      ) as unknown as Bar;
-      bar.start(total, done, { speed: "-" });
+      );
+      bars = multi as unknown as Bars;
+      overall = bars.create(Math.max(total, 1), done, { label: "starting" });
+      for (const [key, a] of active) addFileBar(key, a);
     });
   };
 
+  const addFileBar = (key: string, a: { bytes: number; size: number; bar?: Bar }) => {
+    if (!bars || a.bar || a.size < 1_000_000 || [...active.values()].filter((x) => x.bar).length >= FILE_BARS) return;
+    a.bar = bars.create(a.size, a.bytes, { label: key.length > 60 ? `…${key.slice(-59)}` : key });
+  };
+
+  const overallLabel = () => `${formatBytes(done)} / ${formatBytes(total)} | ${speed()} | ETA ${eta()} | ${active.size} file(s)`;
+
   return {
     onEvent(e: DownloadEvent): void {
+      if (mode === "json" && e.type !== "file-progress") json(jsonEvent(e));
       switch (e.type) {
         case "model-resolved":
           total += e.missingBytes;
-          bar?.setTotal(total);
+          overall?.setTotal(Math.max(total, 1));
           break;
-        case "file-start":
-          active.add(`${e.model.id}/${e.path}`);
-          ensureBar();
+        case "file-start": {
+          const key = `${e.model.id}/${e.path}`;
+          const entry: { bytes: number; size: number; bar?: Bar; lastJson: number } = { bytes: 0, size: e.size, lastJson: 0 };
+          loadBars();
+          active.set(key, entry);
+          addFileBar(key, entry);
+          break;
+        }
+        case "file-resume":
+          total -= e.bytes;
+          overall?.setTotal(Math.max(total, 1));
+          if (mode !== "json") print(`  resuming ${e.path} of ${e.model.id}: ${formatBytes(e.bytes)} of ${formatBytes(e.size)} already on disk`);
           break;
         case "file-progress": {
           done += e.delta;
-          const secs = (Date.now() - started) / 1000;
-          bar?.update(done, { speed: formatRate(done, secs), value_h: formatBytes(done), total_h: formatBytes(total) });
-          if (showProgress && !io.isTTY && Date.now() - lastLog >= every) {
+          const a = active.get(`${e.model.id}/${e.path}`);
+          if (a) {
+            a.bytes = e.bytes;
+            a.bar?.update(e.bytes);
+          }
+          overall?.update(Math.max(done, 0), { label: overallLabel() });
+          if (mode === "json" && a && Date.now() - a.lastJson >= 1000) {
+            a.lastJson = Date.now();
+            json(jsonEvent(e));
+          }
+          if (mode === "human" && !useBars && Date.now() - lastLog >= every) {
             lastLog = Date.now();
             const pct = total > 0 ? ` (${Math.floor((done / total) * 100)}%)` : "";
-            io.out(`  ... ${formatBytes(done)} of ${formatBytes(total)}${pct}, ${formatRate(done, secs)}, ${active.size} file(s) in flight`);
+            io.out(`  ... ${formatBytes(done)} of ${formatBytes(total)}${pct}, ${speed()}, ETA ${eta()}, ${active.size} file(s) in flight`);
           }
           break;
         }
         case "file-retry":
           if (mode !== "json") print(`  retry ${e.attempt} for ${e.path} of ${e.model.id} in ${(e.delayMs / 1000).toFixed(1)} s: ${e.reason}`, true);
           break;
-        case "file-done":
-          active.delete(`${e.model.id}/${e.path}`);
+        case "file-done": {
+          const key = `${e.model.id}/${e.path}`;
+          const a = active.get(key);
+          if (a?.bar) bars?.remove(a.bar);
+          active.delete(key);
+          if (mode === "human" && !useBars && !e.reused) io.out(`  done ${e.model.id}/${e.path} (${formatBytes(e.size)})`);
           break;
+        }
         case "model-skip":
         case "model-done":
           if (mode === "human") print(modelLine(e.result));
@@ -111,11 +175,16 @@ export function createReporter(io: Output, mode: Mode, opts: { progressEveryMs?:
       }
     },
 
-    async finish(summary: Summary, envLines: string[]): Promise<void> {
-      await barLib;
-      bar?.stop();
-      bar = undefined;
-      if (mode === "json") return;
+    async finish(summary: Summary, env: { lines: string[]; vars: Record<string, string> }): Promise<void> {
+      await barsLoading;
+      bars?.update(); // lines queued with log() are written on a redraw, never by stop()
+      bars?.stop();
+      bars = undefined;
+      if (mode === "json") {
+        const peakRssBytes = process.resourceUsage().maxRSS * 1024;
+        json({ type: "summary", ...summary, ok: summary.failed === 0, env: env.vars, peakRssBytes, time: new Date().toISOString() });
+        return;
+      }
       for (const m of summary.models) if (m.status === "planned") io.out(redact(modelLine(m)));
       const parts = [
         summary.planned ? `${summary.planned} to download` : "",
@@ -127,9 +196,9 @@ export function createReporter(io: Output, mode: Mode, opts: { progressEveryMs?:
         ? `${formatBytes(summary.models.reduce((n, m) => n + (m.status === "planned" ? m.downloadedBytes : 0), 0))} would be downloaded (dry run, nothing written)`
         : `${formatBytes(summary.downloadedBytes)} downloaded in ${formatSeconds(summary.seconds)}${summary.downloadedBytes ? ` (${formatRate(summary.downloadedBytes, summary.seconds)})` : ""}`;
       io.out(`Summary: ${parts.join(", ")}; ${moved}.`);
-      if (envLines.length > 0 && summary.failed < summary.models.length) {
+      if (env.lines.length > 0 && summary.failed < summary.models.length) {
         io.out("Consumers load these models offline with:");
-        for (const line of envLines) io.out(`  ${line}`);
+        for (const line of env.lines) io.out(`  ${line}`);
       }
     },
   };

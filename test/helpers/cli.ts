@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 
 const BIN = join(import.meta.dirname, "..", "..", "bin", "download-models.js");
@@ -9,13 +9,18 @@ export interface CliResult {
   stderr: string;
 }
 
+const cleanEnv = () =>
+  Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(HF_|HUGGING|MODELSCOPE|RUNPOD_|DOWNLOAD_MODELS_|XDG_CACHE)/.test(k)));
+
+/** Start the real CLI in a child process (clean environment plus `env`) and hand back the process. */
+export function startCli(args: string[], env: Record<string, string> = {}): ChildProcess {
+  return spawn(process.execPath, [BIN, ...args], { env: { ...cleanEnv(), ...env }, stdio: ["ignore", "pipe", "pipe"] });
+}
+
 /** Run the real CLI in a child process with a clean environment (no HF_*, no RUNPOD_*) plus `env`. */
 export function runCli(args: string[], env: Record<string, string> = {}, cwd?: string): Promise<CliResult> {
-  const base = Object.fromEntries(
-    Object.entries(process.env).filter(([k]) => !/^(HF_|HUGGING|MODELSCOPE|RUNPOD_|DOWNLOAD_MODELS_|XDG_CACHE)/.test(k)),
-  );
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...base, ...env }, cwd: cwd ?? process.cwd() });
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...cleanEnv(), ...env }, cwd: cwd ?? process.cwd() });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d) => (stdout += d));
