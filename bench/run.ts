@@ -108,7 +108,8 @@ interface Row {
 }
 
 async function benchCase(name: string, r: HubRepo, hubOptions: Omit<LocalHubOptions, "repos">, curlRuns: number): Promise<Row[]> {
-  const hub = await startLocalHub({ repos: [r], ...hubOptions });
+  // Tree pages of 1000 entries, as the Hub serves unexpanded listings (our local hub defaults to 50 to exercise paging).
+  const hub = await startLocalHub({ repos: [r], pageSize: 1000, ...hubOptions });
   const commit = r.refs.main!;
   const files = r.commits[0]!.files;
   const bytes = files.reduce((n, f) => n + f.size, 0);

@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import pLimit from "p-limit";
 import type { Dispatcher } from "undici";
 import type { Downloader, ResolveContext } from "./downloader.ts";
@@ -115,6 +116,7 @@ export async function runDownload(options: RunDownloadOptions): Promise<Summary>
       files: 0, bytes: 0, downloadedBytes: 0, reusedFiles: 0, projects: model.projects, seconds: 0,
     };
     const abort = new AbortController();
+    setMaxListeners(Infinity, abort.signal); // one listener per file in flight
     const stop = () => abort.abort(options.signal?.reason);
     options.signal?.addEventListener("abort", stop, { once: true });
     try {

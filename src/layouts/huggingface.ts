@@ -1,10 +1,11 @@
 import { randomBytes } from "node:crypto";
-import { copyFile, mkdir, readFile, readlink, rename, symlink } from "node:fs/promises";
+import { copyFile, readFile, readlink, rename, symlink } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
 import { getRepoFolderName } from "@huggingface/hub";
 import type { ModelRequest, ResolvedFile } from "../types.ts";
 import type { ModelStore } from "./store.ts";
 import { inside, sizeOf, writeFileAtomic } from "../fs-utils.ts";
+import { ensureDir } from "../transfer/dirs.ts";
 
 const COMMIT = /^[0-9a-f]{40}$/;
 
@@ -40,7 +41,7 @@ export function huggingfaceStore(hubCache: string, model: ModelRequest): ModelSt
       } catch {
         // missing, or a real file: replaced below
       }
-      await mkdir(dirname(pointer), { recursive: true });
+      await ensureDir(dirname(pointer));
       // Unique: two requests of one repo (other filters) may link the same file at the same time.
       const temp = `${pointer}.${randomBytes(6).toString("hex")}.incomplete`;
       try {

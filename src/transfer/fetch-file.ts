@@ -1,5 +1,6 @@
-import { closeSync, fdatasync, fsync, ftruncateSync, openSync } from "node:fs";
-import { mkdir, rename, rm } from "node:fs/promises";
+import { setMaxListeners } from "node:events";
+import { closeSync, fdatasync, fsync, ftruncateSync, open } from "node:fs";
+import { rename, rm } from "node:fs/promises";
 import { dirname } from "node:path";
 import { promisify } from "node:util";
 import type { FailedResponse } from "../downloader.ts";
@@ -13,10 +14,12 @@ import { PrefixHasher } from "./prefix-hasher.ts";
 import { RangeSet, splitRanges, type Range } from "./ranges.ts";
 import { readState, removeState, writeState } from "./state.ts";
 import { streamRequest } from "./stream-request.ts";
+import { ensureDir } from "./dirs.ts";
 import { PositionalWriter } from "./positional-writer.ts";
 import type { Transfer } from "./transfer.ts";
 
 const fsyncAsync = promisify(fsync);
+const openAsync = promisify(open);
 const fdatasyncAsync = promisify(fdatasync);
 const SENSITIVE = /^(authorization|cookie)$/i;
 
@@ -85,16 +88,16 @@ export async function fetchFile(p: FetchFileParams): Promise<void> {
   const size = p.file.size;
   const identity = identityOf(p.file);
   const ranged = size >= o.rangeThreshold;
-  await mkdir(dirname(p.temp), { recursive: true });
+  await ensureDir(dirname(p.temp));
 
   let done = new RangeSet();
   const prior = ranged ? await readState(p.temp) : undefined;
   if (prior && prior.identity === identity && prior.size === size && (await sizeOf(p.temp)) === size) {
     done = new RangeSet(prior.done);
-  } else {
+  } else if (ranged) {
     await removeState(p.temp);
   }
-  const fd = openSync(p.temp, done.total > 0 ? "r+" : "w+");
+  const fd = await openAsync(p.temp, done.total > 0 ? "r+" : "w+");
   if (ranged && done.total === 0) ftruncateSync(fd, size);
   if (done.total > 0) p.onResume?.(done.total);
 
@@ -203,12 +206,13 @@ export async function fetchFile(p: FetchFileParams): Promise<void> {
   await checkpointing;
   closeSync(fd);
   await rename(p.temp, p.dest);
-  await removeState(p.temp);
+  if (ranged) await removeState(p.temp);
 
   async function downloadGaps(): Promise<void> {
     const queue: Range[] = ranged ? splitRanges(done.gaps(size), o.chunkSize) : done.gaps(size);
     if (queue.length === 0) return;
     const fileAbort = new AbortController();
+    setMaxListeners(Infinity, fileAbort.signal); // one listener per request in flight
     const stopAll = () => fileAbort.abort(p.signal?.reason);
     p.signal?.addEventListener("abort", stopAll, { once: true });
     // The first answer says whether Range works and gives the final (CDN) URL; other workers wait for it.
