@@ -16,7 +16,7 @@ export function demoRepos(): HubRepo[] {
         { path: ".gitattributes", text: "*.pth filter=lfs diff=lfs merge=lfs -text\n" },
         { path: "README.md", text: "# IndexTTS-2 (local stand-in)\n" },
         { path: "config.yaml", text: "gpt:\n  model_dim: 1280\ns2mel:\n  preprocess_params: {sr: 22050}\n" },
-        { path: "gpt.pth", size: 3 * MB },
+        { path: "gpt.pth", size: 48 * MB }, // big enough for parallel ranges and byte-level resume
         { path: "s2mel.pth", size: 1.2 * MB },
         { path: "bpe.model", size: 470 * KB, lfs: true },
         { path: "feat1.pt", size: 80 * KB },

@@ -8,7 +8,9 @@ import { demoRepos } from "./catalog.ts";
 // `npm run demo [-- DIR]`: the main job, end to end, without internet. An embedded hub on 127.0.0.1 serves
 // stand-ins of the shipped projects' models; the real CLI downloads them into DIR (default ./demo-volume).
 const root = resolve(process.argv[2] ?? "demo-volume");
-const hub = await startLocalHub({ repos: demoRepos() });
+// Each connection is capped like a CDN edge, so the run lasts a few seconds: interrupt it (Ctrl-C) and run it
+// again to see it resume.
+const hub = await startLocalHub({ repos: demoRepos(), bandwidthPerConnection: 6_000_000 });
 const args = [
   join(packageRoot, "bin", "download-models.js"),
   "--project", "tts", "--project", "demo",
@@ -16,7 +18,7 @@ const args = [
   "--projects-dir", join(packageRoot, "demo", "projects"),
   "--root", root,
 ];
-console.log(`Local hub (HuggingFace protocol) on ${hub.url}; downloading into ${root}`);
+console.log(`Local hub (HuggingFace protocol) on ${hub.url}, 6 MB/s per connection; downloading into ${root}`);
 console.log(`$ HF_ENDPOINT=${hub.url} HF_TOKEN=*** download-models ${args.slice(1).join(" ")}\n`);
 
 const code = await new Promise<number>((done) => {
@@ -32,6 +34,10 @@ console.log(
   `\nLocal hub: ${served} request${served === 1 ? "" : "s"}, ${formatBytes(hub.bytesServed)} of files served` +
     (served === 0 ? " (everything was already complete on disk: nothing was asked of the network)." : "."),
 );
-console.log(code === 0 ? "Run `npm run demo` again: every model is skipped with zero requests." : "");
+console.log(
+  code === 0
+    ? "Run `npm run demo` again: every model is skipped with zero requests."
+    : "Run `npm run demo` again: finished files are kept and big files resume from the bytes already written.",
+);
 await hub.close();
 process.exitCode = code;
