@@ -1,4 +1,5 @@
 import type { HubCommit, HubFile, HubRepo } from "./repo.ts";
+import type { Fault, FaultMix } from "./faults.ts";
 
 /** What the route handlers of both listeners share. */
 export interface HubContext {
@@ -12,6 +13,8 @@ export interface HubContext {
   /** CDN signature -> the file it was issued for, so the CDN serves exactly what the hub resolved. */
   signedUrls: Map<string, HubFile>;
   countBytes(bytes: number): void;
+  /** Injected failures of file responses (fault-tolerance tests). */
+  faults?: { mix: FaultMix; random: () => number; count(fault: Fault): void };
   /** Per-connection cap on file bodies, bytes per second (benchmarks, slow-link tests). */
   bandwidthPerConnection?: number;
 }

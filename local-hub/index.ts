@@ -5,3 +5,4 @@ export { handleHuggingFace } from "./huggingface.ts";
 export type { HubContext } from "./context.ts";
 export { DEFAULT_TOKEN, startLocalHub } from "./server.ts";
 export type { ListenerName, LocalHub, LocalHubOptions, RequestRecord } from "./server.ts";
+export type { Fault, FaultMix } from "./faults.ts";

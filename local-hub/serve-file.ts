@@ -3,6 +3,7 @@ import { pipeline } from "node:stream";
 import type { HubContext } from "./context.ts";
 import { parseRange } from "./range.ts";
 import { throttle } from "./throttle.ts";
+import { answerFault, faultyBody, pickFault } from "./faults.ts";
 import type { Headers } from "./reply.ts";
 import type { HubFile } from "./repo.ts";
 
@@ -26,14 +27,31 @@ export function serveFile(
   if (range.kind === "partial") {
     base["Content-Range"] = `bytes ${start}-${end - 1}/${file.size}`;
   }
-  res.writeHead(range.kind === "partial" ? 206 : 200, { ...base, "Content-Length": String(end - start) });
+  const fault = req.method === "GET" && ctx.faults ? pickFault(ctx.faults.mix, ctx.faults.random) : undefined;
+  if (fault) ctx.faults!.count(fault);
+  if (fault && answerFault(fault, req, res, ctx.faults!.mix, ctx.faults!.random)) return;
+  const source = file.read(start, end);
+  const shaped = fault ? faultyBody(fault, source, end - start, ctx.faults!.random) : { stream: source, extraBytes: 0, atEnd: "end" as const };
+  res.writeHead(range.kind === "partial" ? 206 : 200, { ...base, "Content-Length": String(end - start + shaped.extraBytes) });
   if (req.method === "HEAD") {
+    source.destroy();
     res.end();
     return;
   }
-  const body = file.read(start, end);
+  const body = shaped.stream;
   body.on("data", (chunk: Buffer) => ctx.countBytes(chunk.length));
+  const stages: NodeJS.ReadWriteStream[] = ctx.bandwidthPerConnection ? [throttle(req.socket, ctx.bandwidthPerConnection)] : [];
+  if (shaped.atEnd !== "end") {
+    // Faults that cut the body: send what there is, then break the connection the chosen way.
+    const out = stages.reduce<NodeJS.ReadableStream>((s, stage) => s.pipe(stage), body);
+    out.on("data", (chunk: Buffer) => res.write(chunk));
+    out.on("end", () => {
+      if (shaped.atEnd === "destroy") req.socket.destroy();
+      else if (shaped.atEnd === "close") req.socket.end();
+      // "hang": leave the socket open and silent
+    });
+    return;
+  }
   // A client that hangs up mid-body is normal (aborted or resumed downloads); just tear down.
-  if (ctx.bandwidthPerConnection) pipeline(body, throttle(req.socket, ctx.bandwidthPerConnection), res, () => {});
-  else pipeline(body, res, () => {});
+  pipeline([body, ...stages, res], () => {});
 }

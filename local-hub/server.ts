@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net";
 import { handleCdn } from "./cdn.ts";
 import { repoKey, type HubContext } from "./context.ts";
 import { handleHuggingFace } from "./huggingface.ts";
+import { seededRandom, type Fault, type FaultMix } from "./faults.ts";
 import { sendHubError } from "./reply.ts";
 import type { HubFile, HubRepo } from "./repo.ts";
 
@@ -20,6 +21,8 @@ export interface LocalHubOptions {
   pageSize?: number;
   /** Cap on file bodies per TCP connection, in bytes per second. @default unlimited */
   bandwidthPerConnection?: number;
+  /** Failures injected into file responses, by probability (see FaultMix). */
+  faults?: FaultMix;
   /** Delay added before answering every request, in milliseconds. @default 0 */
   latencyMs?: number;
   /** Runs first on every request; return true when it answered the request itself (fault injection, 429, …). */
@@ -45,6 +48,8 @@ export interface LocalHub {
   readonly requests: RequestRecord[];
   /** File body bytes written by both listeners. */
   readonly bytesServed: number;
+  /** How many times each injected fault was served. */
+  readonly faultCounts: ReadonlyMap<Fault, number>;
   /** Adds the repo, or replaces the one with the same id. */
   addRepo(repo: HubRepo): void;
   resetStats(): void;
@@ -83,6 +88,7 @@ export async function startLocalHub(opts: LocalHubOptions): Promise<LocalHub> {
   const repos = new Map<string, HubRepo>(opts.repos.map((repo) => [repoKey(repo.source, repo.id), repo]));
   const tokens = opts.tokens ?? [DEFAULT_TOKEN];
   const requests: RequestRecord[] = [];
+  const faultCounts = new Map<Fault, number>();
   let bytesServed = 0;
   const ctx: HubContext = {
     hubUrl: "",
@@ -96,6 +102,9 @@ export async function startLocalHub(opts: LocalHubOptions): Promise<LocalHub> {
       bytesServed += bytes;
     },
     ...(opts.bandwidthPerConnection ? { bandwidthPerConnection: opts.bandwidthPerConnection } : {}),
+    ...(opts.faults
+      ? { faults: { mix: opts.faults, random: seededRandom(opts.faults.seed ?? 1), count: (f: Fault) => faultCounts.set(f, (faultCounts.get(f) ?? 0) + 1) } }
+      : {}),
   };
 
   const onRequest = (server: ListenerName) => (req: IncomingMessage, res: ServerResponse) => {
@@ -136,6 +145,7 @@ export async function startLocalHub(opts: LocalHubOptions): Promise<LocalHub> {
     get bytesServed() {
       return bytesServed;
     },
+    faultCounts,
     addRepo(repo) {
       repos.set(repoKey(repo.source, repo.id), repo);
     },
