@@ -16,6 +16,8 @@ import { plainStore } from "./layouts/plain.ts";
 import { findComplete, writeManifest } from "./manifest.ts";
 import { matchesFilters } from "./patterns.ts";
 import { redact, registerSecret } from "./redact.ts";
+import { confine } from "./confine.ts";
+import { dirname } from "node:path";
 
 export interface RunDownloadOptions {
   models: ModelRequest[];
@@ -162,6 +164,7 @@ export async function runDownload(options: RunDownloadOptions): Promise<Summary>
       const label = (f: ResolvedFile) => `${f.path} of ${model.id}@${model.revision}`;
       const getFile = async (file: ResolvedFile): Promise<void> => {
         const dest = store.blobPath(file);
+        await confine(store.root, dirname(dest));
         let pending = inFlight.get(dest);
         if (!pending) {
           pending = fileLimit(async () => {
@@ -202,6 +205,7 @@ export async function runDownload(options: RunDownloadOptions): Promise<Summary>
       if (anyFailure) throw anyFailure.reason;
 
       await store.finish(model, snapshot.commit);
+      await confine(store.root, store.manifestDir);
       await writeManifest(store, {
         format: 1, tool: "download-models", source: model.source, id: model.id, revision: model.revision,
         commit: snapshot.commit, include: model.include, exclude: model.exclude, completedAt: new Date().toISOString(),

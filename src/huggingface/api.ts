@@ -27,6 +27,21 @@ export function encodePath(path: string): string {
 }
 
 const API_ATTEMPTS = 4;
+/** A listing page or revision answer larger than this is refused (a real one is a few MB even for 10k files). */
+export const MAX_JSON_BYTES = 64 * 1024 * 1024;
+
+async function readCapped(body: AsyncIterable<Uint8Array>, url: string): Promise<string> {
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > MAX_JSON_BYTES) {
+      throw new HubError(`The hub's answer from ${redact(url)} is larger than ${MAX_JSON_BYTES / 1024 / 1024} MiB; refusing it.`, { url: redact(url) });
+    }
+    parts.push(Buffer.from(chunk));
+  }
+  return Buffer.concat(parts).toString("utf8");
+}
 
 /**
  * Run one Hub API call with up to 4 attempts: network errors and retryable HubErrors (408/429/5xx) wait
@@ -56,7 +71,7 @@ async function getJson(client: HfClient, url: string, ctx: HfErrorContext): Prom
       ...(client.signal ? { signal: client.signal } : {}),
     });
     if (res.status !== 200) throw huggingfaceError(await failedResponse(res), ctx);
-    const text = await res.body.text();
+    const text = await readCapped(res.body, url);
     try {
       return JSON.parse(text);
     } catch {
@@ -90,7 +105,18 @@ export async function listSnapshot(client: HfClient, repo: string, revision: str
     return withRetries(client, url, async () => {
       const headers = { ...(init?.headers as Record<string, string>), ...authHeaders(client) };
       const res = await undiciFetch(url, { headers, dispatcher: client.dispatcher, ...(client.signal ? { signal: client.signal } : {}) });
-      if (res.ok) return res as unknown as Response;
+      if (res.ok) {
+        // Hand the library a body we have read within bounds, and JSON we have checked is a list.
+        const text = res.body ? await readCapped(res.body as unknown as AsyncIterable<Uint8Array>, url) : "";
+        let page: unknown;
+        try {
+          page = JSON.parse(text);
+        } catch {
+          throw new HubError(`The hub sent a tree listing that is not JSON for ${repo}@${revision} (${redact(url)}).`, { url: redact(url) });
+        }
+        if (!Array.isArray(page)) throw new HubError(`The hub's tree listing for ${repo}@${revision} is not a list (${redact(url)}).`, { url: redact(url) });
+        return new Response(text, { status: 200, headers: { "content-type": "application/json", ...(res.headers.get("link") ? { link: res.headers.get("link")! } : {}) } });
+      }
       throw huggingfaceError({ status: res.status, headers: Object.fromEntries(res.headers), url, body: (await res.text()).slice(0, 4096) }, ctx);
     });
   };

@@ -6,6 +6,7 @@ import type { ModelRequest, ResolvedFile } from "../types.ts";
 import type { ModelStore } from "./store.ts";
 import { inside, sizeOf, writeFileAtomic } from "../fs-utils.ts";
 import { ensureDir } from "../transfer/dirs.ts";
+import { confine } from "../confine.ts";
 
 const COMMIT = /^[0-9a-f]{40}$/;
 
@@ -26,6 +27,7 @@ export function huggingfaceStore(hubCache: string, model: ModelRequest): ModelSt
   const blobPath = (file: ResolvedFile) => join(modelDir, "blobs", etagOf(file));
   const refPath = inside(join(modelDir, "refs"), model.revision);
   return {
+    root: hubCache,
     modelDir,
     manifestDir: join(modelDir, ".download-models"),
     blobPath,
@@ -41,6 +43,7 @@ export function huggingfaceStore(hubCache: string, model: ModelRequest): ModelSt
       } catch {
         // missing, or a real file: replaced below
       }
+      await confine(hubCache, dirname(pointer));
       await ensureDir(dirname(pointer));
       // Unique: two requests of one repo (other filters) may link the same file at the same time.
       const temp = `${pointer}.${randomBytes(6).toString("hex")}.incomplete`;
@@ -56,7 +59,9 @@ export function huggingfaceStore(hubCache: string, model: ModelRequest): ModelSt
     },
     async finish(m, commit) {
       // Commit-hash requests leave the snapshot detached, as huggingface_hub does.
-      if (m.revision !== commit) await writeFileAtomic(refPath, commit);
+      if (m.revision === commit) return;
+      await confine(hubCache, dirname(refPath));
+      await writeFileAtomic(refPath, commit);
     },
     async revisionMatches(m, commit) {
       if (m.revision === commit || COMMIT.test(m.revision)) return m.revision === commit;

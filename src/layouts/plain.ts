@@ -9,6 +9,7 @@ export function plainStore(root: string, model: ModelRequest): ModelStore {
   const modelDir = inside(join(root, model.source), model.id);
   const blobPath = (file: { path: string }) => inside(modelDir, file.path);
   return {
+    root,
     modelDir,
     manifestDir: join(modelDir, ".download-models"),
     blobPath,

@@ -5,6 +5,8 @@ import type { ModelRequest, ResolvedFile } from "../types.ts";
  * `blobPath`, then calls `link`; `finish` runs once every file is in place, before the manifest is written.
  */
 export interface ModelStore {
+  /** The cache root this store lives under: nothing may be written outside it. */
+  root: string;
   /** The model's own directory (HF: `models--org--name`). */
   modelDir: string;
   /** Directory holding this tool's completion manifests. */
