@@ -18,6 +18,9 @@ import { matchesFilters } from "./patterns.ts";
 import { redact, registerSecret } from "./redact.ts";
 import { confine } from "./confine.ts";
 import { dirname } from "node:path";
+import { statfs } from "node:fs/promises";
+import { readState } from "./transfer/state.ts";
+import { formatBytes } from "./format.ts";
 
 export interface RunDownloadOptions {
   models: ModelRequest[];
@@ -30,6 +33,8 @@ export interface RunDownloadOptions {
   force?: boolean;
   /** Resolve and report what would be downloaded; write nothing. */
   dryRun?: boolean;
+  /** Skip the free-space check (for filesystems that report it wrongly). @default false */
+  skipSpaceCheck?: boolean;
   /** Files downloaded at once, across all models. @default 32 */
   concurrency?: number;
   /** Connections, ranged chunks, stall and retry settings of the transfer engine. */
@@ -160,6 +165,7 @@ export async function runDownload(options: RunDownloadOptions): Promise<Summary>
         result.downloadedBytes = missing.reduce((n, f) => n + f.size, 0);
         return result;
       }
+      if (!options.skipSpaceCheck) await reserveSpace(store, missing, model);
 
       const label = (f: ResolvedFile) => `${f.path} of ${model.id}@${model.revision}`;
       const getFile = async (file: ResolvedFile): Promise<void> => {
@@ -227,7 +233,33 @@ export async function runDownload(options: RunDownloadOptions): Promise<Summary>
       return result;
     } finally {
       options.signal?.removeEventListener("abort", stop);
+      releaseSpace(model);
     }
+  }
+
+  // Free space is checked per model before its first byte, against what this run's other models still need.
+  const reserved = new Map<ModelRequest, { root: string; bytes: number }>();
+  async function reserveSpace(store: ModelStore, missing: ResolvedFile[], model: ModelRequest): Promise<void> {
+    let need = 0;
+    for (const f of missing) {
+      const partial = await readState(store.tempPath(f));
+      const kept = partial && partial.size === f.size ? partial.done.reduce((n, [a, b]) => n + (b - a), 0) : 0;
+      need += f.size - kept;
+    }
+    const free = await freeBytes(store.root);
+    if (free === undefined) return;
+    const others = [...reserved.values()].filter((r) => r.root === store.root).reduce((n, r) => n + r.bytes, 0);
+    if (need > free - others) {
+      throw new DownloadModelsError(
+        `Not enough disk space for ${model.id}@${model.revision} under ${store.root}: ${formatBytes(need)} to download, ` +
+          `${formatBytes(Math.max(free, 0))} free` + (others ? ` (${formatBytes(others)} of it needed by other models of this run)` : "") +
+          `. Nothing was downloaded for it. Free some space or use a bigger volume (RunPod volumes can be grown, never shrunk).`,
+      );
+    }
+    reserved.set(model, { root: store.root, bytes: need });
+  }
+  function releaseSpace(model: ModelRequest): void {
+    reserved.delete(model);
   }
 
   try {
@@ -250,4 +282,16 @@ function isSecondary(reason: unknown): boolean {
   if (reason instanceof HubError || reason instanceof DownloadModelsError) return false;
   const msg = (reason as Error)?.message ?? "";
   return msg.includes("another file of this model failed") || (reason as Error)?.name === "AbortError";
+}
+
+/** Free bytes for an unprivileged writer on the filesystem holding `dir` (its nearest existing ancestor). */
+async function freeBytes(dir: string): Promise<number | undefined> {
+  for (let d = dir; ; d = dirname(d)) {
+    try {
+      const st = await statfs(d);
+      return st.bavail * st.bsize;
+    } catch {
+      if (dirname(d) === d) return undefined;
+    }
+  }
 }

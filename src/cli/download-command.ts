@@ -17,6 +17,7 @@ export interface DownloadOptions extends Selection, DirOptions {
   connections?: number;
   json?: boolean;
   quiet?: boolean;
+  spaceCheck?: boolean;
 }
 
 export async function downloadCommand(o: DownloadOptions, io: Output, env: Env): Promise<number> {
@@ -47,6 +48,7 @@ export async function downloadCommand(o: DownloadOptions, io: Output, env: Env):
     ...(o.token ? { token: o.token } : {}),
     force: Boolean(o.force),
     dryRun: Boolean(o.dryRun),
+    skipSpaceCheck: o.spaceCheck === false,
     concurrency: o.concurrency ?? 32,
     transfer: {
       ...(o.connections ? { connections: o.connections } : {}),

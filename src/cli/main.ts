@@ -39,6 +39,7 @@ function buildProgram(io: Output, env: Env, setCode: (code: number) => void): Co
     .option("-n, --dry-run", "show what would be downloaded and what is already complete; write nothing")
     .option("-c, --concurrency <n>", "files downloaded at once", positiveInt("--concurrency"), 32)
     .option("--connections <n>", "HTTP connections at once, shared by all files (big files use several)", positiveInt("--connections"), 32)
+    .option("--no-space-check", "do not refuse when the volume reports too little free space (for filesystems that misreport it)")
     .option("--json", "print newline-delimited JSON events on stdout, the summary last; nothing else")
     .option("-q, --quiet", "print only failures and the summary")
     .option("--projects-dir <dir>", "folder of project plugins (repeatable; default: the package's projects/)", collect)

@@ -2,7 +2,7 @@ import type { DownloadEvent, ModelResult } from "../events.ts";
 import { modelLabel } from "../events.ts";
 import type { Summary } from "../run-download.ts";
 import { redact } from "../redact.ts";
-import { formatBytes, formatRate, formatSeconds } from "./format.ts";
+import { formatBytes, formatRate, formatSeconds } from "../format.ts";
 
 export interface Output {
   out: (line: string) => void;

@@ -16,6 +16,8 @@ export class PositionalWriter {
     private readonly fd: number,
     private readonly limit: number,
     private readonly onWritten: (start: number, end: number) => void,
+    /** Names the file in error messages. */
+    private readonly label: string,
   ) {}
 
   write(buf: Buffer, position: number): void {
@@ -25,7 +27,9 @@ export class PositionalWriter {
       this.inFlight -= buf.length;
       if (err && !this.error) {
         this.error = new DownloadModelsError(
-          err.code === "ENOSPC" ? `the disk is full (writing at byte ${position}); free space and run again: the bytes written so far are kept` : `writing the file failed: ${err.message}`,
+          err.code === "ENOSPC"
+            ? `${this.label}: the disk is full (writing at byte ${position}); free space and run again: the bytes written so far are kept`
+            : `${this.label}: writing the file failed: ${err.message}`,
           { cause: err },
         );
       }
