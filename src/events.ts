@@ -34,6 +34,7 @@ export type DownloadEvent =
   | { type: "model-resolving"; model: ModelRequest }
   | { type: "model-resolved"; model: ModelRequest; commit: string; files: number; bytes: number; missingBytes: number }
   | { type: "file-start"; model: ModelRequest; path: string; size: number }
+  | { type: "file-wait"; model: ModelRequest; path: string; holder: string }
   | { type: "file-resume"; model: ModelRequest; path: string; bytes: number; size: number }
   | { type: "file-progress"; model: ModelRequest; path: string; bytes: number; size: number; delta: number }
   | { type: "file-retry"; model: ModelRequest; path: string; attempt: number; delayMs: number; reason: string }

@@ -20,6 +20,8 @@ import { confine } from "./confine.ts";
 import { dirname } from "node:path";
 import { statfs } from "node:fs/promises";
 import { readState } from "./transfer/state.ts";
+import { acquireLock } from "./transfer/lock.ts";
+import { ensureDir } from "./transfer/dirs.ts";
 import { formatBytes } from "./format.ts";
 
 export interface RunDownloadOptions {
@@ -168,29 +170,42 @@ export async function runDownload(options: RunDownloadOptions): Promise<Summary>
       if (!options.skipSpaceCheck) await reserveSpace(store, missing, model);
 
       const label = (f: ResolvedFile) => `${f.path} of ${model.id}@${model.revision}`;
+      // Fetch one file under its cross-process lock; the blob may also turn up finished by another process.
+      const fetchBlob = async (file: ResolvedFile, dest: string): Promise<void> => {
+        abort.signal.throwIfAborted();
+        await ensureDir(dirname(store.tempPath(file)));
+        const finished = () => store.canReuse(file);
+        const lock = await acquireLock(`${store.tempPath(file)}.lock`, transfer.options.lock, finished, abort.signal, (holder) =>
+          emit({ type: "file-wait", model, path: file.path, holder }),
+        );
+        if (!lock || (await finished())) return lock?.release();
+        try {
+          emit({ type: "file-start", model, path: file.path, size: file.size });
+          let bytes = 0;
+          await fetchFile({
+            file, dest, temp: store.tempPath(file), transfer, signal: abort.signal, label: label(file),
+            isCancelled: () => lock.lost,
+            onResume: (reused) => emit({ type: "file-resume", model, path: file.path, bytes: reused, size: file.size }),
+            describeError: (r) =>
+              downloader.describeError?.(r, model, { path: file.path, env: options.env, hasToken: Boolean(token) }),
+            onProgress: (delta) => {
+              bytes += delta;
+              result.downloadedBytes += delta;
+              emit({ type: "file-progress", model, path: file.path, bytes, size: file.size, delta });
+            },
+            onRetry: (attempt, delayMs, reason) =>
+              emit({ type: "file-retry", model, path: file.path, attempt, delayMs, reason: redact(reason) }),
+          });
+        } finally {
+          await lock.release();
+        }
+      };
       const getFile = async (file: ResolvedFile): Promise<void> => {
         const dest = store.blobPath(file);
         await confine(store.root, dirname(dest));
         let pending = inFlight.get(dest);
         if (!pending) {
-          pending = fileLimit(async () => {
-            abort.signal.throwIfAborted();
-            emit({ type: "file-start", model, path: file.path, size: file.size });
-            let bytes = 0;
-            await fetchFile({
-              file, dest, temp: store.tempPath(file), transfer, signal: abort.signal, label: label(file),
-              onResume: (reused) => emit({ type: "file-resume", model, path: file.path, bytes: reused, size: file.size }),
-              describeError: (r) =>
-                downloader.describeError?.(r, model, { path: file.path, env: options.env, hasToken: Boolean(token) }),
-              onProgress: (delta) => {
-                bytes += delta;
-                result.downloadedBytes += delta;
-                emit({ type: "file-progress", model, path: file.path, bytes, size: file.size, delta });
-              },
-              onRetry: (attempt, delayMs, reason) =>
-                emit({ type: "file-retry", model, path: file.path, attempt, delayMs, reason: redact(reason) }),
-            });
-          }).finally(() => inFlight.delete(dest));
+          pending = fileLimit(() => fetchBlob(file, dest)).finally(() => inFlight.delete(dest));
           inFlight.set(dest, pending);
         }
         await pending;

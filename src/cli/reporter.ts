@@ -154,6 +154,9 @@ export function createReporter(io: Output, mode: Mode, opts: { progressEveryMs?:
           }
           break;
         }
+        case "file-wait":
+          if (mode === "human") print(`  waiting for ${e.holder} (another process on this volume) to finish ${e.path} of ${e.model.id}`);
+          break;
         case "file-retry":
           if (mode !== "json") print(`  retry ${e.attempt} for ${e.path} of ${e.model.id} in ${(e.delayMs / 1000).toFixed(1)} s: ${e.reason}`, true);
           break;

@@ -40,6 +40,8 @@ export interface FetchFileParams {
   describeError?: (response: FailedResponse) => Error | undefined;
   /** For messages, e.g. `config.json of org/name@main`. */
   label: string;
+  /** Polled as bytes arrive: true stops the download (its lock was taken over by another process). */
+  isCancelled?: () => boolean;
 }
 
 /** A failure worth another try: network errors, stalls, 408/429/5xx, a body cut short. */
@@ -280,6 +282,7 @@ export async function fetchFile(p: FetchFileParams): Promise<void> {
               releaseProbe();
             },
             onData(buf) {
+              if (p.isCancelled?.()) throw new DownloadModelsError(`${p.label}: another process took over this download (its lock was judged stale); run again if it does not finish`);
               if (pos + buf.length > stop) throw new Retryable(`the server sent more bytes than asked for (bytes ${pos + buf.length} > ${stop})`);
               hasher.feed(pos, buf);
               writer.write(buf, pos);

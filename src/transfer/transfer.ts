@@ -1,6 +1,7 @@
 import pLimit, { type LimitFunction } from "p-limit";
 import { Agent, type Dispatcher } from "undici";
 import { HashPool } from "./hash-pool.ts";
+import type { LockTiming } from "./lock.ts";
 
 export interface TransferOptions {
   /** Connections open at once across all files of all models (`--connections`). @default 32 */
@@ -15,8 +16,10 @@ export interface TransferOptions {
   attempts: number;
   /** First backoff delay; doubles per attempt with jitter, capped at 30 s. @default 1000 */
   baseDelayMs: number;
-  /** How often the written ranges of a big file are flushed and recorded for resume. @default 1000 */
+  /** How often the written ranges of a big file are flushed and recorded for resume. @default 100 */
   checkpointMs: number;
+  /** Cross-process file locks: heartbeat, staleness and poll intervals. @default 3 s, 30 s, 500 ms */
+  lock: LockTiming;
 }
 
 export const defaultTransferOptions: TransferOptions = {
@@ -26,7 +29,8 @@ export const defaultTransferOptions: TransferOptions = {
   stallMs: 30_000,
   attempts: 6,
   baseDelayMs: 1000,
-  checkpointMs: 1000,
+  checkpointMs: 100,
+  lock: { heartbeatMs: 3000, staleMs: 30_000, pollMs: 500 },
 };
 
 /** The one owner of connections: a keep-alive pool and a budget shared by every request of every file. */

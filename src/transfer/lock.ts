@@ -1,0 +1,119 @@
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
+import { open, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { setTimeout as sleep } from "node:timers/promises";
+
+export interface LockTiming {
+  /** How often a holder rewrites its lock file. */
+  heartbeatMs: number;
+  /** A lock whose content has not changed for this long, as seen by the waiter's own clock, is stale. */
+  staleMs: number;
+  /** How often a waiter looks again. */
+  pollMs: number;
+}
+
+export interface FileLock {
+  /** Set when another process broke this lock (it thought we were dead): stop writing. */
+  readonly lost: boolean;
+  release(): Promise<void>;
+}
+
+const me = `${hostname()}:${process.pid}:${randomBytes(6).toString("hex")}`;
+
+/**
+ * A lock for one file download that works across pods on a shared network volume: created with O_EXCL (no
+ * flock, which network filesystems may ignore), kept alive by a heartbeat that rewrites its content, and taken
+ * over when that content stops changing for `staleMs` of the waiter's own clock — so neither PIDs (meaningless
+ * on another pod) nor clocks (skewed between pods) decide. Locks only save bandwidth: correctness rests on
+ * unique temp files, verification and atomic renames.
+ *
+ * Resolves with the lock, or with undefined as soon as `done()` says another process finished the work.
+ */
+export async function acquireLock(
+  path: string,
+  timing: LockTiming,
+  done: () => Promise<boolean>,
+  signal?: AbortSignal,
+  onWait?: (holder: string) => void,
+): Promise<FileLock | undefined> {
+  let seen: { content: string; since: number } | undefined;
+  let told = false;
+  for (;;) {
+    signal?.throwIfAborted();
+    const content = JSON.stringify({ owner: me, beat: 0, at: new Date().toISOString() });
+    try {
+      const fh = await open(path, "wx");
+      try {
+        await fh.writeFile(content);
+      } finally {
+        await fh.close();
+      }
+      return hold(path, timing);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    }
+    if (await done()) return undefined;
+    const current = await readFile(path, "utf8").catch(() => undefined);
+    if (current === undefined) continue; // released meanwhile: try again at once
+    if (!told) {
+      told = true;
+      onWait?.(holderOf(current));
+    }
+    if (!seen || seen.content !== current) seen = { content: current, since: Date.now() };
+    else if (Date.now() - seen.since >= timing.staleMs) {
+      // Move the stale lock aside (atomic: one waiter wins), then check it was the one we judged stale.
+      const aside = `${path}.stale-${randomBytes(4).toString("hex")}`;
+      try {
+        await rename(path, aside);
+        await rm(aside, { force: true });
+      } catch {
+        // another waiter moved it first
+      }
+      seen = undefined;
+      continue;
+    }
+    await sleep(timing.pollMs, undefined, signal ? { signal } : {});
+  }
+}
+
+function holderOf(content: string): string {
+  try {
+    return (JSON.parse(content) as { owner?: string }).owner ?? "another process";
+  } catch {
+    return "another process";
+  }
+}
+
+function hold(path: string, timing: LockTiming): FileLock {
+  let beat = 0;
+  let lost = false;
+  let stopped = false;
+  let writing: Promise<void> = Promise.resolve();
+  const timer = setInterval(() => {
+    writing = (async () => {
+      const current = await readFile(path, "utf8").catch(() => undefined);
+      if (stopped) return;
+      if (current === undefined || holderOf(current) !== me) {
+        lost = true;
+        clearInterval(timer);
+        return;
+      }
+      beat++;
+      await writeFile(path, JSON.stringify({ owner: me, beat, at: new Date().toISOString() })).catch(() => {});
+    })();
+  }, timing.heartbeatMs);
+  timer.unref();
+  return {
+    get lost() {
+      return lost;
+    },
+    async release() {
+      stopped = true;
+      clearInterval(timer);
+      await writing;
+      if (lost) return;
+      const current = await readFile(path, "utf8").catch(() => undefined);
+      if (current !== undefined && holderOf(current) === me) await rm(path, { force: true });
+    },
+  };
+}
