@@ -60,7 +60,7 @@ export async function acquireLock(
       onWait?.(holderOf(current));
     }
     if (!seen || seen.content !== current) seen = { content: current, since: Date.now() };
-    else if (Date.now() - seen.since >= timing.staleMs) {
+    if (Date.now() - seen.since >= timing.staleMs || deadOnThisHost(holderOf(current))) {
       // Move the stale lock aside (atomic: one waiter wins), then check it was the one we judged stale.
       const aside = `${path}.stale-${randomBytes(4).toString("hex")}`;
       try {
@@ -73,6 +73,21 @@ export async function acquireLock(
       continue;
     }
     await sleep(timing.pollMs, undefined, signal ? { signal } : {});
+  }
+}
+
+/**
+ * A shortcut, not the rule: a holder on this very host whose process is gone is dead now, without waiting for
+ * its heartbeat to go stale (a Pod re-running after `kill -9`). Other hosts are judged by the heartbeat alone.
+ */
+function deadOnThisHost(owner: string): boolean {
+  const [host, pid] = owner.split(":");
+  if (host !== hostname() || !pid || !/^\d+$/.test(pid) || Number(pid) === process.pid) return false;
+  try {
+    process.kill(Number(pid), 0);
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "ESRCH";
   }
 }
 
