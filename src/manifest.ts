@@ -61,18 +61,29 @@ export async function writeManifest(store: ModelStore, manifest: Manifest): Prom
  * at its consumer path with the listed size, and the layout's revision record must agree.
  */
 export async function findComplete(store: ModelStore, model: ModelRequest): Promise<Manifest | undefined> {
+  for (const manifest of await manifestsFor(store, model)) {
+    if (!(await store.revisionMatches(model, manifest.commit))) continue;
+    const sizes = await Promise.all(manifest.files.map((f) => sizeOf(store.consumerPath(manifest.commit, f.path))));
+    if (sizes.every((s, i) => s === manifest.files[i]!.size)) return manifest;
+  }
+  return undefined;
+}
+
+/**
+ * The manifests that describe this request, whatever the files on disk look like now: the exact one, then the
+ * unfiltered one of the same revision with the request's filters applied to its file list.
+ */
+export async function manifestsFor(store: ModelStore, model: ModelRequest): Promise<Manifest[]> {
   const candidates = [manifestPath(store, model)];
   if (model.include.length > 0 || model.exclude.length > 0) {
     candidates.push(manifestPath(store, { revision: model.revision, include: [], exclude: [] }));
   }
+  const found: Manifest[] = [];
   for (const path of candidates) {
     const manifest = await readManifest(path);
     if (!manifest || manifest.id !== model.id || manifest.revision !== model.revision) continue;
     const files = manifest.files.filter((f) => matchesFilters(f.path, model.include, model.exclude));
-    if (files.length === 0) continue;
-    if (!(await store.revisionMatches(model, manifest.commit))) continue;
-    const sizes = await Promise.all(files.map((f) => sizeOf(store.consumerPath(manifest.commit, f.path))));
-    if (sizes.every((s, i) => s === files[i]!.size)) return { ...manifest, files };
+    if (files.length > 0) found.push({ ...manifest, files });
   }
-  return undefined;
+  return found;
 }

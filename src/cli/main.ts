@@ -57,6 +57,7 @@ function buildProgram(io: Output, env: Env, setCode: (code: number) => void): Co
         "  download-models Qwen/Qwen2.5-0.5B --include '*.json' '*.safetensors'",
         "  download-models hf:org/a ms:org/b@v1.0     source prefixes and @revision",
         "  download-models env                        env lines for consumers (HF_HOME, HF_HUB_OFFLINE)",
+        "  download-models verify [--repair]          re-hash what is on the volume; re-download only bad files",
         "",
         "Exit codes: 0 all complete, 1 a model failed (the others still completed), 2 usage or configuration error.",
       ].join("\n"),
@@ -78,6 +79,23 @@ function buildProgram(io: Output, env: Env, setCode: (code: number) => void): Co
     .action(async (_opts, cmd: Command) => {
       const { listCommand } = await import("./list-command.ts");
       setCode(await listCommand(cmd.optsWithGlobals(), io, env));
+    });
+
+  program
+    .command("verify")
+    .description("re-hash the downloaded models against their manifests and report every missing or corrupt file")
+    .argument("[ids...]", "models to check (default: every model this tool downloaded under the root)")
+    .option("-a, --all", "every model of every project")
+    .option("-p, --project <names...>", "the models of these projects")
+    .option("--repair", "download again only the files found missing or corrupt")
+    .option("--root <dir>", "as for downloads")
+    .option("--token <token>", "token for --repair (default: HF_TOKEN)")
+    .option("--json", "print the result as JSON")
+    .option("--projects-dir <dir>", "folder of project plugins (repeatable)", collect)
+    .option("--downloaders-dir <dir>", "folder of custom downloaders (repeatable)", collect)
+    .action(async (ids: string[], _opts, cmd: Command) => {
+      const { verifyCommand } = await import("./verify-command.ts");
+      setCode(await verifyCommand({ ...cmd.optsWithGlobals(), ids }, io, env));
     });
 
   program
