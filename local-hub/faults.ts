@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { Transform, type Readable } from "node:stream";
+import { flipByteAt } from "./repo.ts";
 
 /** Probabilities, per file response, of each way a real server or network fails (independent rolls, in order). */
 export interface FaultMix {
@@ -104,20 +105,8 @@ export function faultyBody(
       });
       return { stream: body.pipe(pad), extraBytes: extra, atEnd: "end" };
     }
-    case "flip": {
-      let pos = 0;
-      const flip = new Transform({
-        transform(chunk: Buffer, _e, cb) {
-          const i = cut - pos;
-          pos += chunk.length;
-          if (i < 0 || i >= chunk.length) return cb(null, chunk);
-          const copy = Buffer.from(chunk);
-          copy[i] = copy[i]! ^ 0xff;
-          cb(null, copy);
-        },
-      });
-      return { stream: body.pipe(flip), extraBytes: 0, atEnd: "end" };
-    }
+    case "flip":
+      return { stream: body.pipe(flipByteAt(cut)), extraBytes: 0, atEnd: "end" };
     default:
       return { stream: body, extraBytes: 0, atEnd: "end" };
   }

@@ -164,26 +164,28 @@ export function makeRepo(opts: {
   return { source: "huggingface", id: opts.id, refs, commits, access: opts.access ?? "public" };
 }
 
+/** A pass-through that inverts the byte at `offset` of the stream (counted from its first byte). */
+export function flipByteAt(offset: number): Transform {
+  let pos = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      const index = offset - pos;
+      pos += chunk.length;
+      if (index < 0 || index >= chunk.length) return callback(null, chunk);
+      // Copy: the source may hand out views of shared content.
+      const copy = Buffer.from(chunk);
+      copy[index] = (copy[index] ?? 0) ^ 0xff;
+      callback(null, copy);
+    },
+  });
+}
+
 /** Same metadata (size, hashes) as `file`, but the byte at `atOffset` is served flipped. */
 export function corruptFile(file: HubFile, atOffset: number = Math.floor(file.size / 2)): HubFile {
   if (!Number.isSafeInteger(atOffset) || atOffset < 0 || atOffset >= file.size) {
     throw new RangeError(`Cannot corrupt ${file.path} (${file.size} bytes) at offset ${atOffset}`);
   }
-  const read = (start: number, end: number): Readable => {
-    let pos = start;
-    const flip = new Transform({
-      transform(chunk: Buffer, _encoding, callback) {
-        const index = atOffset - pos;
-        pos += chunk.length;
-        if (index < 0 || index >= chunk.length) return callback(null, chunk);
-        // Copy: the source may hand out views of shared content.
-        const copy = Buffer.from(chunk);
-        copy[index] = (copy[index] ?? 0) ^ 0xff;
-        callback(null, copy);
-      },
-    });
-    // pipeline (not pipe) so that destroying the result also destroys the source.
-    return pipeline(file.read(start, end), flip, () => {});
-  };
+  // pipeline (not pipe) so that destroying the result also destroys the source.
+  const read = (start: number, end: number): Readable => pipeline(file.read(start, end), flipByteAt(atOffset - start), () => {});
   return { ...file, read };
 }
