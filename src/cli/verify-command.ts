@@ -20,7 +20,7 @@ export interface VerifyOptions extends Selection, DirOptions {
 function line(r: VerifyResult): string {
   const name = `${r.model.source}  ${r.model.id}@${r.model.revision}`;
   if (r.status === "not-downloaded") return `  not downloaded  ${name}: no manifest on this root (run download-models for it)`;
-  if (r.status === "ok") return `  ok          ${name}: ${r.files} files, ${formatBytes(r.bytes)} re-hashed, all match`;
+  if (r.status === "ok") return `  ok          ${name}: ${r.files} file${r.files === 1 ? "" : "s"}, ${formatBytes(r.bytes)} re-hashed, all match`;
   return [`  CORRUPT     ${name}: ${r.problems.length} of ${r.files} files bad`, ...r.problems.map((p) => `      ${p.path}: ${p.problem}`)].join("\n");
 }
 
@@ -58,6 +58,8 @@ export async function verifyCommand(o: VerifyOptions, io: Output, env: Env): Pro
       repaired: o.repair ? bad.length : 0,
       seconds,
     })));
+  } else if (models.length === 0) {
+    io.out("Nothing to verify: no model downloaded by this tool under this root (see --root).");
   } else {
     io.out(
       `Verified ${results.length} model${results.length === 1 ? "" : "s"} in ${formatSeconds(seconds)}: ` +
@@ -65,6 +67,5 @@ export async function verifyCommand(o: VerifyOptions, io: Output, env: Env): Pro
         (bad.length && !o.repair ? " Run again with --repair to download only the bad files." : ""),
     );
   }
-  if (models.length === 0 && !o.json) io.out("Nothing to verify: no model downloaded by this tool under this root.");
   return (bad.length === 0 || (o.repair && repairedOk)) && absent.length === 0 ? 0 : 1;
 }
