@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { join, resolve } from "node:path";
 import { DEFAULT_TOKEN, startLocalHub } from "../local-hub/index.ts";
-import { formatBytes } from "../src/cli/format.ts";
+import { formatBytes } from "../src/format.ts";
 import { packageRoot } from "../src/cli/context.ts";
 import { demoRepos } from "./catalog.ts";
 
