@@ -17,12 +17,10 @@ import { findComplete, writeManifest } from "./manifest.ts";
 import { matchesFilters } from "./patterns.ts";
 import { redact, registerSecret } from "./redact.ts";
 import { confine } from "./confine.ts";
+import { SpaceReservations } from "./space.ts";
 import { dirname } from "node:path";
-import { statfs } from "node:fs/promises";
-import { readState } from "./transfer/state.ts";
 import { acquireLock } from "./transfer/lock.ts";
 import { ensureDir } from "./transfer/dirs.ts";
-import { formatBytes } from "./format.ts";
 
 export interface RunDownloadOptions {
   models: ModelRequest[];
@@ -115,6 +113,7 @@ export async function runDownload(options: RunDownloadOptions): Promise<Summary>
   const modelLimit = pLimit(options.modelConcurrency ?? 4);
   // Two models can share a blob (same id, other filters): one download, both wait on it.
   const inFlight = new Map<string, Promise<void>>();
+  const space = new SpaceReservations();
   registerSecret(options.token);
   emit({ type: "start", models: options.models.length });
 
@@ -167,7 +166,7 @@ export async function runDownload(options: RunDownloadOptions): Promise<Summary>
         result.downloadedBytes = missing.reduce((n, f) => n + f.size, 0);
         return result;
       }
-      if (!options.skipSpaceCheck) await reserveSpace(store, missing, model);
+      if (!options.skipSpaceCheck) await space.reserve(model, store, missing);
 
       const label = (f: ResolvedFile) => `${f.path} of ${model.id}@${model.revision}`;
       // Fetch one file under its cross-process lock; the blob may also turn up finished by another process.
@@ -248,33 +247,8 @@ export async function runDownload(options: RunDownloadOptions): Promise<Summary>
       return result;
     } finally {
       options.signal?.removeEventListener("abort", stop);
-      releaseSpace(model);
+      space.release(model);
     }
-  }
-
-  // Free space is checked per model before its first byte, against what this run's other models still need.
-  const reserved = new Map<ModelRequest, { root: string; bytes: number }>();
-  async function reserveSpace(store: ModelStore, missing: ResolvedFile[], model: ModelRequest): Promise<void> {
-    let need = 0;
-    for (const f of missing) {
-      const partial = await readState(store.tempPath(f));
-      const kept = partial && partial.size === f.size ? partial.done.reduce((n, [a, b]) => n + (b - a), 0) : 0;
-      need += f.size - kept;
-    }
-    const free = await freeBytes(store.root);
-    if (free === undefined) return;
-    const others = [...reserved.values()].filter((r) => r.root === store.root).reduce((n, r) => n + r.bytes, 0);
-    if (need > free - others) {
-      throw new DownloadModelsError(
-        `Not enough disk space for ${model.id}@${model.revision} under ${store.root}: ${formatBytes(need)} to download, ` +
-          `${formatBytes(Math.max(free, 0))} free` + (others ? ` (${formatBytes(others)} of it needed by other models of this run)` : "") +
-          `. Nothing was downloaded for it. Free some space or use a bigger volume (RunPod volumes can be grown, never shrunk).`,
-      );
-    }
-    reserved.set(model, { root: store.root, bytes: need });
-  }
-  function releaseSpace(model: ModelRequest): void {
-    reserved.delete(model);
   }
 
   try {
@@ -297,16 +271,4 @@ function isSecondary(reason: unknown): boolean {
   if (reason instanceof HubError || reason instanceof DownloadModelsError) return false;
   const msg = (reason as Error)?.message ?? "";
   return msg.includes("another file of this model failed") || (reason as Error)?.name === "AbortError";
-}
-
-/** Free bytes for an unprivileged writer on the filesystem holding `dir` (its nearest existing ancestor). */
-async function freeBytes(dir: string): Promise<number | undefined> {
-  for (let d = dir; ; d = dirname(d)) {
-    try {
-      const st = await statfs(d);
-      return st.bavail * st.bsize;
-    } catch {
-      if (dirname(d) === d) return undefined;
-    }
-  }
 }

@@ -1,0 +1,52 @@
+import { statfs } from "node:fs/promises";
+import { dirname } from "node:path";
+import type { ModelStore } from "./layouts/store.ts";
+import type { ModelRequest, ResolvedFile } from "./types.ts";
+import { DownloadModelsError } from "./errors.ts";
+import { formatBytes } from "./format.ts";
+import { readState } from "./transfer/state.ts";
+
+/** Free bytes for an unprivileged writer on the filesystem holding `dir` (its nearest existing ancestor). */
+async function freeBytes(dir: string): Promise<number | undefined> {
+  for (let d = dir; ; d = dirname(d)) {
+    try {
+      const st = await statfs(d);
+      return st.bavail * st.bsize;
+    } catch {
+      if (dirname(d) === d) return undefined;
+    }
+  }
+}
+
+/**
+ * Free space is checked per model before its first byte, against what the run's other models in flight still
+ * need on the same root; bytes already recorded in resumable partial files do not count twice.
+ */
+export class SpaceReservations {
+  private reserved = new Map<ModelRequest, { root: string; bytes: number }>();
+
+  async reserve(model: ModelRequest, store: ModelStore, missing: ResolvedFile[]): Promise<void> {
+    let need = 0;
+    for (const f of missing) {
+      const partial = await readState(store.tempPath(f));
+      const kept = partial && partial.size === f.size ? partial.done.reduce((n, [a, b]) => n + (b - a), 0) : 0;
+      need += f.size - kept;
+    }
+    const free = await freeBytes(store.root);
+    if (free === undefined) return;
+    const others = [...this.reserved.values()].filter((r) => r.root === store.root).reduce((n, r) => n + r.bytes, 0);
+    if (need > free - others) {
+      throw new DownloadModelsError(
+        `Not enough disk space for ${model.id}@${model.revision} under ${store.root}: ${formatBytes(need)} to download, ` +
+          `${formatBytes(Math.max(free, 0))} free` +
+          (others ? ` (${formatBytes(others)} of it needed by other models of this run)` : "") +
+          `. Nothing was downloaded for it. Free some space or use a bigger volume (RunPod volumes can be grown, never shrunk).`,
+      );
+    }
+    this.reserved.set(model, { root: store.root, bytes: need });
+  }
+
+  release(model: ModelRequest): void {
+    this.reserved.delete(model);
+  }
+}
