@@ -32,9 +32,9 @@ describe("crash and resume", () => {
     const r = makeRepo({
       id: "acme/crash",
       files: [
-        { path: "model-00001-of-00002.safetensors", size: 190 * MB },
+        { path: "model-00001-of-00002.safetensors", size: 192 * MB },
         { path: "model-00002-of-00002.safetensors", size: 102 * MB },
-        { path: "tokenizer.json", size: 4 * MB, lfs: false },
+        { path: "tokenizer.json", size: 2 * MB, lfs: false },
         ...Array.from({ length: 16 }, (_, i) => ({ path: `configs/c${i}.json`, size: 250_000 - i })),
       ],
     });
