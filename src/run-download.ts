@@ -128,6 +128,7 @@ export async function runDownload(options: RunDownloadOptions): Promise<Summary>
     const stop = () => abort.abort(options.signal?.reason);
     options.signal?.addEventListener("abort", stop, { once: true });
     try {
+      options.signal?.throwIfAborted();
       const downloader = options.registry.get(model.source);
       const store = storeFor(downloader, model, options.roots);
       if (!options.force) {

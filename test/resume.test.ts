@@ -67,3 +67,30 @@ describe("resume after kill -9 (real child process, real server)", () => {
     expect(fast.bytesServed).toBe(24 * MB);
   });
 });
+
+describe("Ctrl-C", () => {
+  it("stops cleanly on SIGINT: exit 130, range record flushed, lock released, resumable", async () => {
+    const r = makeRepo({ id: "acme/int", files: [{ path: "model.safetensors", size: 48 * MB }] });
+    const file = r.commits[0]!.files[0]!;
+    const slow = await hub({ repos: [r], bandwidthPerConnection: 4 * MB });
+    const root = await tempDir();
+    const temp = join(root, "huggingface", "hub", "models--acme--int", "blobs", `${file.sha256}.incomplete`);
+    const child = startCli(["acme/int", "--root", root, "--connections", "4"], { HF_ENDPOINT: slow.url, DOWNLOAD_MODELS_CHUNK_MB: "4" });
+    let stderr = "";
+    child.stderr!.on("data", (d) => (stderr += d));
+    const exited = new Promise<number | null>((done) => child.on("exit", (code) => done(code)));
+    for (let i = 0; i < 100 && !(await readState(temp)); i++) await sleep(100);
+    await sleep(300);
+    child.kill("SIGINT");
+    const t0 = Date.now();
+    expect(await exited).toBe(130);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(stderr).toMatch(/Interrupted \(SIGINT\): stopping and keeping the partial files/);
+    expect(stderr).toMatch(/run the same command again to resume/);
+    const { readdir } = await import("node:fs/promises");
+    const blobs = await readdir(join(root, "huggingface", "hub", "models--acme--int", "blobs"));
+    expect(blobs.filter((b) => b.endsWith(".lock"))).toEqual([]);
+    const recorded = (await readState(temp))!.done.reduce((n, [s, e]) => n + (e - s), 0);
+    expect(recorded).toBeGreaterThan(0);
+  });
+});

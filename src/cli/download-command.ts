@@ -3,7 +3,7 @@ import { consumerEnv, resolveRoots } from "../roots.ts";
 import { loadProjects } from "../project.ts";
 import { loadRegistry } from "../registry.ts";
 import { runDownload } from "../run-download.ts";
-import { UsageError } from "../errors.ts";
+import { DownloadModelsError, UsageError } from "../errors.ts";
 import { downloaderDirs, projectDirs, type DirOptions } from "./context.ts";
 import { createReporter, type Output } from "./reporter.ts";
 import { selectModels, splitNames, type Selection } from "./select.ts";
@@ -43,8 +43,18 @@ export async function downloadCommand(o: DownloadOptions, io: Output, env: Env):
         (hf ? `; HuggingFace cache ${roots.huggingface} (${roots.why.huggingface})` : ""),
     );
   }
+  // Ctrl-C / SIGTERM (a Pod being stopped): stop cleanly so that range records are flushed and locks released;
+  // a second signal leaves at once.
+  const interrupt = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (interrupt.signal.aborted) process.exit(130);
+    io.err(`Interrupted (${signal}): stopping and keeping the partial files; press again to quit at once.`);
+    interrupt.abort(new DownloadModelsError("interrupted; the bytes written so far are kept, run the same command again to resume"));
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
   const summary = await runDownload({
-    models, registry, roots, env,
+    models, registry, roots, env, signal: interrupt.signal,
     ...(o.token ? { token: o.token } : {}),
     force: Boolean(o.force),
     dryRun: Boolean(o.dryRun),
@@ -61,6 +71,12 @@ export async function downloadCommand(o: DownloadOptions, io: Output, env: Env):
     onEvent: reporter.onEvent,
   });
   const needsHf = summary.models.some((m) => m.status !== "failed" && registry.get(m.source).layout === "huggingface");
+  process.off("SIGINT", onSignal);
+  process.off("SIGTERM", onSignal);
   await reporter.finish(summary, needsHf ? consumerEnv(roots) : { lines: [], vars: {} });
+  if (interrupt.signal.aborted) {
+    if (!o.json) io.err("Interrupted: run the same command again to resume; finished files are kept and big files continue where they stopped.");
+    return 130;
+  }
   return summary.failed > 0 ? 1 : 0;
 }
