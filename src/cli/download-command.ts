@@ -48,7 +48,7 @@ export async function downloadCommand(o: DownloadOptions, io: Output, env: Env):
   const interrupt = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
     if (interrupt.signal.aborted) process.exit(130);
-    io.err(`Interrupted (${signal}): stopping and keeping the partial files; press again to quit at once.`);
+    reporter.notice(`Interrupted (${signal}): stopping and keeping the partial files; press again to quit at once.`);
     interrupt.abort(new DownloadModelsError("interrupted; the bytes written so far are kept, run the same command again to resume"));
   };
   process.on("SIGINT", onSignal);

@@ -115,6 +115,11 @@ export function createReporter(io: Output, mode: Mode, opts: { progressEveryMs?:
   const overallLabel = () => `${formatBytes(done)} / ${formatBytes(total)} | ${speed()} | ETA ${eta()} | ${active.size} file(s)`;
 
   return {
+    /** A line for the person at the terminal (stderr), drawn above the bars when they are showing. */
+    notice(line: string): void {
+      if (mode !== "json") print(line, true);
+    },
+
     onEvent(e: DownloadEvent): void {
       if (mode === "json" && e.type !== "file-progress") json(jsonEvent(e));
       switch (e.type) {
