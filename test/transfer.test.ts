@@ -11,6 +11,7 @@ import { download, hfModel, hub } from "./helpers/hub.ts";
 import { fetchFile } from "../src/transfer/fetch-file.ts";
 import { createTransfer } from "../src/transfer/transfer.ts";
 import { writeState } from "../src/transfer/state.ts";
+import { PositionalWriter, WriteBudget } from "../src/transfer/positional-writer.ts";
 import { truncate, writeFile } from "node:fs/promises";
 import { tempDir } from "./helpers/tmp.ts";
 
@@ -59,6 +60,38 @@ describe("chunk arithmetic", () => {
     closeSync(fd);
     expect(verifier.problem()).toBeUndefined();
     expect(hasher.pos).toBe(data.length);
+  });
+});
+
+describe("write budget", () => {
+  it("pauses producers past the limit across files and resumes them once half has drained", () => {
+    const budget = new WriteBudget(100);
+    budget.take(60);
+    expect(budget.hasRoom()).toBe(true);
+    budget.take(50); // another file
+    expect(budget.hasRoom()).toBe(false);
+    const resumed: string[] = [];
+    budget.whenRoom(() => resumed.push("a"));
+    budget.whenRoom(() => resumed.push("b"));
+    budget.give(50);
+    expect(resumed).toEqual([]); // 60 in flight: above half
+    budget.give(20);
+    expect(resumed).toEqual(["a", "b"]);
+    expect(budget.hasRoom()).toBe(true);
+  });
+
+  it("a writer reports a range as written only after its write returned", async () => {
+    const dir = await tempDir();
+    const fd = openSync(join(dir, "w"), "w+");
+    const written: Array<[number, number]> = [];
+    const writer = new PositionalWriter(fd, new WriteBudget(1 << 20), (s, e) => written.push([s, e]), "w");
+    writer.write(Buffer.alloc(10, 1), 100);
+    writer.write(Buffer.alloc(5, 2), 0);
+    expect(written).toEqual([]);
+    await writer.drained();
+    closeSync(fd);
+    expect(written.sort((a, b) => a[0] - b[0])).toEqual([[0, 5], [100, 110]]);
+    expect((await readFile(join(dir, "w"))).length).toBe(110);
   });
 });
 

@@ -118,9 +118,9 @@ export async function fetchFile(p: FetchFileParams): Promise<void> {
     }
   };
   if (background && done.prefixEnd() > 0) background.advance(done.prefixEnd());
-  // Writes go to the thread pool (the other core), at most 16 MiB in flight per file; a range counts as on
-  // disk (`done`) only once its write returned.
-  const writer = new PositionalWriter(fd, 16 << 20, onWritten, p.label);
+  // Writes go to the thread pool (the other core), within the run's write budget; a range counts as on disk
+  // (`done`) only once its write returned.
+  const writer = new PositionalWriter(fd, p.transfer.writes, onWritten, p.label);
   // Progress goes out per MiB, not per 64 KiB piece: fewer events, less garbage on the hot path.
   let networkBytes = 0;
   let pending = 0;

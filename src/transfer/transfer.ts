@@ -2,6 +2,7 @@ import pLimit, { type LimitFunction } from "p-limit";
 import { Agent, type Dispatcher } from "undici";
 import { HashPool } from "./hash-pool.ts";
 import type { LockTiming } from "./lock.ts";
+import { WriteBudget } from "./positional-writer.ts";
 
 export interface TransferOptions {
   /** Connections open at once across all files of all models (`--connections`). @default 32 */
@@ -20,6 +21,8 @@ export interface TransferOptions {
   checkpointMs: number;
   /** Cross-process file locks: heartbeat, staleness and poll intervals. @default 3 s, 30 s, 500 ms */
   lock: LockTiming;
+  /** Bytes received but not yet written, across all files, before connections pause. @default 32 MiB */
+  writeBudget: number;
 }
 
 export const defaultTransferOptions: TransferOptions = {
@@ -31,6 +34,7 @@ export const defaultTransferOptions: TransferOptions = {
   baseDelayMs: 1000,
   checkpointMs: 100,
   lock: { heartbeatMs: 3000, staleMs: 30_000, pollMs: 500 },
+  writeBudget: 32 * 1024 * 1024,
 };
 
 /** The one owner of connections: a keep-alive pool and a budget shared by every request of every file. */
@@ -41,6 +45,8 @@ export interface Transfer {
   connection: LimitFunction;
   /** Background hashing of big files. */
   hashes: HashPool;
+  /** Received-but-unwritten bytes across all files. */
+  writes: WriteBudget;
   close(): Promise<void>;
 }
 
@@ -55,6 +61,7 @@ export function createTransfer(options: Partial<TransferOptions> = {}, dispatche
     dispatcher: dispatcher ?? own!,
     connection: pLimit(o.connections),
     hashes,
+    writes: new WriteBudget(o.writeBudget),
     close: async () => {
       await Promise.all([own?.close(), hashes.close()]);
     },
