@@ -64,6 +64,8 @@ export async function downloadCommand(o: DownloadOptions, io: Output, env: Env):
       ...(o.connections ? { connections: o.connections } : {}),
       // Undocumented knobs for benchmarks and experiments.
       ...(env.DOWNLOAD_MODELS_CHUNK_MB ? { chunkSize: Number(env.DOWNLOAD_MODELS_CHUNK_MB) * 1024 * 1024 } : {}),
+      ...(env.DOWNLOAD_MODELS_CHECKPOINT_MS ? { checkpointMs: Number(env.DOWNLOAD_MODELS_CHECKPOINT_MS) } : {}),
+      ...(env.DOWNLOAD_MODELS_WRITE_BUDGET_MB ? { writeBudget: Number(env.DOWNLOAD_MODELS_WRITE_BUDGET_MB) * 1024 * 1024 } : {}),
       ...(env.DOWNLOAD_MODELS_LOCK_STALE_MS
         ? { lock: { staleMs: Number(env.DOWNLOAD_MODELS_LOCK_STALE_MS), heartbeatMs: Number(env.DOWNLOAD_MODELS_LOCK_STALE_MS) / 5, pollMs: 100 } }
         : {}),

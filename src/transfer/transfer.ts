@@ -21,7 +21,7 @@ export interface TransferOptions {
   checkpointMs: number;
   /** Cross-process file locks: heartbeat, staleness and poll intervals. @default 3 s, 30 s, 500 ms */
   lock: LockTiming;
-  /** Bytes received but not yet written, across all files, before connections pause. @default 32 MiB */
+  /** Bytes received but not yet written, across all files, before connections pause. @default 16 MiB */
   writeBudget: number;
 }
 
@@ -34,7 +34,7 @@ export const defaultTransferOptions: TransferOptions = {
   baseDelayMs: 1000,
   checkpointMs: 100,
   lock: { heartbeatMs: 3000, staleMs: 30_000, pollMs: 500 },
-  writeBudget: 32 * 1024 * 1024,
+  writeBudget: 16 * 1024 * 1024,
 };
 
 /** The one owner of connections: a keep-alive pool and a budget shared by every request of every file. */
