@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { open, rename, mkdir, rm, lstat, stat } from "node:fs/promises";
+import { open, rename, mkdir, rm, stat } from "node:fs/promises";
 import { dirname, resolve, sep } from "node:path";
 
 /** Write a file so that readers see either the old or the whole new content: temp + fsync + rename. */
@@ -27,15 +27,6 @@ export async function sizeOf(path: string): Promise<number | undefined> {
     return st.isFile() ? st.size : undefined;
   } catch {
     return undefined;
-  }
-}
-
-export async function exists(path: string): Promise<boolean> {
-  try {
-    await lstat(path);
-    return true;
-  } catch {
-    return false;
   }
 }
 

@@ -3,8 +3,35 @@ import { HubError } from "./errors.ts";
 import { redact } from "./redact.ts";
 import type { FailedResponse } from "./downloader.ts";
 
-const SENSITIVE = ["authorization", "cookie"];
+const SENSITIVE = /^(authorization|cookie)$/i;
 const MAX_REDIRECTS = 10;
+
+/** The headers without credentials: what may go to another origin (a signed CDN URL carries its own). */
+export function withoutCredentials(headers: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers).filter(([k]) => !SENSITIVE.test(k)));
+}
+
+/**
+ * Where a redirect goes, by the rules every request here follows (spec HF §0 rule 7): a relative `Location` is
+ * resolved against the current URL; only http(s), at most 10 hops; credentials are dropped once a hop leaves the
+ * origin of `start`.
+ */
+export function nextHop(
+  start: string,
+  current: string,
+  location: string,
+  headers: Record<string, string>,
+  hop: number,
+): { url: string; headers: Record<string, string> } {
+  if (hop >= MAX_REDIRECTS) {
+    throw new HubError(`Too many redirects (more than ${MAX_REDIRECTS}) starting at ${redact(start)}`, { url: redact(start) });
+  }
+  const next = new URL(location, current);
+  if (next.protocol !== "https:" && next.protocol !== "http:") {
+    throw new HubError(`Refusing a redirect to a ${next.protocol} URL (from ${redact(current)})`, { url: redact(current) });
+  }
+  return { url: next.href, headers: next.origin === new URL(start).origin ? headers : withoutCredentials(headers) };
+}
 
 export interface HttpResponse {
   status: number;
@@ -31,7 +58,6 @@ export function header(headers: HttpResponse["headers"], name: string): string |
  * request URL, and `Authorization`/`Cookie` are dropped as soon as a hop leaves the original origin (signed CDN URLs).
  */
 export async function httpRequest(url: string, options: HttpOptions): Promise<HttpResponse> {
-  const origin = new URL(url).origin;
   let current = url;
   let headers = { ...options.headers };
   for (let hop = 0; ; hop++) {
@@ -46,17 +72,7 @@ export async function httpRequest(url: string, options: HttpOptions): Promise<Ht
       return { status: res.statusCode, headers: res.headers, url: current, body: res.body };
     }
     await res.body.dump();
-    if (hop >= MAX_REDIRECTS) {
-      throw new HubError(`Too many redirects (more than ${MAX_REDIRECTS}) starting at ${redact(url)}`, { url: redact(url) });
-    }
-    const next = new URL(location, current);
-    if (next.protocol !== "https:" && next.protocol !== "http:") {
-      throw new HubError(`Refusing a redirect to a ${next.protocol} URL (from ${redact(current)})`, { url: redact(current) });
-    }
-    if (next.origin !== origin) {
-      headers = Object.fromEntries(Object.entries(headers).filter(([k]) => !SENSITIVE.includes(k.toLowerCase())));
-    }
-    current = next.href;
+    ({ url: current, headers } = nextHop(url, current, location, headers, hop));
   }
 }
 

@@ -7,7 +7,7 @@ import type { FailedResponse } from "../downloader.ts";
 import type { ResolvedFile } from "../types.ts";
 import { DownloadModelsError, HubError, IntegrityError } from "../errors.ts";
 import { sizeOf } from "../fs-utils.ts";
-import { header, isRetryableStatus, retryAfterMs } from "../http.ts";
+import { header, isRetryableStatus, retryAfterMs, withoutCredentials } from "../http.ts";
 import { redact } from "../redact.ts";
 import { digestProblem, hashSpec, Verifier } from "../verify.ts";
 import { PrefixHasher } from "./prefix-hasher.ts";
@@ -21,7 +21,6 @@ import type { Transfer } from "./transfer.ts";
 const fsyncAsync = promisify(fsync);
 const openAsync = promisify(open);
 const fdatasyncAsync = promisify(fdatasync);
-const SENSITIVE = /^(authorization|cookie)$/i;
 
 export interface FetchFileParams {
   file: ResolvedFile;
@@ -262,7 +261,7 @@ export async function fetchFile(p: FetchFileParams): Promise<void> {
                 if (!viaFinal) {
                   finalUrl = r.url;
                   const sameOrigin = new URL(r.url).origin === new URL(p.file.url).origin;
-                  finalHeaders = Object.fromEntries(Object.entries(p.file.headers ?? {}).filter(([k]) => sameOrigin || !SENSITIVE.test(k)));
+                  finalHeaders = sameOrigin ? { ...p.file.headers } : withoutCredentials(p.file.headers ?? {});
                 }
               } else if (r.status === 200) {
                 if (useRange && rangeSupport === true) throw new Retryable("the server ignored a Range request it honoured before");
