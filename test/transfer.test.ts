@@ -5,8 +5,8 @@ import { readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { corruptFile, makeRepo } from "../local-hub/index.ts";
 import { RangeSet, splitRanges } from "../src/transfer/ranges.ts";
-import { PrefixHasher } from "../src/transfer/prefix-hasher.ts";
-import { Verifier } from "../src/verify.ts";
+import { HashPool } from "../src/transfer/hash-pool.ts";
+import { digestProblem } from "../src/verify.ts";
 import { download, hfModel, hub } from "./helpers/hub.ts";
 import { fetchFile } from "../src/transfer/fetch-file.ts";
 import { createTransfer } from "../src/transfer/transfer.ts";
@@ -37,29 +37,28 @@ describe("chunk arithmetic", () => {
     expect(splitRanges([], 4)).toEqual([]);
   });
 
-  it("hashes chunks written out of order without reading bytes twice when they arrive in order", async () => {
+  it("hashes a file written out of order by reading back the contiguous prefix (worker thread)", async () => {
     const dir = await tempDir();
     const data = Buffer.alloc(5 * MiB + 123);
     for (let i = 0; i < data.length; i++) data[i] = (i * 31 + (i >> 9)) & 0xff;
-    const path = join(dir, "f");
-    const fd = openSync(path, "w+");
-    const file = { path: "f", size: data.length, sha256: sha256(data), url: "http://x" };
-    const verifier = new Verifier(file);
-    const hasher = new PrefixHasher(fd, verifier);
+    const fd = openSync(join(dir, "f"), "w+");
+    const pool = new HashPool();
+    const job = pool.start(fd, "sha256");
     const done = new RangeSet();
     const pieces = splitRanges([[0, data.length]], 700_000);
-    // write the second half first, then the first half: the first half is hashed inline, the rest read back
-    const order = [...pieces.slice(4), ...pieces.slice(0, 4)];
-    for (const [s, e] of order) {
+    // the second half lands first: nothing can be hashed until the first half is there
+    for (const [s, e] of [...pieces.slice(4), ...pieces.slice(0, 4)]) {
       writeSync(fd, data, s, e - s, s);
-      hasher.feed(s, data.subarray(s, e));
       done.add(s, e);
-      await hasher.catchUp(() => done.prefixEnd());
+      job.advance(done.prefixEnd());
     }
-    await hasher.finish(() => done.prefixEnd(), data.length);
+    const { digest, bytes } = await job.finish(data.length);
+    job.drop();
+    await pool.close();
     closeSync(fd);
-    expect(verifier.problem()).toBeUndefined();
-    expect(hasher.pos).toBe(data.length);
+    expect(bytes).toBe(data.length);
+    expect(digest).toBe(sha256(data));
+    expect(digestProblem({ path: "f", size: data.length, sha256: sha256(data), url: "http://x" }, digest, bytes)).toBeUndefined();
   });
 });
 

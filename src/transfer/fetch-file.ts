@@ -10,7 +10,6 @@ import { sizeOf } from "../fs-utils.ts";
 import { header, isRetryableStatus, retryAfterMs, withoutCredentials } from "../http.ts";
 import { redact } from "../redact.ts";
 import { digestProblem, hashSpec, Verifier } from "../verify.ts";
-import { PrefixHasher } from "./prefix-hasher.ts";
 import { RangeSet, splitRanges, type Range } from "./ranges.ts";
 import { readState, removeState, writeState } from "./state.ts";
 import { streamRequest } from "./stream-request.ts";
@@ -80,8 +79,8 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
  * connection budget and written in place at their offsets; smaller files are one stream. A server that answers
  * 200 to a Range falls back to one stream. Each request retries on its own (network errors, stalls, 408/429/5xx,
  * with backoff and Retry-After) and continues from its last byte. sha256 / git sha1 is computed while the bytes
- * arrive (see PrefixHasher). Written ranges of big files are flushed and recorded every `checkpointMs`, so a
- * killed run resumes from them; a changed remote file (other hash or size) starts over. Bytes that do not verify
+ * arrive (a single stream inline, chunked files on a HashPool worker). Written ranges of big files are flushed
+ * and recorded every `checkpointMs`, so a killed run resumes from them; a changed remote file (other hash or size) starts over. Bytes that do not verify
  * are discarded and fetched once more, then the file fails with an IntegrityError.
  */
 export async function fetchFile(p: FetchFileParams): Promise<void> {
@@ -106,8 +105,7 @@ export async function fetchFile(p: FetchFileParams): Promise<void> {
   // writes); a single stream is hashed inline as it arrives.
   const spec = hashSpec(p.file);
   const background = ranged && spec ? p.transfer.hashes.start(fd, spec.algorithm, spec.header) : undefined;
-  const verifier = new Verifier(p.file);
-  const hasher = new PrefixHasher(fd, verifier);
+  const verifier = new Verifier(p.file); // one stream: its bytes arrive in order and are hashed as they come
   let advancedTo = 0;
   const onWritten = (start: number, end: number) => {
     done.add(start, end);
@@ -165,7 +163,6 @@ export async function fetchFile(p: FetchFileParams): Promise<void> {
       } else if (ranged) {
         problem = digestProblem(p.file, undefined, done.prefixEnd()); // no hash published: the size is the check
       } else {
-        await hasher.finish(() => done.prefixEnd(), size);
         problem = verifier.problem();
       }
       if (!problem) break;
@@ -174,7 +171,7 @@ export async function fetchFile(p: FetchFileParams): Promise<void> {
       done = new RangeSet();
       recorded = 0;
       advancedTo = 0;
-      hasher.reset();
+      verifier.reset();
       background?.reset();
       ftruncateSync(fd, 0);
       if (ranged) ftruncateSync(fd, size);
@@ -272,7 +269,7 @@ export async function fetchFile(p: FetchFileParams): Promise<void> {
                   progress.discard();
                   done = new RangeSet();
                   advancedTo = 0;
-                  hasher.reset();
+                  verifier.reset();
                   background?.reset();
                   pos = 0;
                   stop = size;
@@ -283,7 +280,7 @@ export async function fetchFile(p: FetchFileParams): Promise<void> {
             onData(buf) {
               if (p.isCancelled?.()) throw new DownloadModelsError(`${p.label}: another process took over this download (its lock was judged stale); run again if it does not finish`);
               if (pos + buf.length > stop) throw new Retryable(`the server sent more bytes than asked for (bytes ${pos + buf.length} > ${stop})`);
-              hasher.feed(pos, buf);
+              if (!ranged) verifier.update(buf);
               writer.write(buf, pos);
               pos += buf.length;
               progress.add(buf.length);
@@ -308,7 +305,6 @@ export async function fetchFile(p: FetchFileParams): Promise<void> {
             throw explained ?? new HubError(message, { status: failed.status, url: redact(failed.url) });
           }
           if (pos < stop) throw new Retryable(`connection closed after ${pos - start} of ${stop - start} bytes`);
-          if (!background && hasher.pos < done.prefixEnd()) void hasher.catchUp(() => done.prefixEnd());
           return;
         } catch (error) {
           progress.flush();
