@@ -220,10 +220,8 @@ export async function runDownload(options: RunDownloadOptions): Promise<Summary>
       // First failure stops this model's queued files; the model fails, the others go on.
       tasks.forEach((t) => t.catch(() => abort.abort(new Error("another file of this model failed"))));
       const settled = await Promise.allSettled(tasks);
-      const failure = settled.find((s): s is PromiseRejectedResult => s.status === "rejected" && !isSecondary(s.reason));
-      if (failure) throw failure.reason;
-      const anyFailure = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
-      if (anyFailure) throw anyFailure.reason;
+      const rejected = settled.filter((s): s is PromiseRejectedResult => s.status === "rejected").map((s) => s.reason as unknown);
+      if (rejected.length > 0) throw rejected.find((r) => !isSecondary(r)) ?? rejected[0];
 
       await store.finish(model, snapshot.commit);
       await confine(store.root, store.manifestDir);
