@@ -1,6 +1,19 @@
+import { randomBytes } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { findBlob, type HubContext } from "./context.ts";
+import type { HubFile } from "./repo.ts";
 import { serveFile } from "./serve-file.ts";
+
+// Signatures are only remembered so the CDN can serve the exact file resolved; keep the map bounded.
+const MAX_SIGNED_URLS = 10_000;
+
+/** A fresh signed CDN URL for `file`, the way the hubs hand out pre-signed S3/OSS links. */
+export function signedCdnUrl(ctx: HubContext, file: HubFile): string {
+  const signature = randomBytes(32).toString("hex");
+  if (ctx.signedUrls.size >= MAX_SIGNED_URLS) ctx.signedUrls.clear();
+  ctx.signedUrls.set(signature, file);
+  return `${ctx.cdnUrl}/cdn/${file.sha256}?X-Amz-Signature=${signature}&X-Amz-Expires=3600`;
+}
 
 /**
  * The CDN listener: `GET|HEAD /cdn/{sha256}?X-Amz-Signature=…`. Like a signed S3/CloudFront URL it never

@@ -1,4 +1,4 @@
-import type { HubCommit, HubFile, HubRepo } from "./repo.ts";
+import { defaultBranch, type HubCommit, type HubFile, type HubRepo } from "./repo.ts";
 import type { Fault, FaultMix } from "./faults.ts";
 
 /** What the route handlers of both listeners share. */
@@ -25,9 +25,9 @@ export function repoKey(source: HubRepo["source"], id: string): string {
 
 const COMMIT_SHA = /^[0-9a-f]{40}$/;
 
-/** A branch, a tag, `HEAD` (= main) or a full commit sha of the repo. */
+/** A branch, a tag, `HEAD` (= the default branch) or a full commit sha of the repo. */
 export function resolveRevision(repo: HubRepo, revision: string): HubCommit | undefined {
-  const sha = revision === "HEAD" ? repo.refs["main"] : (repo.refs[revision] ?? (COMMIT_SHA.test(revision) ? revision : undefined));
+  const sha = revision === "HEAD" ? repo.refs[defaultBranch(repo.source)] : (repo.refs[revision] ?? (COMMIT_SHA.test(revision) ? revision : undefined));
   return repo.commits.find((commit) => commit.sha === sha);
 }
 

@@ -1,5 +1,5 @@
-import { randomBytes } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { signedCdnUrl } from "./cdn.ts";
 import { resolveRevision, type HubContext } from "./context.ts";
 import { authorizeRepo } from "./hf-access.ts";
 import { sendHubError } from "./reply.ts";
@@ -11,9 +11,6 @@ export interface ResolveTarget {
   revision: string;
   path: string;
 }
-
-// Signatures are only remembered so the CDN can serve the exact file resolved; keep the map bounded.
-const MAX_SIGNED_URLS = 10_000;
 
 function encodePath(path: string): string {
   return path.split("/").map(encodeURIComponent).join("/");
@@ -42,11 +39,8 @@ function lookup(
 }
 
 function redirectToCdn(res: ServerResponse, ctx: HubContext, commit: HubCommit, file: HubFile): void {
-  const signature = randomBytes(32).toString("hex");
-  if (ctx.signedUrls.size >= MAX_SIGNED_URLS) ctx.signedUrls.clear();
-  ctx.signedUrls.set(signature, file);
   res.writeHead(302, {
-    Location: `${ctx.cdnUrl}/cdn/${file.sha256}?X-Amz-Signature=${signature}&X-Amz-Expires=3600`,
+    Location: signedCdnUrl(ctx, file),
     "X-Repo-Commit": commit.sha,
     "X-Linked-Etag": `"${file.sha256}"`,
     "X-Linked-Size": String(file.size),

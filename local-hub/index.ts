@@ -1,7 +1,10 @@
 export { BLOCK_SIZE, deterministicBytes, deterministicChunks, deterministicStream } from "./content.ts";
-export { corruptFile, lfsPointerSize, makeFile, makeRepo } from "./repo.ts";
-export type { FileSpec, HubCommit, HubFile, HubRepo } from "./repo.ts";
+export { corruptFile, defaultBranch, lfsPointerSize, makeFile, makeRepo, REF_BASE_TIME } from "./repo.ts";
+export type { FileSpec, HubCommit, HubFile, HubRepo, HubSource } from "./repo.ts";
 export { handleHuggingFace } from "./huggingface.ts";
+export { handleModelScope } from "./modelscope.ts";
+export { msFileRevision, type MsFileEntry } from "./ms-listing.ts";
+export { MS_CODES } from "./ms-reply.ts";
 export type { HubContext } from "./context.ts";
 export { DEFAULT_TOKEN, startLocalHub } from "./server.ts";
 export type { ListenerName, LocalHub, LocalHubOptions, RequestRecord } from "./server.ts";

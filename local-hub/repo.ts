@@ -21,15 +21,29 @@ export interface HubCommit {
   files: HubFile[];
 }
 
+export type HubSource = "huggingface" | "modelscope";
+
 export interface HubRepo {
-  source: "huggingface";
+  source: HubSource;
   /** `"org/name"`, exactly as requested by clients. */
   id: string;
-  /** Branch or tag name -> commit sha; always has `main`. */
+  /** Branch or tag name -> commit sha; always has the default branch (see `defaultBranch`). */
   refs: Record<string, string>;
   commits: HubCommit[];
   /** @default "public" */
   access?: "public" | "private" | "gated";
+  /** Which of `refs` are tags; the others are branches. @default [] */
+  tags?: string[];
+  /** Branch or tag name -> creation time in epoch seconds (ModelScope's revisions listing). @default REF_BASE_TIME */
+  createdAt?: Record<string, number>;
+}
+
+/** Creation time of the default branch; every further ref is one hour younger than the previous one. */
+export const REF_BASE_TIME = Date.parse("2024-06-01T12:00:00.000Z") / 1000;
+
+/** `main` on the HuggingFace Hub, `master` on ModelScope. */
+export function defaultBranch(source: HubSource): string {
+  return source === "modelscope" ? "master" : "main";
 }
 
 export interface FileSpec {
@@ -145,23 +159,30 @@ function makeCommit(repoId: string, branch: string, specs: FileSpec[]): HubCommi
 export function makeRepo(opts: {
   id: string;
   files: FileSpec[];
+  /** @default "huggingface" */
+  source?: HubSource;
+  /** ModelScope has no gated models: there `gated` behaves as `private`. */
   access?: HubRepo["access"];
-  /** Tags pointing at the main commit. */
+  /** Tags pointing at the default branch's commit, oldest first (ModelScope lists them newest first). */
   tags?: string[];
   /** Branch name -> its files; each branch gets its own commit. */
   extraBranches?: Record<string, FileSpec[]>;
 }): HubRepo {
   if (!/^[^/]+\/[^/]+$/.test(opts.id)) throw new Error(`Repo id must be "org/name", got "${opts.id}"`);
-  const main = makeCommit(opts.id, "main", opts.files);
-  const refs: Record<string, string> = { main: main.sha };
-  const commits = [main];
-  for (const tag of opts.tags ?? []) refs[tag] = main.sha;
-  for (const [branch, specs] of Object.entries(opts.extraBranches ?? {})) {
-    const commit = makeCommit(opts.id, branch, specs);
-    refs[branch] = commit.sha;
+  const source = opts.source ?? "huggingface";
+  const branch = defaultBranch(source);
+  const head = makeCommit(opts.id, branch, opts.files);
+  const refs: Record<string, string> = { [branch]: head.sha };
+  const commits = [head];
+  for (const tag of opts.tags ?? []) refs[tag] = head.sha;
+  for (const [name, specs] of Object.entries(opts.extraBranches ?? {})) {
+    const commit = makeCommit(opts.id, name, specs);
+    refs[name] = commit.sha;
     commits.push(commit);
   }
-  return { source: "huggingface", id: opts.id, refs, commits, access: opts.access ?? "public" };
+  const createdAt = Object.fromEntries(Object.keys(refs).map((ref, index) => [ref, REF_BASE_TIME + index * 3600]));
+  const tags = [...(opts.tags ?? [])];
+  return { source, id: opts.id, refs, commits, access: opts.access ?? "public", tags, createdAt };
 }
 
 /** A pass-through that inverts the byte at `offset` of the stream (counted from its first byte). */

@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net";
 import { handleCdn } from "./cdn.ts";
 import { repoKey, type HubContext } from "./context.ts";
 import { handleHuggingFace } from "./huggingface.ts";
+import { handleModelScope } from "./modelscope.ts";
 import { seededRandom, type Fault, type FaultMix } from "./faults.ts";
 import { sendHubError } from "./reply.ts";
 import type { HubFile, HubRepo } from "./repo.ts";
@@ -13,7 +14,10 @@ export type ListenerName = "hub" | "cdn";
 
 export interface LocalHubOptions {
   repos: HubRepo[];
-  /** Tokens accepted as valid in `Authorization: Bearer <token>`. @default ["hf_local_test_token"] */
+  /**
+   * Tokens accepted as valid: HF reads `Authorization: Bearer <token>`, ModelScope that or
+   * `Cookie: m_session_id=<token>`. @default ["hf_local_test_token"]
+   */
   tokens?: string[];
   /** Tokens that accepted the conditions of gated repos. @default tokens */
   gatedAcceptedTokens?: string[];
@@ -35,6 +39,8 @@ export interface RequestRecord {
   /** Path and query. */
   path: string;
   authorization: string | undefined;
+  /** The `Cookie` header, where ModelScope clients put `m_session_id=<token>`. */
+  cookie: string | undefined;
   range: string | undefined;
   /** Status sent; 0 while no header was sent yet. */
   status: number;
@@ -113,6 +119,7 @@ export async function startLocalHub(opts: LocalHubOptions): Promise<LocalHub> {
       method: req.method ?? "GET",
       path: req.url ?? "/",
       authorization: req.headers.authorization,
+      cookie: req.headers.cookie,
       range: req.headers.range,
       status: 0,
     };
@@ -125,7 +132,8 @@ export async function startLocalHub(opts: LocalHubOptions): Promise<LocalHub> {
   const answer = (server: ListenerName, req: IncomingMessage, res: ServerResponse) => {
     try {
       if (opts.intercept?.(req, res, server)) return;
-      const handled = server === "hub" ? handleHuggingFace(req, res, ctx) : handleCdn(req, res, ctx);
+      const handled =
+        server === "hub" ? handleHuggingFace(req, res, ctx) || handleModelScope(req, res, ctx) : handleCdn(req, res, ctx);
       if (!handled) sendHubError(res, 404, "Not Found");
     } catch (error) {
       if (res.headersSent) res.destroy();
