@@ -48,3 +48,16 @@ export function parseModelRef(ref: string): ParsedId {
   if (problem) throw new UsageError(`${problem} (in "${ref}")`);
   return { id: rest, ...(source ? { source } : {}), ...(revision ? { revision } : {}) };
 }
+
+/**
+ * Owners whose models live on ModelScope (Alibaba DAMO / Tongyi speech and vision labs, ModelScope's own
+ * mirrors). An id given on the command line without a prefix or `--source` goes to ModelScope when its owner is one
+ * of these, to HuggingFace otherwise. Compared case-insensitively.
+ */
+export const MODELSCOPE_OWNERS = ["damo", "iic", "modelscope", "AI-ModelScope"] as const;
+
+/** The source for a command-line id that names none: the rule above. */
+export function guessSource(id: string): "modelscope" | "huggingface" {
+  const owner = id.split("/")[0]!.toLowerCase();
+  return MODELSCOPE_OWNERS.some((o) => o.toLowerCase() === owner) && id.includes("/") ? "modelscope" : "huggingface";
+}

@@ -38,7 +38,7 @@ export function createRegistry(downloaders: readonly Downloader[]): Registry {
 const downloaderShape = z.object({
   name: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, { error: "use lowercase letters, digits, \"_\" and \"-\"" }),
   aliases: z.array(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/)).optional(),
-  layout: z.enum(["huggingface", "plain"]).optional(),
+  layout: z.enum(["huggingface", "modelscope", "plain"]).optional(),
   defaultRevision: z.string().min(1).optional(),
   tokenEnv: z.array(z.string()).optional(),
   resolve: z.custom<Downloader["resolve"]>((v) => typeof v === "function", {

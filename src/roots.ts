@@ -147,14 +147,33 @@ function hfVar(hubDir: string): [string, string] {
 }
 
 /**
- * The env lines a consuming pod needs to load these caches offline. When the roots are on a RunPod volume,
- * the same lines for the other mount point follow as comments.
+ * The env lines a consuming pod needs to load these caches offline: `HF_HOME` (or `HF_HUB_CACHE`) with
+ * `HF_HUB_OFFLINE=1`, and `MODELSCOPE_CACHE`. When the roots are on a RunPod volume, the same lines for the other
+ * mount point follow as comments.
  */
-export function consumerEnv(roots: Roots): { lines: string[]; vars: Record<string, string> } {
-  const [name, value] = hfVar(roots.huggingface);
-  const vars: Record<string, string> = { [name]: value, HF_HUB_OFFLINE: "1" };
-  const lines = [`export ${name}=${value}`, "export HF_HUB_OFFLINE=1"];
-  const other = otherMount(value);
-  if (other) lines.push(`# in ${other.label} the same volume is mounted elsewhere: export ${name}=${other.path}`);
+export function consumerEnv(
+  roots: Roots,
+  kinds: { huggingface?: boolean; modelscope?: boolean } = { huggingface: true, modelscope: true },
+): { lines: string[]; vars: Record<string, string> } {
+  const vars: Record<string, string> = {};
+  const lines: string[] = [];
+  const elsewhere: string[] = [];
+  let label = "";
+  const add = (name: string, value: string) => {
+    vars[name] = value;
+    lines.push(`export ${name}=${value}`);
+    const other = otherMount(value);
+    if (other) {
+      label = other.label;
+      elsewhere.push(`${name}=${other.path}`);
+    }
+  };
+  if (kinds.huggingface) {
+    const [name, value] = hfVar(roots.huggingface);
+    add(name, value);
+    add("HF_HUB_OFFLINE", "1");
+  }
+  if (kinds.modelscope) add("MODELSCOPE_CACHE", roots.modelscope);
+  if (elsewhere.length) lines.push(`# in ${label} the same volume is mounted elsewhere: export ${elsewhere.join(" ")}`);
   return { lines, vars };
 }

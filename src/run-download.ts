@@ -13,6 +13,7 @@ import { createTransfer, type TransferOptions } from "./transfer/transfer.ts";
 import { unsafePathReason } from "./fs-utils.ts";
 import { huggingfaceStore } from "./layouts/huggingface.ts";
 import { plainStore } from "./layouts/plain.ts";
+import { modelscopeStore } from "./layouts/modelscope.ts";
 import { findComplete, writeManifest } from "./manifest.ts";
 import { matchesFilters } from "./patterns.ts";
 import { redact, registerSecret } from "./redact.ts";
@@ -60,9 +61,14 @@ export interface Summary {
 }
 
 export function storeFor(downloader: Downloader, model: ModelRequest, roots: Roots): ModelStore {
-  return (downloader.layout ?? "plain") === "huggingface"
-    ? huggingfaceStore(roots.huggingface, model)
-    : plainStore(roots.plain, model);
+  switch (downloader.layout ?? "plain") {
+    case "huggingface":
+      return huggingfaceStore(roots.huggingface, model);
+    case "modelscope":
+      return modelscopeStore(roots.modelscope, model);
+    case "plain":
+      return plainStore(roots.plain, model);
+  }
 }
 
 export function tokenFor(downloader: Downloader, options: { token?: string; env: Env }): string | undefined {
@@ -168,6 +174,7 @@ export async function runDownload(options: RunDownloadOptions): Promise<Summary>
         return result;
       }
       if (!options.skipSpaceCheck) await space.reserve(model, store, missing);
+      if (missing.length > 0) await store.prepare?.(snapshot.commit);
 
       const label = (f: ResolvedFile) => `${f.path} of ${model.id}@${model.revision}`;
       // Fetch one file under its cross-process lock; the blob may also turn up finished by another process.
@@ -203,6 +210,7 @@ export async function runDownload(options: RunDownloadOptions): Promise<Summary>
       const getFile = async (file: ResolvedFile): Promise<void> => {
         const dest = store.blobPath(file);
         await confine(store.root, dirname(dest));
+        await ensureDir(dirname(dest));
         let pending = inFlight.get(dest);
         if (!pending) {
           pending = fileLimit(() => fetchBlob(file, dest)).finally(() => inFlight.delete(dest));
@@ -223,7 +231,7 @@ export async function runDownload(options: RunDownloadOptions): Promise<Summary>
       const rejected = settled.filter((s): s is PromiseRejectedResult => s.status === "rejected").map((s) => s.reason as unknown);
       if (rejected.length > 0) throw rejected.find((r) => !isSecondary(r)) ?? rejected[0];
 
-      await store.finish(model, snapshot.commit);
+      await store.finish(model, { ...snapshot, files });
       await confine(store.root, store.manifestDir);
       await writeManifest(store, {
         format: 1, tool: "download-models", source: model.source, id: model.id, revision: model.revision,

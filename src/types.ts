@@ -34,6 +34,8 @@ export interface ResolvedFile {
   gitSha1?: string;
   /** Content-addressed name the cache stores the file under (HF: LFS sha256, else git sha1). */
   etag?: string;
+  /** The commit that last changed this file (ModelScope's per-file `Revision`, recorded in its `.msc`). */
+  fileRevision?: string;
   /** Where the bytes are; the core follows redirects. */
   url: string;
   /** Request headers. `authorization` and `cookie` are dropped when a redirect leaves the URL's origin. */
@@ -47,7 +49,9 @@ export interface Snapshot {
   /** The immutable commit it resolved to. */
   commit: string;
   files: ResolvedFile[];
+  /** When the revision was created, epoch seconds, if the hub says (ModelScope records it in `.mv`). */
+  createdAt?: number;
 }
 
 /** How the core lays a source's files out on disk. */
-export type LayoutName = "huggingface" | "plain";
+export type LayoutName = "huggingface" | "modelscope" | "plain";

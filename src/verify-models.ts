@@ -1,4 +1,5 @@
 import { readdir, rm } from "node:fs/promises";
+import type { Dirent } from "node:fs";
 import { join } from "node:path";
 import pLimit from "p-limit";
 import type { Registry } from "./registry.ts";
@@ -92,6 +93,14 @@ export async function modelsOnDisk(registry: Registry, roots: Roots): Promise<Mo
   };
   for (const repo of await readdir(roots.huggingface).catch(() => [] as string[])) {
     if (repo.startsWith("models--")) await addFrom(join(roots.huggingface, repo, ".download-models"));
+  }
+  // ModelScope: real directories only (the dotted-name and compat links lead to the same manifests).
+  const msModels = join(roots.modelscope, "models");
+  for (const owner of await readdir(msModels, { withFileTypes: true }).catch(() => [] as Dirent[])) {
+    if (!owner.isDirectory()) continue;
+    for (const name of await readdir(join(msModels, owner.name), { withFileTypes: true }).catch(() => [] as Dirent[])) {
+      if (name.isDirectory()) await addFrom(join(msModels, owner.name, name.name, ".download-models"));
+    }
   }
   for (const d of registry.all().filter((x) => (x.layout ?? "plain") === "plain")) {
     const base = join(roots.plain, d.name);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { join } from "node:path";
+import { readFile } from "node:fs/promises";
 import { DEFAULT_TOKEN, makeRepo } from "../local-hub/index.ts";
 import { hub } from "./helpers/hub.ts";
 import { runCli } from "./helpers/cli.ts";
@@ -8,6 +9,9 @@ import { tempDir } from "./helpers/tmp.ts";
 const SRC = JSON.stringify(join(import.meta.dirname, "..", "src", "define.ts"));
 const repo = (id: string, access?: "gated" | "private") =>
   makeRepo({ id, ...(access ? { access } : {}), files: [{ path: "config.json", text: "{}\n" }, { path: "weights/model.safetensors", size: 40_000 }] });
+
+const msRepo = (id: string) =>
+  makeRepo({ source: "modelscope", id, files: [{ path: "configuration.json", text: "{}\n" }, { path: "model.pt", size: 30_000 }] });
 
 describe("download-models CLI (real child process)", () => {
   it("downloads ids given on the command line, prints a line per model, a summary and the env lines; then skips with zero requests", async () => {
@@ -88,7 +92,7 @@ describe("download-models CLI (real child process)", () => {
   });
 
   it("selects projects, lists them with the deduplicated count, and prints env", async () => {
-    const h = await hub({ repos: [repo("acme/shared"), repo("acme/only-b")] });
+    const h = await hub({ repos: [repo("acme/shared"), repo("acme/only-b"), msRepo("iic/x")] });
     const root = await tempDir();
     const dir = await tempDir({
       "projects/a.ts": `export default { name: "a", description: "first", models: [{ id: "acme/shared" }] };`,
@@ -101,19 +105,55 @@ describe("download-models CLI (real child process)", () => {
     expect(list.stdout).toContain("  modelscope:\n    iic/x@master  [missing]");
     expect(list.stdout).toContain("2 projects, 4 model declarations, 3 distinct models to download (1 shared between projects, fetched once)");
 
-    const dl = await runCli(["--project", "a", "--projects-dir", pdir, "--root", root], { HF_ENDPOINT: h.url });
+    const endpoints = { HF_ENDPOINT: h.url, MODELSCOPE_ENDPOINT: h.url };
+    const dl = await runCli(["--project", "a", "--projects-dir", pdir, "--root", root], endpoints);
     expect(dl.code).toBe(0);
     expect(dl.stdout).toMatch(/1 model;/);
+    expect(dl.stdout).not.toContain("MODELSCOPE_CACHE");
     const after = await runCli(["list", "--projects-dir", pdir, "--root", root]);
     expect(after.stdout).toContain("acme/shared@main  [complete]");
 
-    const ms = await runCli(["--project", "b", "--projects-dir", pdir, "--root", root], { HF_ENDPOINT: h.url });
-    expect(ms.code).toBe(1);
-    expect(ms.stdout).toMatch(/skipped +huggingface +acme\/shared@main/);
-    expect(ms.stderr).toMatch(/FAILED +modelscope +iic\/x@master: iic\/x: the modelscope source is not available in this version/);
+    const both = await runCli(["--project", "b", "--projects-dir", pdir, "--root", root], endpoints);
+    expect(both.code).toBe(0);
+    expect(both.stdout).toMatch(/skipped +huggingface +acme\/shared@main/);
+    expect(both.stdout).toMatch(/ModelScope cache .*\/modelscope \(--root/);
+    expect(both.stdout).toContain(`export HF_HOME=${root}/huggingface`);
+    expect(both.stdout).toContain(`export MODELSCOPE_CACHE=${root}/modelscope`);
+    expect((await runCli(["list", "--projects-dir", pdir, "--root", root])).stdout).toContain("iic/x@master  [complete]");
 
     const env = await runCli(["env", "--root", root]);
-    expect(env.stdout).toBe(`# HuggingFace cache: ${root}/huggingface/hub (--root ${root})\nexport HF_HOME=${root}/huggingface\nexport HF_HUB_OFFLINE=1\n`);
+    expect(env.stdout).toBe(
+      `# HuggingFace cache: ${root}/huggingface/hub (--root ${root})\n` +
+        `# ModelScope cache: ${root}/modelscope (--root ${root}); pass model directories to pipeline(model=…), see \`download-models path\`\n` +
+        `export HF_HOME=${root}/huggingface\nexport HF_HUB_OFFLINE=1\nexport MODELSCOPE_CACHE=${root}/modelscope\n`,
+    );
+  });
+
+  it("sends known ModelScope owners to ModelScope, prints consumer paths, and points at the other hub on not-found", async () => {
+    const h = await hub({ repos: [repo("acme/a"), msRepo("iic/sv.model"), msRepo("acme/ms-only")] });
+    const root = await tempDir();
+    const endpoints = { HF_ENDPOINT: h.url, MODELSCOPE_ENDPOINT: h.url };
+    const dl = await runCli(["iic/sv.model", "acme/a", "ms:acme/ms-only", "--root", root], endpoints);
+    expect(dl.code).toBe(0);
+    expect(dl.stdout).toMatch(/modelscope +iic\/sv\.model@master/);
+    expect(dl.stdout).toMatch(/huggingface +acme\/a@main/);
+
+    const path = await runCli(["path", "iic/sv.model", "acme/a", "--root", root]);
+    expect(path.code).toBe(0);
+    const commit = (await readFile(join(root, "huggingface/hub/models--acme--a/refs/main"), "utf8")).trim();
+    expect(path.stdout).toBe(`${root}/modelscope/models/iic/sv___model\n${root}/huggingface/hub/models--acme--a/snapshots/${commit}\n`);
+    const missing = await runCli(["path", "iic/absent", "--root", root]);
+    expect(missing.code).toBe(1);
+    expect(missing.stdout).toBe("");
+    expect(missing.stderr).toMatch(/modelscope iic\/absent@master is not downloaded .*Run: download-models ms:iic\/absent@master --root/);
+
+    const onHf = await runCli(["acme/ms-only", "--root", root], endpoints);
+    expect(onHf.code).toBe(1);
+    expect(onHf.stderr).toMatch(/acme\/ms-only was not found on HuggingFace.*ms:acme\/ms-only \(or --source modelscope/s);
+    const onMs = await runCli(["damo/only-on-hf", "--root", root], endpoints);
+    expect(onMs.code).toBe(1);
+    expect(onMs.stderr).toMatch(/damo\/only-on-hf was not found on ModelScope.*hf:damo\/only-on-hf \(or --source huggingface/s);
+    expect(h.requests.every((r) => r.path.startsWith("/"))).toBe(true);
   });
 
   it("--dry-run shows what would be downloaded and writes nothing", async () => {

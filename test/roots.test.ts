@@ -11,7 +11,8 @@ describe("resolveRoots", () => {
     expect(r.huggingface).toBe("/data/store/huggingface/hub");
     expect(r.modelscope).toBe("/data/store/modelscope");
     expect(r.why.huggingface).toContain("--root");
-    expect(consumerEnv(r).vars).toEqual({ HF_HOME: "/data/store/huggingface", HF_HUB_OFFLINE: "1" });
+    expect(consumerEnv(r).vars).toEqual({ HF_HOME: "/data/store/huggingface", HF_HUB_OFFLINE: "1", MODELSCOPE_CACHE: "/data/store/modelscope" });
+    expect(consumerEnv(r, { modelscope: true }).lines).toEqual(["export MODELSCOPE_CACHE=/data/store/modelscope"]);
   });
 
   it("honours HF_HUB_CACHE, then HUGGINGFACE_HUB_CACHE, then HF_HOME", () => {
@@ -29,12 +30,15 @@ describe("resolveRoots", () => {
     const lines = consumerEnv(r).lines.join("\n");
     expect(lines).toContain("export HF_HOME=/workspace/models/huggingface");
     expect(lines).toContain("HF_HOME=/runpod-volume/models/huggingface");
+    expect(lines).toContain("export MODELSCOPE_CACHE=/workspace/models/modelscope");
+    expect(lines).toContain("MODELSCOPE_CACHE=/runpod-volume/models/modelscope");
   });
 
   it("uses /runpod-volume in a serverless worker", () => {
     const r = resolveRoots({ env: { ...home, RUNPOD_ENDPOINT_ID: "e1" }, isDir: dirs("/runpod-volume") });
     expect(r.huggingface).toBe("/runpod-volume/models/huggingface/hub");
     expect(consumerEnv(r).lines.join("\n")).toContain("/workspace/models/huggingface");
+    expect(r.modelscope).toBe("/runpod-volume/models/modelscope");
   });
 
   it("refuses a Pod without a network volume, explaining why and what to do", () => {

@@ -36,11 +36,12 @@ export async function downloadCommand(o: DownloadOptions, io: Output, env: Env):
   const mode = o.json ? "json" : o.quiet ? "quiet" : "human";
   const reporter = createReporter(io, mode);
   if (mode === "human") {
-    const hf = models.some((m) => registry.get(m.source).layout === "huggingface");
+    const uses = (layout: string) => models.some((m) => registry.get(m.source).layout === layout);
     io.out(
       `download-models: ${models.length} model${models.length === 1 ? "" : "s"}` +
         (o.dryRun ? " (dry run)" : "") +
-        (hf ? `; HuggingFace cache ${roots.huggingface} (${roots.why.huggingface})` : ""),
+        (uses("huggingface") ? `; HuggingFace cache ${roots.huggingface} (${roots.why.huggingface})` : "") +
+        (uses("modelscope") ? `; ModelScope cache ${roots.modelscope} (${roots.why.modelscope})` : ""),
     );
   }
   // Ctrl-C / SIGTERM (a Pod being stopped): stop cleanly so that range records are flushed and locks released;
@@ -72,10 +73,10 @@ export async function downloadCommand(o: DownloadOptions, io: Output, env: Env):
     },
     onEvent: reporter.onEvent,
   });
-  const needsHf = summary.models.some((m) => m.status !== "failed" && registry.get(m.source).layout === "huggingface");
+  const used = (layout: string) => summary.models.some((m) => m.status !== "failed" && registry.get(m.source).layout === layout);
   process.off("SIGINT", onSignal);
   process.off("SIGTERM", onSignal);
-  await reporter.finish(summary, needsHf ? consumerEnv(roots) : { lines: [], vars: {} });
+  await reporter.finish(summary, consumerEnv(roots, { huggingface: used("huggingface"), modelscope: used("modelscope") }));
   if (interrupt.signal.aborted) {
     if (!o.json) io.err("Interrupted: run the same command again to resume; finished files are kept and big files continue where they stopped.");
     return 130;

@@ -6,10 +6,11 @@ export async function envCommand(o: { root?: string; json?: boolean }, io: Outpu
   const roots = resolveRoots({ ...(o.root ? { root: o.root } : {}), env });
   const { lines, vars } = consumerEnv(roots);
   if (o.json) {
-    io.out(JSON.stringify({ vars, huggingfaceCache: roots.huggingface, why: roots.why.huggingface }, null, 2));
+    io.out(JSON.stringify({ vars, huggingfaceCache: roots.huggingface, modelscopeCache: roots.modelscope, why: roots.why }, null, 2));
     return 0;
   }
   io.out(`# HuggingFace cache: ${roots.huggingface} (${roots.why.huggingface})`);
+  io.out(`# ModelScope cache: ${roots.modelscope} (${roots.why.modelscope}); pass model directories to pipeline(model=…), see \`download-models path\``);
   for (const line of lines) io.out(line);
   return 0;
 }

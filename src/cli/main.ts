@@ -29,7 +29,7 @@ function buildProgram(io: Output, env: Env, setCode: (code: number) => void): Co
     .argument("[ids...]", "model ids (org/name), optionally prefixed with the source (hf:org/name) and suffixed with @revision")
     .option("-a, --all", "every model of every project")
     .option("-p, --project <names...>", "only these projects (repeatable, or comma-separated)")
-    .option("-s, --source <name>", "source for ids without a prefix (huggingface, hf, modelscope, or a custom downloader)")
+    .option("-s, --source <name>", "source for ids without a prefix (huggingface, hf, modelscope, ms, or a custom downloader; default: modelscope for damo/, iic/, modelscope/, AI-ModelScope/ ids, else huggingface)")
     .option("-r, --revision <rev>", "branch, tag or commit for ids on the command line")
     .option("--include <patterns...>", "only files matching these fnmatch patterns (ids on the command line)")
     .option("--exclude <patterns...>", "skip files matching these patterns (ids on the command line)")
@@ -56,7 +56,9 @@ function buildProgram(io: Output, env: Env, setCode: (code: number) => void): Co
         "  download-models list                       projects, models per source, what is complete on disk",
         "  download-models Qwen/Qwen2.5-0.5B --include '*.json' '*.safetensors'",
         "  download-models hf:org/a ms:org/b@v1.0     source prefixes and @revision",
-        "  download-models env                        env lines for consumers (HF_HOME, HF_HUB_OFFLINE)",
+        "  download-models iic/speech_campplus_sv_zh-cn_16k-common   damo/, iic/, modelscope/, AI-ModelScope/ ids go to ModelScope",
+        "  download-models path ms:iic/speech_fsmn_vad_zh-cn-16k-common-pytorch   directory for pipeline(model=…)",
+        "  download-models env                        env lines for consumers (HF_HOME, HF_HUB_OFFLINE, MODELSCOPE_CACHE)",
         "  download-models verify [--repair]          re-hash what is on the volume; re-download only bad files",
         "",
         "Exit codes: 0 all complete, 1 a model failed (the others still completed), 2 usage or configuration error.",
@@ -89,13 +91,30 @@ function buildProgram(io: Output, env: Env, setCode: (code: number) => void): Co
     .option("-p, --project <names...>", "the models of these projects")
     .option("--repair", "download again only the files found missing or corrupt")
     .option("--root <dir>", "as for downloads")
-    .option("--token <token>", "token for --repair (default: HF_TOKEN)")
+    .option("--token <token>", "token for --repair (default: HF_TOKEN / MODELSCOPE_API_TOKEN)")
     .option("--json", "print the result as JSON")
     .option("--projects-dir <dir>", "folder of project plugins (repeatable)", collect)
     .option("--downloaders-dir <dir>", "folder of custom downloaders (repeatable)", collect)
     .action(async (ids: string[], _opts, cmd: Command) => {
       const { verifyCommand } = await import("./verify-command.ts");
       setCode(await verifyCommand({ ...cmd.optsWithGlobals(), ids }, io, env));
+    });
+
+  program
+    .command("path")
+    .description("print the directory to pass to from_pretrained(dir) / pipeline(model=dir), one line per model (offline pods need it for ModelScope)")
+    .argument("[ids...]", "model ids as for downloads (hf:/ms: prefix, @revision)")
+    .option("-a, --all", "every model of every project")
+    .option("-p, --project <names...>", "the models of these projects")
+    .option("-s, --source <name>", "source for ids without a prefix")
+    .option("-r, --revision <rev>", "revision for ids on the command line")
+    .option("--root <dir>", "as for downloads")
+    .option("--json", "print as JSON")
+    .option("--projects-dir <dir>", "folder of project plugins (repeatable)", collect)
+    .option("--downloaders-dir <dir>", "folder of custom downloaders (repeatable)", collect)
+    .action(async (ids: string[], _opts, cmd: Command) => {
+      const { pathCommand } = await import("./path-command.ts");
+      setCode(await pathCommand({ ...cmd.optsWithGlobals(), ids }, io, env));
     });
 
   program

@@ -2,7 +2,7 @@ import type { Project } from "../project.ts";
 import type { Registry } from "../registry.ts";
 import type { ModelRequest } from "../types.ts";
 import { UsageError } from "../errors.ts";
-import { parseModelRef } from "../model-id.ts";
+import { guessSource, parseModelRef } from "../model-id.ts";
 import { dedupe, projectModels, toRequest } from "../plan.ts";
 
 export interface Selection {
@@ -20,7 +20,10 @@ export function splitNames(values: string[] | undefined): string[] {
   return (values ?? []).flatMap((v) => v.split(",")).map((v) => v.trim()).filter(Boolean);
 }
 
-/** Models named on the command line: prefix (`hf:`) or `--source`, `@rev` or `--revision`, and the filters. */
+/**
+ * Models named on the command line: prefix (`hf:`) or `--source`, else ModelScope for its known owners (`iic/…`,
+ * `damo/…`) and HuggingFace for the rest; `@rev` or `--revision`, and the filters.
+ */
 export function commandLineModels(sel: Selection, registry: Registry): ModelRequest[] {
   return sel.ids.map((ref) => {
     const parsed = parseModelRef(ref);
@@ -33,7 +36,7 @@ export function commandLineModels(sel: Selection, registry: Registry): ModelRequ
         ...(sel.exclude ? { exclude: sel.exclude } : {}),
       },
       registry,
-      { source: "huggingface" },
+      { source: guessSource(parsed.id) },
     );
   });
 }

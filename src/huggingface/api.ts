@@ -5,6 +5,7 @@ import { failedResponse, httpRequest } from "../http.ts";
 import { redact } from "../redact.ts";
 import { huggingfaceError, type HfErrorContext } from "./errors.ts";
 import { HubError } from "../errors.ts";
+import { readCapped, withRetries } from "../api-call.ts";
 
 export const DEFAULT_ENDPOINT = "https://huggingface.co";
 const COMMIT = /^[0-9a-f]{40}$/;
@@ -26,45 +27,8 @@ export function encodePath(path: string): string {
   return path.split("/").map(encodeURIComponent).join("/");
 }
 
-const API_ATTEMPTS = 4;
-/** A listing page or revision answer larger than this is refused (a real one is a few MB even for 10k files). */
-export const MAX_JSON_BYTES = 64 * 1024 * 1024;
-
-async function readCapped(body: AsyncIterable<Uint8Array>, url: string): Promise<string> {
-  const parts: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += chunk.length;
-    if (size > MAX_JSON_BYTES) {
-      throw new HubError(`The hub's answer from ${redact(url)} is larger than ${MAX_JSON_BYTES / 1024 / 1024} MiB; refusing it.`, { url: redact(url) });
-    }
-    parts.push(Buffer.from(chunk));
-  }
-  return Buffer.concat(parts).toString("utf8");
-}
-
-/**
- * Run one Hub API call with up to 4 attempts: network errors and retryable HubErrors (408/429/5xx) wait
- * (`Retry-After` when given, else 1, 2, 4 s) and try again; anything else fails at once.
- */
-async function withRetries<T>(client: HfClient, url: string, call: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await call();
-    } catch (error) {
-      if (client.signal?.aborted || attempt >= API_ATTEMPTS) {
-        if (error instanceof HubError) throw error;
-        throw new HubError(`Cannot reach ${new URL(url).origin}: ${(error as Error).message}`, { url: redact(url) }, { cause: error });
-      }
-      if (error instanceof HubError && !error.info.retryable) throw error;
-      const wait = error instanceof HubError ? error.info.retryAfterMs : undefined;
-      await new Promise((r) => setTimeout(r, wait ?? 500 * 2 ** attempt));
-    }
-  }
-}
-
 async function getJson(client: HfClient, url: string, ctx: HfErrorContext): Promise<unknown> {
-  return withRetries(client, url, async () => {
+  return withRetries(client.signal, url, async () => {
     const res = await httpRequest(url, {
       headers: { accept: "application/json", ...authHeaders(client) },
       dispatcher: client.dispatcher,
@@ -102,7 +66,7 @@ export async function listSnapshot(client: HfClient, repo: string, revision: str
   // The library pages through `Link`; this fetch adds the token, uses our pool and explains errors in HF terms.
   const fetchWithAuth = (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
     const url = String(input instanceof Request ? input.url : input);
-    return withRetries(client, url, async () => {
+    return withRetries(client.signal, url, async () => {
       const headers = { ...(init?.headers as Record<string, string>), ...authHeaders(client) };
       const res = await undiciFetch(url, { headers, dispatcher: client.dispatcher, ...(client.signal ? { signal: client.signal } : {}) });
       if (res.ok) {

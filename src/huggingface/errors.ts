@@ -55,7 +55,8 @@ export function huggingfaceError(r: FailedResponse, ctx: HfErrorContext): HubErr
   if (code === "RepoNotFound" || r.status === 401) {
     return new HubError(
       `${ctx.repo} was not found on HuggingFace, or it is private. Check the id` +
-        (ctx.hasToken ? "; if it is private, the token in use has no access to it." : `; if it is private, ${tokenHint}.`),
+        (ctx.hasToken ? "; if it is private, the token in use has no access to it." : `; if it is private, ${tokenHint}.`) +
+        ` If ${ctx.repo} is a ModelScope model, ask for ms:${ctx.repo} (or --source modelscope; in a project, source: "modelscope").`,
       info,
     );
   }

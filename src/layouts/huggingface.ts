@@ -57,7 +57,7 @@ export function huggingfaceStore(hubCache: string, model: ModelRequest): ModelSt
       }
       await rename(temp, pointer);
     },
-    async finish(m, commit) {
+    async finish(m, { commit }) {
       // Commit-hash requests leave the snapshot detached, as huggingface_hub does.
       if (m.revision === commit) return;
       await confine(hubCache, dirname(refPath));

@@ -1,4 +1,4 @@
-import type { ModelRequest, ResolvedFile } from "../types.ts";
+import type { ModelRequest, ResolvedFile, Snapshot } from "../types.ts";
 
 /**
  * Where one model's files live on disk, for one layout. The core downloads into `tempPath`, verifies, renames to
@@ -21,8 +21,10 @@ export interface ModelStore {
   canReuse(file: ResolvedFile): Promise<boolean>;
   /** Make `consumerPath` show the verified blob. */
   link(commit: string, file: ResolvedFile): Promise<void>;
-  /** Record the revision → commit mapping, if the layout has one. */
-  finish(model: ModelRequest, commit: string): Promise<void>;
+  /** Called before the first file of `commit` is written: layouts that overwrite in place forget what was complete. */
+  prepare?(commit: string): Promise<void>;
+  /** Record the revision → commit mapping and the layout's own markers; `snapshot.files` are the files downloaded. */
+  finish(model: ModelRequest, snapshot: Snapshot): Promise<void>;
   /** Does the layout's own revision record agree (zero network)? */
   revisionMatches(model: ModelRequest, commit: string): Promise<boolean>;
 }

@@ -18,6 +18,10 @@ export function hfModel(id: string, extra: Partial<ModelRequest> = {}): ModelReq
   return { source: "huggingface", id, revision: "main", include: [], exclude: [], projects: [], ...extra };
 }
 
+export function msModel(id: string, extra: Partial<ModelRequest> = {}): ModelRequest {
+  return { source: "modelscope", id, revision: "master", include: [], exclude: [], projects: [], ...extra };
+}
+
 /** runDownload against the local hub with fast retries; collects events. */
 export async function download(
   h: LocalHub,
@@ -26,7 +30,7 @@ export async function download(
   extra: Partial<RunDownloadOptions> & { env?: Record<string, string> } = {},
 ): Promise<Summary & { events: DownloadEvent[] }> {
   const events: DownloadEvent[] = [];
-  const env = { HOME: root, HF_ENDPOINT: h.url, ...extra.env };
+  const env = { HOME: root, HF_ENDPOINT: h.url, MODELSCOPE_ENDPOINT: h.url, ...extra.env };
   const dispatcher = new Agent({ connections: 8 });
   try {
     const summary = await runDownload({

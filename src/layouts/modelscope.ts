@@ -1,0 +1,165 @@
+import { randomBytes } from "node:crypto";
+import { lstat, readFile, readlink, rename, rm, symlink } from "node:fs/promises";
+import { dirname, join, relative } from "node:path";
+import type { ModelRequest, ResolvedFile } from "../types.ts";
+import type { ModelStore } from "./store.ts";
+import { DownloadModelsError } from "../errors.ts";
+import { inside, sizeOf, writeFileAtomic } from "../fs-utils.ts";
+import { verifyFileOnDisk } from "../verify.ts";
+import { confine } from "../confine.ts";
+import { ensureDir } from "../transfer/dirs.ts";
+import { pickleDict, pickleDictList, unpickle, type StrDict } from "../modelscope/pickle.ts";
+
+/** Owners whose directory would collide with the cache's own roots (spec ModelScope §0 rule 4). */
+const RESERVED_OWNERS = new Set(["models", "hub", "datasets", "temp", ".lock", ".download-models"]);
+
+/** ModelScope ≥1.12 replaces every "." of the model name with "___" on disk (spec §1). */
+export function maskName(name: string): string {
+  return name.replaceAll(".", "___");
+}
+
+export interface ModelscopePaths {
+  owner: string;
+  name: string;
+  masked: string;
+  /** `<cache>/models/<owner>/<masked>`: the directory every reader from v1.23 on uses, and v1.38+ reuses. */
+  modelDir: string;
+}
+
+export function modelscopePaths(cache: string, id: string): ModelscopePaths {
+  const [owner, name, ...rest] = id.split("/");
+  if (!owner || !name || rest.length > 0) {
+    throw new DownloadModelsError(`${id}: a ModelScope id is "owner/name" (for example iic/speech_campplus_sv_zh-cn_16k-common)`);
+  }
+  if (RESERVED_OWNERS.has(owner)) {
+    throw new DownloadModelsError(`${id}: the owner "${owner}" collides with a directory of the ModelScope cache itself; it cannot be stored there`);
+  }
+  const masked = maskName(name);
+  return { owner, name, masked, modelDir: inside(join(cache, "models", owner), masked) };
+}
+
+/** Load `.msc`; an unreadable one counts as empty (v1.36+ does the same: renames it and starts over). */
+async function readMsc(path: string): Promise<StrDict[]> {
+  try {
+    const value = unpickle(await readFile(path));
+    return Array.isArray(value) ? value.filter((e): e is StrDict => typeof e.Path === "string" && typeof e.Revision === "string") : [];
+  } catch {
+    return [];
+  }
+}
+
+/** Either revision a prefix of the other: the library's own match rule (`ModelFileSystemCache.exists`). */
+function sameRevision(a: string, b: string): boolean {
+  return a.length > 0 && b.length > 0 && (a.startsWith(b) || b.startsWith(a));
+}
+
+/**
+ * Point `link` at `target` (relative) atomically. Leaves a real file or directory alone (someone else's data, or an
+ * older library's download) and reports whether the link is in place.
+ */
+async function relativeLink(link: string, targetAbs: string): Promise<boolean> {
+  const target = relative(dirname(link), targetAbs);
+  try {
+    const st = await lstat(link);
+    if (!st.isSymbolicLink()) return false;
+    if ((await readlink(link)) === target) return true;
+  } catch {
+    // missing: created below
+  }
+  try {
+    await ensureDir(dirname(link));
+  } catch {
+    return false; // a file stands where the owner directory would be
+  }
+  const temp = `${link}.${randomBytes(6).toString("hex")}.incomplete`;
+  try {
+    await symlink(target, temp);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    // No symlinks on this filesystem, or a file where a directory of the link should be: compat links are a courtesy.
+    if (["EPERM", "ENOTSUP", "EOPNOTSUPP", "ENOTDIR", "EEXIST"].includes(code ?? "")) return false;
+    throw error;
+  }
+  try {
+    await rename(temp, link);
+  } catch (error) {
+    await rm(temp, { force: true });
+    throw error;
+  }
+  return true;
+}
+
+/**
+ * The ModelScope cache, laid out so that every modelscope version loads it offline (spec ModelScope §0, §3):
+ * real files in `<cache>/models/<owner>/<masked>/`, the `.msc`/`.mdl`/`.mv` markers of the legacy library, a
+ * relative link from the dotted name, and relative links for the v1.12–v1.22 layouts. Links are relative so the
+ * cache keeps working when the volume is mounted at `/workspace` in one pod and `/runpod-volume` in another.
+ * Partial files live outside the model directory: v1.38+ calls a non-empty model directory complete.
+ */
+export function modelscopeStore(cache: string, model: ModelRequest): ModelStore {
+  const { owner, name, masked, modelDir } = modelscopePaths(cache, model.id);
+  const manifestDir = join(modelDir, ".download-models");
+  const currentPath = join(manifestDir, "current");
+  const tempDir = inside(join(cache, ".download-models", "temp", owner), masked);
+  const blobPath = (file: { path: string }) => inside(modelDir, file.path);
+  let msc: Promise<StrDict[]> | undefined;
+  const entries = () => (msc ??= readMsc(join(modelDir, ".msc")));
+
+  return {
+    root: cache,
+    modelDir,
+    manifestDir,
+    blobPath,
+    tempPath: (file) => `${inside(tempDir, file.path)}.incomplete`,
+    consumerPath: (_commit, path) => inside(modelDir, path),
+    snapshotDir: () => modelDir,
+    // Files are overwritten in place by other revisions: reuse one only when its .msc entry names the listed
+    // per-file revision, or its bytes hash to the listed sha256.
+    async canReuse(file) {
+      if ((await sizeOf(blobPath(file))) !== file.size) return false;
+      if (file.fileRevision && (await entries()).some((e) => e.Path === file.path && sameRevision(e.Revision ?? "", file.fileRevision!))) {
+        return true;
+      }
+      return Boolean(file.sha256) && (await verifyFileOnDisk(blobPath(file), file)) === undefined;
+    },
+    link: async () => {},
+    async prepare(commit) {
+      // Files of another revision are about to be replaced: what was complete is no longer known to be.
+      const current = await readFile(currentPath, "utf8").catch(() => undefined);
+      if (current !== undefined && current !== commit) await rm(currentPath, { force: true });
+    },
+    async finish(m, snapshot) {
+      const listed = new Set(snapshot.files.map((f) => f.path));
+      const kept = (await readMsc(join(modelDir, ".msc"))).filter((e) => !listed.has(e.Path ?? ""));
+      const ours = snapshot.files.map((f) => ({ Path: f.path, Revision: f.fileRevision ?? m.revision }));
+      await writeFileAtomic(join(modelDir, ".msc"), pickleDictList([...kept, ...ours]));
+      msc = undefined;
+      await writeFileAtomic(join(modelDir, ".mdl"), pickleDict({ id: `${owner}/${masked}` }));
+      const createdAt = Math.floor(snapshot.createdAt ?? Date.now() / 1000);
+      await writeFileAtomic(join(modelDir, ".mv"), `Revision:${m.revision},CreatedAt:${createdAt}`);
+      await confine(cache, manifestDir);
+      await writeFileAtomic(currentPath, snapshot.commit);
+      // v1.20+ readers and users look for the dotted name too; the library's own link is absolute, ours relative.
+      if (masked !== name) await relativeLink(join(cache, "models", owner, name), modelDir);
+      // Older readers: v1.15–v1.22 read <cache>/hub/<owner>/<masked>, v1.12–v1.14 <cache>/<owner>/<masked>,
+      // and up to v1.11 <cache>/<owner>/<name>.
+      await relativeLink(join(cache, "hub", owner, masked), modelDir);
+      await relativeLink(join(cache, owner, masked), modelDir);
+      if (masked !== name) await relativeLink(join(cache, owner, name), modelDir);
+    },
+    async revisionMatches(_m, commit) {
+      return (await readFile(currentPath, "utf8").catch(() => undefined)) === commit;
+    },
+  };
+}
+
+/** Every path a consumer of some modelscope version may open for this model, with what it is. */
+export function modelscopeLinks(cache: string, id: string): { path: string; role: string }[] {
+  const { owner, name, masked, modelDir } = modelscopePaths(cache, id);
+  const links = [{ path: modelDir, role: "model directory (modelscope 1.23+, reused by 1.38+)" }];
+  if (masked !== name) links.push({ path: join(cache, "models", owner, name), role: "link from the dotted name" });
+  links.push({ path: join(cache, "hub", owner, masked), role: "link for modelscope 1.15–1.22" });
+  links.push({ path: join(cache, owner, masked), role: "link for modelscope 1.12–1.14" });
+  if (masked !== name) links.push({ path: join(cache, owner, name), role: "link for modelscope ≤1.11" });
+  return links;
+}
