@@ -4,9 +4,25 @@ const KB = 1000;
 const MB = 1000 * 1000;
 const json = (o: unknown) => JSON.stringify(o, null, 2) + "\n";
 
+/** A ModelScope speech model stand-in: configuration.json, the weights, and the usual side files. */
+function msSpeechModel(id: string, task: string, weights: string, size: number, extra: Record<string, unknown> = {}): HubRepo {
+  return makeRepo({
+    source: "modelscope",
+    id,
+    tags: ["v2.0.2"],
+    files: [
+      { path: ".gitattributes", text: "*.pt filter=lfs diff=lfs merge=lfs -text\n*.bin filter=lfs diff=lfs merge=lfs -text\n" },
+      { path: "README.md", text: `# ${id} (local stand-in)\n` },
+      { path: "configuration.json", text: json({ framework: "pytorch", task, model: { type: task }, ...extra }) },
+      { path: weights, size },
+      { path: "examples/example.wav", size: 160 * KB, lfs: true },
+    ],
+  });
+}
+
 /**
- * Small stand-ins, with realistic file names, for every HuggingFace model the shipped projects and the demo
- * project declare. Sizes are scaled down (MB instead of GB) so the demo runs in seconds.
+ * Small stand-ins, with realistic file names, for every model the shipped projects and the demo project declare,
+ * on both hubs. Sizes are scaled down (MB instead of GB) so the demo runs in seconds.
  */
 export function demoRepos(): HubRepo[] {
   return [
@@ -80,6 +96,28 @@ export function demoRepos(): HubRepo[] {
         { path: "model.safetensors", size: 800 * KB },
         { path: "pytorch_model.bin", size: 800 * KB },
         { path: "tf_model.h5", size: 800 * KB, lfs: true },
+      ],
+    }),
+    // ModelScope: the speaker-diarization project. The pipeline's configuration.json names its sub-models by id,
+    // which is why the project declares them too.
+    msSpeechModel("iic/speech_campplus_speaker-diarization_common", "speaker-diarization", "README_zh.md", 2 * KB, {
+      speaker_model: "iic/speech_campplus_sv_zh-cn_16k-common",
+      vad_model: "iic/speech_fsmn_vad_zh-cn-16k-common-pytorch",
+      change_locator: "damo/speech_campplus-transformer_scl_zh-cn_16k-common",
+    }),
+    msSpeechModel("iic/speech_campplus_sv_zh-cn_16k-common", "speaker-verification", "campplus_cn_common.bin", 3 * MB),
+    msSpeechModel("iic/speech_campplus_sv_zh_en_16k-common_advanced", "speaker-verification", "campplus_cn_en_common.pt", 3 * MB),
+    msSpeechModel("iic/speech_fsmn_vad_zh-cn-16k-common-pytorch", "voice-activity-detection", "model.pt", 1.7 * MB),
+    msSpeechModel("damo/speech_campplus-transformer_scl_zh-cn_16k-common", "speaker-diarization", "pytorch_model.bin", 2.4 * MB),
+    makeRepo({
+      source: "modelscope",
+      id: "download-models-demo/private_vad.v2",
+      access: "private",
+      tags: ["v2.0.0", "v2.0.1"],
+      files: [
+        { path: "configuration.json", text: json({ framework: "pytorch", task: "voice-activity-detection" }) },
+        { path: "am.mvn", text: "<Nnet>\n<AddShift> 400 400\n</Nnet>\n" },
+        { path: "model.pt", size: 1.6 * MB },
       ],
     }),
     makeRepo({

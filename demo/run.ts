@@ -13,19 +13,19 @@ const root = resolve(process.argv[2] ?? "demo-volume");
 const hub = await startLocalHub({ repos: demoRepos(), bandwidthPerConnection: 6_000_000 });
 const args = [
   join(packageRoot, "bin", "download-models.js"),
-  "--project", "tts", "--project", "demo",
+  "--all",
   "--projects-dir", join(packageRoot, "projects"),
   "--projects-dir", join(packageRoot, "demo", "projects"),
   "--root", root,
 ];
-console.log(`Local hub (HuggingFace protocol) on ${hub.url}, 6 MB/s per connection; downloading into ${root}`);
-console.log(`$ HF_ENDPOINT=${hub.url} HF_TOKEN=*** download-models ${args.slice(1).join(" ")}\n`);
+console.log(`Local hub (HuggingFace and ModelScope protocols) on ${hub.url}, 6 MB/s per connection; downloading into ${root}`);
+console.log(`$ HF_ENDPOINT=${hub.url} MODELSCOPE_ENDPOINT=${hub.url} HF_TOKEN=*** MODELSCOPE_API_TOKEN=*** download-models ${args.slice(1).join(" ")}\n`);
 
 const code = await new Promise<number>((done) => {
   const child = spawn(process.execPath, args, {
     stdio: "inherit",
-    // The demo's gated stand-in needs a token: the local hub's own.
-    env: { ...process.env, HF_ENDPOINT: hub.url, HF_TOKEN: DEFAULT_TOKEN },
+    // The demo's gated and private stand-ins need tokens: the local hub's own.
+    env: { ...process.env, HF_ENDPOINT: hub.url, MODELSCOPE_ENDPOINT: hub.url, HF_TOKEN: DEFAULT_TOKEN, MODELSCOPE_API_TOKEN: DEFAULT_TOKEN },
   });
   child.on("exit", (c, signal) => done(c ?? (signal ? 1 : 0)));
 });

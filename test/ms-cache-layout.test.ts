@@ -88,6 +88,7 @@ describe("ModelScope cache layout (spec ModelScope §0 rules 1–4, §3)", () =>
     expect(await readlink(join(cache, "damo", "speech_model.v2"))).toBe(`../models/damo/${MASKED}`);
     // Nothing else at the cache root: no ast_indexer, no library runtime files.
     expect((await readdir(cache)).sort()).toEqual([".download-models", "damo", "hub", "models"]);
+    expect(await walk(join(cache, ".download-models"))).toEqual([]); // no partial file left, only empty folders
   });
 
   it("keeps every link resolving after the whole root moves, and still skips with zero requests", async () => {

@@ -37,7 +37,8 @@ export async function pathCommand(o: PathOptions, io: Output, env: Env): Promise
     io.out(JSON.stringify(rows.map(({ m, path }) => ({ source: m.source, id: m.id, revision: m.revision, complete: Boolean(path), ...(path ? { path } : {}) })), null, 2));
   } else {
     for (const { m, path } of rows) {
-      if (path) io.out(path);
+      // Models picked by project are labelled; ids the user named come back bare, in the order asked.
+      if (path) io.out(usesProjects ? `${m.source}:${m.id}@${m.revision}\t${path}` : path);
       else {
         const ref = `${m.source === "huggingface" ? "hf" : m.source === "modelscope" ? "ms" : m.source}:${m.id}@${m.revision}`;
         io.err(`${m.source} ${m.id}@${m.revision} is not downloaded (completely) under ${m.source === "modelscope" ? roots.modelscope : m.source === "huggingface" ? roots.huggingface : roots.plain}. Run: download-models ${ref}${o.root ? ` --root ${o.root}` : ""}`);

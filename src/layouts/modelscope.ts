@@ -94,7 +94,8 @@ async function relativeLink(link: string, targetAbs: string): Promise<boolean> {
  * real files in `<cache>/models/<owner>/<masked>/`, the `.msc`/`.mdl`/`.mv` markers of the legacy library, a
  * relative link from the dotted name, and relative links for the v1.12–v1.22 layouts. Links are relative so the
  * cache keeps working when the volume is mounted at `/workspace` in one pod and `/runpod-volume` in another.
- * Partial files live outside the model directory: v1.38+ calls a non-empty model directory complete.
+ * Partial files live outside the model directory (v1.38+ calls a non-empty model directory complete), in
+ * `<cache>/.download-models/temp/<owner>/<masked>/`; its empty folders stay, since another process may be using them.
  */
 export function modelscopeStore(cache: string, model: ModelRequest): ModelStore {
   const { owner, name, masked, modelDir } = modelscopePaths(cache, model.id);
