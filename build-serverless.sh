@@ -292,7 +292,7 @@ fi
 
 echo
 echo "Image:    $qualified"
-echo "Size:     $size (the endpoint's container disk must hold it, plus what the worker writes)"
+echo "Size:     $size (every new worker host pulls it before its first request: the cold start)"
 echo "Built in: ${seconds}s with $builder, platform $platform"
 echo "Baked models (source id@revision commit files bytes path under /models):"
 printf '%s\n' "$models" | sed -n '/^#/d; s/^/  /p'
