@@ -1,0 +1,149 @@
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { copyFile, lstat, mkdir, readlink, rm, symlink, writeFile } from "node:fs/promises";
+import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
+import { findComplete, manifestPath, type Manifest } from "../manifest.ts";
+import type { Registry } from "../registry.ts";
+import { resolveRoots, type Env } from "../roots.ts";
+import { storeFor } from "../run-download.ts";
+import type { ModelRequest } from "../types.ts";
+import { DownloadModelsError } from "../errors.ts";
+import { writeFileAtomic } from "../fs-utils.ts";
+
+/** Where the bake writes what it baked, relative to the image's model root. */
+export const BAKED_DIR = ".download-models";
+
+export interface BakeOptions {
+  /** Models to copy (already selected from the projects). */
+  models: ModelRequest[];
+  registry: Registry;
+  /** `--root` the models were downloaded to (the builder's cache mount). */
+  from: string;
+  /** `--root` of the image (`/models`): receives only the selected models. */
+  to: string;
+  env: Env;
+  /** Free-form lines for the header of baked.txt (tool version, commit, projects). */
+  header?: string[];
+}
+
+export interface BakedModel {
+  source: string;
+  id: string;
+  revision: string;
+  commit: string;
+  files: number;
+  bytes: number;
+  /** The directory consumers load, relative to `to`. */
+  path: string;
+}
+
+export class BakeError extends DownloadModelsError {
+  override name = "BakeError";
+}
+
+/** `path` relative to `root`; throws when it is not strictly inside. */
+function within(root: string, path: string): string {
+  const rel = relative(root, path);
+  if (rel === "" || rel === ".." || rel.startsWith(".." + sep) || isAbsolute(rel)) throw new BakeError(`${path} is outside ${root}`);
+  return rel;
+}
+
+async function sha256Of(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  return hash.digest("hex");
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Copies `rel` from the `from` root to the `to` root. A symbolic link is recreated with the same (relative) text and
+ * its target is copied too, so the HuggingFace layout (`snapshots/…` → `../../blobs/…`) stays intact.
+ */
+async function mirror(from: string, to: string, rel: string, seen: Set<string>): Promise<void> {
+  if (seen.has(rel)) return;
+  seen.add(rel);
+  const src = join(from, rel);
+  const dest = join(to, rel);
+  const st = await lstat(src);
+  await mkdir(dirname(dest), { recursive: true });
+  if (st.isSymbolicLink()) {
+    const text = await readlink(src);
+    await mirror(from, to, within(from, resolve(dirname(src), text)), seen);
+    await rm(dest, { force: true });
+    await symlink(text, dest);
+  } else if (st.isFile()) {
+    if ((await exists(dest)) && (await lstat(dest)).size === st.size) return;
+    await copyFile(src, dest);
+  } else {
+    throw new BakeError(`${src} is neither a file nor a symbolic link`);
+  }
+}
+
+/**
+ * Copy exactly the selected models, complete and as their manifests describe them, from the download root to the
+ * image root, and write `.download-models/{baked.txt,baked.json,SHA256SUMS,SIZES}` for the in-image check
+ * (`download-models-check`, plain sh + sha256sum: the final image need not have Node). Fails if a model is not
+ * complete in `from`: nothing incomplete is ever baked.
+ */
+export async function bake(options: BakeOptions): Promise<BakedModel[]> {
+  const from = resolve(options.from);
+  const to = resolve(options.to);
+  const fromRoots = resolveRoots({ root: from, env: options.env });
+  const toRoots = resolveRoots({ root: to, env: options.env });
+  const baked: BakedModel[] = [];
+  // Keyed by path: two requests of one repo (other filters) may list the same file.
+  const sums = new Map<string, string>();
+  const sizes = new Map<string, number>();
+  const seen = new Set<string>();
+  for (const model of options.models) {
+    const downloader = options.registry.get(model.source);
+    const store = storeFor(downloader, model, fromRoots);
+    const manifest: Manifest | undefined = await findComplete(store, model);
+    const name = `${model.source} ${model.id}@${model.revision}`;
+    if (!manifest) throw new BakeError(`${name} is not complete under ${from}: download it first (download-models --root ${from})`);
+    for (const f of manifest.files) {
+      const consumer = store.consumerPath(manifest.commit, f.path);
+      const rel = within(from, consumer);
+      if (rel.includes("\n")) throw new BakeError(`${name}: "${f.path}" has a line break in its name, which the in-image check cannot list`);
+      await mirror(from, to, rel, seen);
+      if (!sums.has(rel)) sums.set(rel, f.sha256 ?? (await sha256Of(join(to, rel))));
+      sizes.set(rel, f.size);
+    }
+    // The layout's revision record (HuggingFace `refs/<revision>` = commit); a commit-hash request has none.
+    const ref = join(store.modelDir, "refs", model.revision);
+    if (model.revision !== manifest.commit && (await exists(ref))) await mirror(from, to, within(from, ref), seen);
+    // The manifest, as an exact-request one: `download-models verify --root <to>` finds the model complete.
+    const toStore = storeFor(downloader, model, toRoots);
+    const written = { ...manifest, include: model.include, exclude: model.exclude };
+    await writeFileAtomic(manifestPath(toStore, model), JSON.stringify(written, null, 2) + "\n");
+    if (!(await findComplete(toStore, model))) throw new BakeError(`${name}: the copy under ${to} is incomplete`);
+    baked.push({
+      source: model.source,
+      id: model.id,
+      revision: model.revision,
+      commit: manifest.commit,
+      files: manifest.files.length,
+      bytes: manifest.files.reduce((n, f) => n + f.size, 0),
+      path: within(to, toStore.snapshotDir(manifest.commit)),
+    });
+  }
+  const dir = join(to, BAKED_DIR);
+  await mkdir(dir, { recursive: true });
+  const header = (options.header ?? []).map((l) => `# ${l}`);
+  const rows = baked.map((b) => [b.source, b.id, b.revision, b.commit, b.files, b.bytes, b.path].join(" "));
+  await writeFile(join(dir, "baked.txt"), [...header, "# source id revision commit files bytes path", ...rows, ""].join("\n"));
+  await writeFile(join(dir, "baked.json"), JSON.stringify({ header: options.header ?? [], models: baked }, null, 2) + "\n");
+  // Formats of `sha256sum -c` and of `read -r size path` in download-models-check; paths relative to `to`.
+  const paths = [...sums.keys()].sort();
+  await writeFile(join(dir, "SHA256SUMS"), paths.map((p) => `${sums.get(p)}  ${p}\n`).join(""));
+  await writeFile(join(dir, "SIZES"), paths.map((p) => `${sizes.get(p)} ${p}\n`).join(""));
+  return baked;
+}
