@@ -120,6 +120,15 @@ function ciRepos(): HubRepo[] {
         { path: "embedding.bin", size: 400 * KB },
       ],
     }),
+    makeRepo({
+      source: "modelscope",
+      id: "dm-ci/sv_model.v2",
+      access: "private",
+      files: [
+        { path: "configuration.json", text: '{ "task": "speaker-verification" }\n' },
+        { path: "campplus.bin", size: 2 * MiB }, // redirected to the CDN: the token must not follow
+      ],
+    }),
     makeRepo({ id: "dm-ci/not-baked", files: [{ path: "weights.bin", size: 100 * KB }] }),
     makeRepo({ id: "dm-ci/private-extra", access: "private", files: [{ path: "weights.bin", size: 100 * KB }] }),
   ];
@@ -143,15 +152,19 @@ describe("serverless image, built for real", () => {
 
     const token = `hf_ci_${randomBytes(16).toString("hex")}`;
     const repos = ciRepos();
-    const h = await hub({ repos, tokens: [token] });
+    const msToken = `ms_ci_${randomBytes(16).toString("hex")}`;
+    const h = await hub({ repos, tokens: [token, msToken] });
     const work = await mkdtemp(join(tmpdir(), "dm-serverless-ci-"));
     ctx.onTestFinished(() => rm(work, { recursive: true, force: true }));
     const tokenFile = join(work, "hf_token");
     await writeFile(tokenFile, token, { mode: 0o600 });
+    const msTokenFile = join(work, "ms_token");
+    await writeFile(msTokenFile, msToken, { mode: 0o600 });
 
     const started = performance.now();
     const { code, output } = await runScript({
-      WORK: join(work, "ci"), HF_ENDPOINT: h.url, HF_TOKEN_FILE: tokenFile, PROJECTS_DIR: PROJECTS, NODE_BIN: process.execPath,
+      WORK: join(work, "ci"), HF_ENDPOINT: h.url, HF_TOKEN_FILE: tokenFile, MODELSCOPE_ENDPOINT: h.url, MS_TOKEN_FILE: msTokenFile,
+      PROJECTS_DIR: PROJECTS, NODE_BIN: process.execPath,
     });
     const seconds = ((performance.now() - started) / 1000).toFixed(0);
     if (process.env.SERVERLESS_CI_LOG) await writeFile(process.env.SERVERLESS_CI_LOG, output); // the whole log, for debugging
@@ -162,6 +175,7 @@ describe("serverless image, built for real", () => {
     expect(code, output.split("\n").slice(-60).join("\n")).toBe(0);
     expect(output).toContain("ALL OK");
     expect(output).not.toContain(token);
+    expect(output).not.toContain(msToken);
 
     // The token reached the build (the gated model needs it) and was sent to the hub only.
     const gated = h.requests.filter((r) => r.path.includes("dm-ci/gated-speaker"));
@@ -171,13 +185,17 @@ describe("serverless image, built for real", () => {
     expect(privateReqs.length).toBeGreaterThan(0);
     expect(privateReqs.every((r) => r.authorization === undefined && r.status >= 400)).toBe(true);
     expect(h.requests.some((r) => r.path.includes("dm-ci/not-baked"))).toBe(false);
+    // The ModelScope token went to the API host as cookie and bearer, and never to the CDN it redirects to.
+    const msReqs = h.requests.filter((r) => r.path.includes("/api/v1/models/dm-ci/sv_model.v2"));
+    expect(msReqs.some((r) => r.cookie === `m_session_id=${msToken}` && r.status === 200)).toBe(true);
+    expect(h.requests.filter((r) => r.server === "cdn").every((r) => r.cookie === undefined && r.authorization === undefined)).toBe(true);
 
     // The image's /models, copied out with its symlinks: the tool itself finds every selected model complete.
     const models = join(work, "ci", "image-models");
     const verify = await runCli(["verify", "--root", models, "--project", "ci-voice,ci-gated", "--projects-dir", PROJECTS]);
     expect(verify.code, verify.stdout + verify.stderr).toBe(0);
-    expect(verify.stdout).toContain("Verified 3 models");
-    expect(verify.stdout).toContain("3 ok, 0 corrupt");
+    expect(verify.stdout).toContain("Verified 4 models");
+    expect(verify.stdout).toContain("4 ok, 0 corrupt");
 
     // The HuggingFace cache layout transformers reads offline: refs → commit, snapshot links → blobs.
     const hubDir = join(models, "huggingface", "hub");
@@ -210,10 +228,22 @@ describe("serverless image, built for real", () => {
     await expectSnapshot(multi, "v1.0", ["config.json", "model.safetensors"]);
     await expectSnapshot(gatedRepo, "main", ["config.json", "embedding.bin"]);
     expect(existsSync(join(hubDir, "models--dm-ci--multi-format", "snapshots", multi.refs["v1.0"]!, "pytorch_model.bin"))).toBe(false);
-    expect(sums.size).toBe(8);
+    expect(sums.size).toBe(10);
+
+    // The ModelScope cache every modelscope version reads offline: files, markers, relative links.
+    const msDir = join(models, "modelscope", "models", "dm-ci", "sv_model___v2");
+    const msRepo = repos[3]!;
+    for (const file of msRepo.commits[0]!.files) {
+      expect(sums.get(`modelscope/models/dm-ci/sv_model___v2/${file.path}`)).toBe(file.sha256);
+      expect((await lstat(join(msDir, file.path))).isFile()).toBe(true);
+    }
+    for (const marker of [".msc", ".mdl", ".mv"]) expect((await lstat(join(msDir, marker))).size).toBeGreaterThan(0);
+    expect(await readlink(join(models, "modelscope", "models", "dm-ci", "sv_model.v2"))).toBe("sv_model___v2");
+    expect(await readlink(join(models, "modelscope", "hub", "dm-ci", "sv_model___v2"))).toBe("../../models/dm-ci/sv_model___v2");
 
     const baked = await readFile(join(models, ".download-models", "baked.txt"), "utf8");
     expect(baked).toMatch(/^# projects: ci-voice,ci-gated$/m);
     expect(baked).toContain(`huggingface dm-ci/gated-speaker main ${gatedRepo.refs.main} 2 `);
+    expect(baked).toMatch(/^modelscope dm-ci\/sv_model\.v2 master [0-9a-f]{40} 2 \d+ modelscope\/models\/dm-ci\/sv_model___v2$/m);
   });
 });

@@ -63,6 +63,7 @@ export function huggingfaceStore(hubCache: string, model: ModelRequest): ModelSt
       await confine(hubCache, dirname(refPath));
       await writeFileAtomic(refPath, commit);
     },
+    layoutFiles: (m, commit) => (m.revision === commit ? [] : [refPath]),
     async revisionMatches(m, commit) {
       if (m.revision === commit || COMMIT.test(m.revision)) return m.revision === commit;
       try {

@@ -148,6 +148,11 @@ export function modelscopeStore(cache: string, model: ModelRequest): ModelStore 
       await relativeLink(join(cache, owner, masked), modelDir);
       if (masked !== name) await relativeLink(join(cache, owner, name), modelDir);
     },
+    layoutFiles: () => [
+      ...[".msc", ".mdl", ".mv"].map((f) => join(modelDir, f)),
+      currentPath,
+      ...modelscopeLinks(cache, model.id).slice(1).map((l) => l.path),
+    ],
     async revisionMatches(_m, commit) {
       return (await readFile(currentPath, "utf8").catch(() => undefined)) === commit;
     },

@@ -25,6 +25,11 @@ export interface ModelStore {
   prepare?(commit: string): Promise<void>;
   /** Record the revision → commit mapping and the layout's own markers; `snapshot.files` are the files downloaded. */
   finish(model: ModelRequest, snapshot: Snapshot): Promise<void>;
+  /**
+   * The layout's own records and links beside the model's files (HF: `refs/<revision>`; ModelScope: `.msc`, `.mdl`,
+   * `.mv`, the dotted-name and compat links), for copying a complete model elsewhere (serverless images).
+   */
+  layoutFiles?(model: ModelRequest, commit: string): string[];
   /** Does the layout's own revision record agree (zero network)? */
   revisionMatches(model: ModelRequest, commit: string): Promise<boolean>;
 }

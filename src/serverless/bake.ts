@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { copyFile, lstat, mkdir, readlink, rm, symlink, writeFile } from "node:fs/promises";
+import { copyFile, lstat, mkdir, readlink, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { findComplete, manifestPath, type Manifest } from "../manifest.ts";
 import type { Registry } from "../registry.ts";
@@ -76,7 +76,11 @@ async function mirror(from: string, to: string, rel: string, seen: Set<string>):
   await mkdir(dirname(dest), { recursive: true });
   if (st.isSymbolicLink()) {
     const text = await readlink(src);
-    await mirror(from, to, within(from, resolve(dirname(src), text)), seen);
+    const target = resolve(dirname(src), text);
+    // A link to a file brings the file; a link to a directory (ModelScope's dotted-name and compat links) is only
+    // recreated: the model's own files fill that directory.
+    if (!(await stat(target)).isDirectory()) await mirror(from, to, within(from, target), seen);
+    else within(from, target);
     await rm(dest, { force: true });
     await symlink(text, dest);
   } else if (st.isFile()) {
@@ -117,9 +121,10 @@ export async function bake(options: BakeOptions): Promise<BakedModel[]> {
       if (!sums.has(rel)) sums.set(rel, f.sha256 ?? (await sha256Of(join(to, rel))));
       sizes.set(rel, f.size);
     }
-    // The layout's revision record (HuggingFace `refs/<revision>` = commit); a commit-hash request has none.
-    const ref = join(store.modelDir, "refs", model.revision);
-    if (model.revision !== manifest.commit && (await exists(ref))) await mirror(from, to, within(from, ref), seen);
+    // The layout's own records and links (HuggingFace `refs/<revision>`; ModelScope `.msc`/`.mdl`/`.mv`, links).
+    for (const path of store.layoutFiles?.(model, manifest.commit) ?? []) {
+      if (await exists(path)) await mirror(from, to, within(from, path), seen);
+    }
     // The manifest, as an exact-request one: `download-models verify --root <to>` finds the model complete.
     const toStore = storeFor(downloader, model, toRoots);
     const written = { ...manifest, include: model.include, exclude: model.exclude };

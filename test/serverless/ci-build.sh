@@ -6,6 +6,7 @@
 #   WORK            scratch directory (container storage, build cache mounts, exports); emptied at the end
 #   HF_ENDPOINT     the local hub, http://127.0.0.1:PORT
 #   HF_TOKEN_FILE   the hub's token (mode 0600): needed by the gated model, searched for in the image
+#   MODELSCOPE_ENDPOINT, MS_TOKEN_FILE   the same for the ModelScope model (the local hub speaks both protocols)
 #   PROJECTS_DIR    the test project files
 #   NODE_BIN        the node binary put into the builder image (default: the node on PATH)
 #   CI_CACHE        where the debootstrap base tarball is kept between runs
@@ -14,7 +15,7 @@
 # image's /models, symlinks kept). Exit code 0 only when every check passed.
 set -euo pipefail
 
-: "${WORK:?}" "${HF_ENDPOINT:?}" "${HF_TOKEN_FILE:?}" "${PROJECTS_DIR:?}"
+: "${WORK:?}" "${HF_ENDPOINT:?}" "${HF_TOKEN_FILE:?}" "${MODELSCOPE_ENDPOINT:?}" "${MS_TOKEN_FILE:?}" "${PROJECTS_DIR:?}"
 NODE_BIN=${NODE_BIN:-$(command -v node)}
 CI_CACHE=${CI_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/download-models-ci}
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
@@ -115,11 +116,11 @@ build() { # build IMAGE [options…]: build-serverless.sh with the local bases a
   shift
   "$REPO/build-serverless.sh" --builder buildah --isolation chroot --network host \
     --base-image "$BASE" --node-image "$NODE_IMAGE" --projects-dir "$PROJECTS_DIR" \
-    --build-arg "HF_ENDPOINT=$HF_ENDPOINT" --image "$image" "$@"
+    --build-arg "HF_ENDPOINT=$HF_ENDPOINT" --build-arg "MODELSCOPE_ENDPOINT=$MODELSCOPE_ENDPOINT" --image "$image" "$@"
 }
 step "build-serverless.sh --project ci-voice --project ci-gated (token from a file)"
 b0=$(date +%s)
-build "$IMAGE" --project ci-voice,ci-gated --hf-token-file "$HF_TOKEN_FILE" 2>&1 | tee "$WORK/build.log" ||
+build "$IMAGE" --project ci-voice,ci-gated --hf-token-file "$HF_TOKEN_FILE" --ms-token-file "$MS_TOKEN_FILE" 2>&1 | tee "$WORK/build.log" ||
   fail "build-serverless.sh failed"
 b1=$(date +%s)
 ok "image built in $((b1 - b0))s"
@@ -145,11 +146,11 @@ buildah run "$c" -- download-models-check | tee "$WORK/check.log"
 grep -q 'ok: .* files re-hashed, all match' "$WORK/check.log" || fail "download-models-check did not re-hash"
 ok "download-models-check passes in the image (no Node there)"
 buildah run "$c" -- download-models-check --list > "$WORK/list.log"
-for id in dm-ci/tiny-voice dm-ci/multi-format dm-ci/gated-speaker; do
+for id in dm-ci/tiny-voice dm-ci/multi-format dm-ci/gated-speaker dm-ci/sv_model.v2; do
   grep -q " $id@" "$WORK/list.log" || fail "$id is not listed as baked"
 done
 ! grep -q 'dm-ci/not-baked' "$WORK/list.log" || fail "a model of an unselected project was baked"
-ok "download-models-check --list names the 3 selected models and not the unselected one"
+ok "download-models-check --list names the 4 selected models and not the unselected one"
 m=$(buildah mount "$c")
 rm -rf "$WORK/image-models"
 cp -a "$m/models" "$WORK/image-models"
@@ -172,16 +173,15 @@ ok "download-models-check fails on a flipped byte ($(grep -c 'FAILED' "$WORK/cor
 # skips every model, complete in the build's cache mount, without a single request to the hub.
 step "rebuild with --no-cache"
 b0=$(date +%s)
-build "$IMAGE" --project ci-voice,ci-gated --hf-token-file "$HF_TOKEN_FILE" --no-cache \
+build "$IMAGE" --project ci-voice,ci-gated --hf-token-file "$HF_TOKEN_FILE" --ms-token-file "$MS_TOKEN_FILE" --no-cache \
   > "$WORK/rebuild.log" 2>&1 || { tail -n 30 "$WORK/rebuild.log"; fail "the rebuild failed"; }
 b1=$(date +%s)
-grep -E '^Summary: 0 downloaded, 3 skipped, 0 failed' "$WORK/rebuild.log" || fail "the rebuild did not skip the 3 models"
-ok "rebuild in $((b1 - b0))s: every step ran again, the 3 models were skipped (build cache mount)"
+grep -E '^Summary: 0 downloaded, 4 skipped, 0 failed' "$WORK/rebuild.log" || fail "the rebuild did not skip the 4 models"
+ok "rebuild in $((b1 - b0))s: every step ran again, the 4 models were skipped (build cache mount)"
 echo "RESULT rebuild_seconds=$((b1 - b0))"
 
 # ---------------------------------------------------------------- the token is nowhere
 step "search every layer, config, manifest and history of the image, and the build storage, for the token"
-token=$(cat "$HF_TOKEN_FILE")
 buildah push -q "$IMAGE" "docker-archive:$WORK/image.tar:$IMAGE" > /dev/null
 mkdir -p "$WORK/archive" && tar -C "$WORK/archive" -xf "$WORK/image.tar"
 layers=0
@@ -190,12 +190,15 @@ for layer in $(find "$WORK/archive" -name '*.tar'); do
   mkdir -p "$layer.d" && tar -C "$layer.d" -xf "$layer" 2> /dev/null || true
 done
 [ "$layers" -gt 0 ] || fail "no layers in the exported image"
-if grep -rlaF -- "$token" "$WORK/archive"; then fail "the token is in the exported image (files above)"; fi
 history=$(buildah inspect --type image --format '{{.Docker.History}}' "$IMAGE")
-! grep -qF -- "$token" <<< "$history$config" || fail "the token is in the image history or config"
-# Intermediate (builder stage) layers and the cache mounts stay on the build machine: they must be clean too.
-if grep -rlaF -- "$token" "$WORK/storage" "$WORK/tmp" 2> /dev/null; then fail "the token is in the build storage (files above)"; fi
-ok "token absent from $layers layers (unpacked), config, manifest, history, builder layers and cache mounts"
+for token_file in "$HF_TOKEN_FILE" "$MS_TOKEN_FILE"; do
+  token=$(cat "$token_file")
+  if grep -rlaF -- "$token" "$WORK/archive"; then fail "a token is in the exported image (files above)"; fi
+  ! grep -qF -- "$token" <<< "$history$config" || fail "a token is in the image history or config"
+  # Intermediate (builder stage) layers and the cache mounts stay on the build machine: they must be clean too.
+  if grep -rlaF -- "$token" "$WORK/storage" "$WORK/tmp" 2> /dev/null; then fail "a token is in the build storage (files above)"; fi
+done
+ok "both tokens (HF, ModelScope) absent from $layers layers (unpacked), config, manifest, history, builder layers and cache mounts"
 rm -rf "$WORK/archive" "$WORK/image.tar"
 
 # ---------------------------------------------------------------- a model that needs a token, without one

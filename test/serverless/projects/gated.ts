@@ -2,6 +2,6 @@ import type { ProjectConfig } from "../../../src/define.ts";
 
 export default {
   name: "ci-gated",
-  description: "a gated model: the build needs the token, the image must not contain it",
-  models: [{ id: "dm-ci/gated-speaker" }],
+  description: "a gated HuggingFace model and a private ModelScope one: the build needs both tokens, the image must contain neither",
+  models: [{ id: "dm-ci/gated-speaker" }, { source: "modelscope", id: "dm-ci/sv_model.v2" }],
 } satisfies ProjectConfig;
