@@ -156,6 +156,24 @@ describe("download-models CLI (real child process)", () => {
     expect(h.requests.every((r) => r.path.startsWith("/"))).toBe(true);
   });
 
+  it("names the sub-models a ModelScope pipeline loads by id when the run did not include them", async () => {
+    const config = { task: "speaker-diarization", model: { speaker_model: "iic/sv", vad_model: "iic/vad" }, change_locator: "damo/scl" };
+    const h = await hub({
+      repos: [
+        makeRepo({ source: "modelscope", id: "iic/diarization", files: [{ path: "configuration.json", text: JSON.stringify(config) }] }),
+        msRepo("iic/sv"),
+      ],
+    });
+    const root = await tempDir();
+    const r = await runCli(["iic/diarization", "iic/sv", "--root", root], { MODELSCOPE_ENDPOINT: h.url });
+    expect(r.code).toBe(0);
+    const notes = r.stderr.split("\n").filter((l) => l.startsWith("Note: "));
+    expect(notes).toEqual([
+      expect.stringMatching(/^Note: iic\/diarization loads iic\/vad \(configuration.json "model.vad_model"\) at run time.*declare \{ source: "modelscope", id: "iic\/vad" \}/),
+      expect.stringMatching(/^Note: iic\/diarization loads damo\/scl \(configuration.json "change_locator"\)/),
+    ]);
+  });
+
   it("--dry-run shows what would be downloaded and writes nothing", async () => {
     const h = await hub({ repos: [repo("acme/a")] });
     const root = await tempDir();

@@ -1,8 +1,9 @@
 import type { Env } from "../roots.ts";
 import { consumerEnv, resolveRoots } from "../roots.ts";
 import { loadProjects } from "../project.ts";
-import { loadRegistry } from "../registry.ts";
-import { runDownload } from "../run-download.ts";
+import { loadRegistry, type Registry } from "../registry.ts";
+import { runDownload, type Summary } from "../run-download.ts";
+import { subModelsOf } from "../modelscope/submodels.ts";
 import { DownloadModelsError, UsageError } from "../errors.ts";
 import { downloaderDirs, projectDirs, type DirOptions } from "./context.ts";
 import { createReporter, type Output } from "./reporter.ts";
@@ -18,6 +19,26 @@ export interface DownloadOptions extends Selection, DirOptions {
   json?: boolean;
   quiet?: boolean;
   spaceCheck?: boolean;
+}
+
+/**
+ * ModelScope pipelines load the models their configuration.json names by id, from the network when they are not
+ * in the cache (spec ModelScope §0 rule 11): say which of those this run did not cover.
+ */
+async function undeclaredSubModels(summary: Summary, registry: Registry): Promise<string[]> {
+  const ms = summary.models.filter((m) => m.status !== "failed" && m.path && registry.get(m.source).layout === "modelscope");
+  const have = new Set(ms.map((m) => m.id));
+  const lines: string[] = [];
+  for (const m of ms) {
+    for (const sub of await subModelsOf(m.path!)) {
+      if (have.has(sub.id)) continue;
+      lines.push(
+        `Note: ${m.id} loads ${sub.id} (configuration.json "${sub.key}") at run time, and it was not part of this run: ` +
+          `declare { source: "modelscope", id: "${sub.id}" } in the project too, or offline workers will fail to load it.`,
+      );
+    }
+  }
+  return lines;
 }
 
 export async function downloadCommand(o: DownloadOptions, io: Output, env: Env): Promise<number> {
@@ -77,6 +98,7 @@ export async function downloadCommand(o: DownloadOptions, io: Output, env: Env):
   process.off("SIGINT", onSignal);
   process.off("SIGTERM", onSignal);
   await reporter.finish(summary, consumerEnv(roots, { huggingface: used("huggingface"), modelscope: used("modelscope") }));
+  if (!o.json) for (const line of await undeclaredSubModels(summary, registry)) io.err(line);
   if (interrupt.signal.aborted) {
     if (!o.json) io.err("Interrupted: run the same command again to resume; finished files are kept and big files continue where they stopped.");
     return 130;
