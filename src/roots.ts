@@ -175,5 +175,6 @@ export function consumerEnv(
   }
   if (kinds.modelscope) add("MODELSCOPE_CACHE", roots.modelscope);
   if (elsewhere.length) lines.push(`# in ${label} the same volume is mounted elsewhere: export ${elsewhere.join(" ")}`);
+  if (kinds.modelscope) lines.push("# ModelScope pipelines load offline only from a directory: pass what `download-models path <id>` prints to pipeline(model=...)");
   return { lines, vars };
 }

@@ -124,8 +124,9 @@ describe("download-models CLI (real child process)", () => {
     const env = await runCli(["env", "--root", root]);
     expect(env.stdout).toBe(
       `# HuggingFace cache: ${root}/huggingface/hub (--root ${root})\n` +
-        `# ModelScope cache: ${root}/modelscope (--root ${root}); pass model directories to pipeline(model=…), see \`download-models path\`\n` +
-        `export HF_HOME=${root}/huggingface\nexport HF_HUB_OFFLINE=1\nexport MODELSCOPE_CACHE=${root}/modelscope\n`,
+        `# ModelScope cache: ${root}/modelscope (--root ${root})\n` +
+        `export HF_HOME=${root}/huggingface\nexport HF_HUB_OFFLINE=1\nexport MODELSCOPE_CACHE=${root}/modelscope\n` +
+        "# ModelScope pipelines load offline only from a directory: pass what `download-models path <id>` prints to pipeline(model=...)\n",
     );
   });
 

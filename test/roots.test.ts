@@ -12,7 +12,7 @@ describe("resolveRoots", () => {
     expect(r.modelscope).toBe("/data/store/modelscope");
     expect(r.why.huggingface).toContain("--root");
     expect(consumerEnv(r).vars).toEqual({ HF_HOME: "/data/store/huggingface", HF_HUB_OFFLINE: "1", MODELSCOPE_CACHE: "/data/store/modelscope" });
-    expect(consumerEnv(r, { modelscope: true }).lines).toEqual(["export MODELSCOPE_CACHE=/data/store/modelscope"]);
+    expect(consumerEnv(r, { modelscope: true }).lines[0]).toBe("export MODELSCOPE_CACHE=/data/store/modelscope");
   });
 
   it("honours HF_HUB_CACHE, then HUGGINGFACE_HUB_CACHE, then HF_HOME", () => {

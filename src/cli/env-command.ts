@@ -10,7 +10,7 @@ export async function envCommand(o: { root?: string; json?: boolean }, io: Outpu
     return 0;
   }
   io.out(`# HuggingFace cache: ${roots.huggingface} (${roots.why.huggingface})`);
-  io.out(`# ModelScope cache: ${roots.modelscope} (${roots.why.modelscope}); pass model directories to pipeline(model=…), see \`download-models path\``);
+  io.out(`# ModelScope cache: ${roots.modelscope} (${roots.why.modelscope})`);
   for (const line of lines) io.out(line);
   return 0;
 }
