@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { open, rename, mkdir, rm, stat } from "node:fs/promises";
+import { open, rename, mkdir, rm, stat, symlink } from "node:fs/promises";
 import { dirname, resolve, sep } from "node:path";
 
 /** Write a file so that readers see either the old or the whole new content: temp + fsync + rename. */
@@ -15,6 +15,34 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
   }
   try {
     await rename(temp, path);
+  } catch (error) {
+    await rm(temp, { force: true });
+    throw error;
+  }
+}
+
+/** The error of a filesystem that has no symbolic links (FAT, some network mounts). */
+export function symlinksUnsupported(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException).code;
+  return code === "EPERM" || code === "ENOTSUP" || code === "EOPNOTSUPP";
+}
+
+/**
+ * Make `link` a symbolic link to `target` so that readers see the old entry or the new link, never nothing: a
+ * uniquely named temp link beside it (two processes may link the same path at once), then rename. On a filesystem
+ * without symlinks, `fallback` writes something else to the temp path (HF: a copy of the blob); without one, the
+ * error is thrown.
+ */
+export async function symlinkAtomic(target: string, link: string, fallback?: (temp: string) => Promise<void>): Promise<void> {
+  const temp = `${link}.${randomBytes(6).toString("hex")}.incomplete`;
+  try {
+    await symlink(target, temp);
+  } catch (error) {
+    if (!fallback || !symlinksUnsupported(error)) throw error;
+    await fallback(temp);
+  }
+  try {
+    await rename(temp, link);
   } catch (error) {
     await rm(temp, { force: true });
     throw error;

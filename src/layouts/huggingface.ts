@@ -1,10 +1,9 @@
-import { randomBytes } from "node:crypto";
-import { copyFile, readFile, readlink, rename, symlink } from "node:fs/promises";
+import { copyFile, readFile, readlink } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
 import { getRepoFolderName } from "@huggingface/hub";
 import type { ModelRequest, ResolvedFile } from "../types.ts";
 import type { ModelStore } from "./store.ts";
-import { inside, sizeOf, writeFileAtomic } from "../fs-utils.ts";
+import { inside, sizeOf, symlinkAtomic, writeFileAtomic } from "../fs-utils.ts";
 import { ensureDir } from "../transfer/dirs.ts";
 import { confine } from "../confine.ts";
 
@@ -45,17 +44,9 @@ export function huggingfaceStore(hubCache: string, model: ModelRequest): ModelSt
       }
       await confine(hubCache, dirname(pointer));
       await ensureDir(dirname(pointer));
-      // Unique: two requests of one repo (other filters) may link the same file at the same time.
-      const temp = `${pointer}.${randomBytes(6).toString("hex")}.incomplete`;
-      try {
-        await symlink(target, temp);
-      } catch (error) {
-        // No symlinks on this filesystem: a real copy loads the same (spec §2, HF_HUB_DISABLE_SYMLINKS)
-        const code = (error as NodeJS.ErrnoException).code;
-        if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP") throw error;
-        await copyFile(blobPath(file), temp);
-      }
-      await rename(temp, pointer);
+      // Two requests of one repo (other filters) may link the same file at the same time. No symlinks on this
+      // filesystem: a real copy loads the same (spec §2, HF_HUB_DISABLE_SYMLINKS).
+      await symlinkAtomic(target, pointer, (temp) => copyFile(blobPath(file), temp));
     },
     async finish(m, { commit }) {
       // Commit-hash requests leave the snapshot detached, as huggingface_hub does.
