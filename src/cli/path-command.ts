@@ -28,21 +28,21 @@ export async function pathCommand(o: PathOptions, io: Output, env: Env): Promise
   const roots = resolveRoots({ ...(o.root ? { root: o.root } : {}), env });
   const rows = await Promise.all(
     models.map(async (m) => {
-      const store = storeFor(registry.get(m.source), m, roots);
+      const downloader = registry.get(m.source);
+      const store = storeFor(downloader, m, roots);
       const manifest = await findComplete(store, m);
-      return { m, path: manifest ? store.snapshotDir(manifest.commit) : undefined };
+      // The short prefix (`hf:`, `ms:`) for the command to run when the model is not complete.
+      const ref = `${downloader.aliases?.[0] ?? downloader.name}:${m.id}@${m.revision}`;
+      return { m, ref, modelDir: store.modelDir, path: manifest ? store.snapshotDir(manifest.commit) : undefined };
     }),
   );
   if (o.json) {
     io.out(JSON.stringify(rows.map(({ m, path }) => ({ source: m.source, id: m.id, revision: m.revision, complete: Boolean(path), ...(path ? { path } : {}) })), null, 2));
   } else {
-    for (const { m, path } of rows) {
+    for (const { m, ref, modelDir, path } of rows) {
       // Models picked by project are labelled; ids the user named come back bare, in the order asked.
       if (path) io.out(usesProjects ? `${m.source}:${m.id}@${m.revision}\t${path}` : path);
-      else {
-        const ref = `${m.source === "huggingface" ? "hf" : m.source === "modelscope" ? "ms" : m.source}:${m.id}@${m.revision}`;
-        io.err(`${m.source} ${m.id}@${m.revision} is not downloaded (completely) under ${m.source === "modelscope" ? roots.modelscope : m.source === "huggingface" ? roots.huggingface : roots.plain}. Run: download-models ${ref}${o.root ? ` --root ${o.root}` : ""}`);
-      }
+      else io.err(`${m.source} ${m.id}@${m.revision} is not downloaded (completely) at ${modelDir}. Run: download-models ${ref}${o.root ? ` --root ${o.root}` : ""}`);
     }
   }
   return rows.every((r) => r.path) ? 0 : 1;

@@ -1,10 +1,9 @@
-import { randomBytes } from "node:crypto";
-import { lstat, readFile, readlink, rename, rm, symlink } from "node:fs/promises";
+import { lstat, readFile, readlink, rm } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
 import type { ModelRequest, ResolvedFile } from "../types.ts";
 import type { ModelStore } from "./store.ts";
 import { DownloadModelsError } from "../errors.ts";
-import { inside, sizeOf, writeFileAtomic } from "../fs-utils.ts";
+import { inside, sizeOf, symlinkAtomic, symlinksUnsupported, writeFileAtomic } from "../fs-utils.ts";
 import { verifyFileOnDisk } from "../verify.ts";
 import { confine } from "../confine.ts";
 import { ensureDir } from "../transfer/dirs.ts";
@@ -71,19 +70,12 @@ async function relativeLink(link: string, targetAbs: string): Promise<boolean> {
   } catch {
     return false; // a file stands where the owner directory would be
   }
-  const temp = `${link}.${randomBytes(6).toString("hex")}.incomplete`;
   try {
-    await symlink(target, temp);
+    await symlinkAtomic(target, link);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
     // No symlinks on this filesystem, or a file where a directory of the link should be: compat links are a courtesy.
-    if (["EPERM", "ENOTSUP", "EOPNOTSUPP", "ENOTDIR", "EEXIST"].includes(code ?? "")) return false;
-    throw error;
-  }
-  try {
-    await rename(temp, link);
-  } catch (error) {
-    await rm(temp, { force: true });
+    const code = (error as NodeJS.ErrnoException).code;
+    if (symlinksUnsupported(error) || code === "ENOTDIR" || code === "EEXIST") return false;
     throw error;
   }
   return true;
@@ -103,6 +95,15 @@ export function modelscopeStore(cache: string, model: ModelRequest): ModelStore 
   const currentPath = join(manifestDir, "current");
   const tempDir = inside(join(cache, ".download-models", "temp", owner), masked);
   const blobPath = (file: { path: string }) => inside(modelDir, file.path);
+  // v1.20+ readers and users look for the dotted name too (the library's own link is absolute, ours relative);
+  // older readers: v1.15–v1.22 read <cache>/hub/<owner>/<masked>, v1.12–v1.14 <cache>/<owner>/<masked>, and up to
+  // v1.11 <cache>/<owner>/<name>.
+  const links = [
+    ...(masked !== name ? [join(cache, "models", owner, name)] : []),
+    join(cache, "hub", owner, masked),
+    join(cache, owner, masked),
+    ...(masked !== name ? [join(cache, owner, name)] : []),
+  ];
   let msc: Promise<StrDict[]> | undefined;
   const entries = () => (msc ??= readMsc(join(modelDir, ".msc")));
 
@@ -140,32 +141,11 @@ export function modelscopeStore(cache: string, model: ModelRequest): ModelStore 
       await writeFileAtomic(join(modelDir, ".mv"), `Revision:${m.revision},CreatedAt:${createdAt}`);
       await confine(cache, manifestDir);
       await writeFileAtomic(currentPath, snapshot.commit);
-      // v1.20+ readers and users look for the dotted name too; the library's own link is absolute, ours relative.
-      if (masked !== name) await relativeLink(join(cache, "models", owner, name), modelDir);
-      // Older readers: v1.15–v1.22 read <cache>/hub/<owner>/<masked>, v1.12–v1.14 <cache>/<owner>/<masked>,
-      // and up to v1.11 <cache>/<owner>/<name>.
-      await relativeLink(join(cache, "hub", owner, masked), modelDir);
-      await relativeLink(join(cache, owner, masked), modelDir);
-      if (masked !== name) await relativeLink(join(cache, owner, name), modelDir);
+      for (const link of links) await relativeLink(link, modelDir);
     },
-    layoutFiles: () => [
-      ...[".msc", ".mdl", ".mv"].map((f) => join(modelDir, f)),
-      currentPath,
-      ...modelscopeLinks(cache, model.id).slice(1).map((l) => l.path),
-    ],
+    layoutFiles: () => [...[".msc", ".mdl", ".mv"].map((f) => join(modelDir, f)), currentPath, ...links],
     async revisionMatches(_m, commit) {
       return (await readFile(currentPath, "utf8").catch(() => undefined)) === commit;
     },
   };
-}
-
-/** Every path a consumer of some modelscope version may open for this model, with what it is. */
-export function modelscopeLinks(cache: string, id: string): { path: string; role: string }[] {
-  const { owner, name, masked, modelDir } = modelscopePaths(cache, id);
-  const links = [{ path: modelDir, role: "model directory (modelscope 1.23+, reused by 1.38+)" }];
-  if (masked !== name) links.push({ path: join(cache, "models", owner, name), role: "link from the dotted name" });
-  links.push({ path: join(cache, "hub", owner, masked), role: "link for modelscope 1.15–1.22" });
-  links.push({ path: join(cache, owner, masked), role: "link for modelscope 1.12–1.14" });
-  if (masked !== name) links.push({ path: join(cache, owner, name), role: "link for modelscope ≤1.11" });
-  return links;
 }
