@@ -2,6 +2,7 @@ import { statSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, resolve, dirname, basename } from "node:path";
 import { RootError } from "./errors.ts";
+import type { LayoutName } from "./types.ts";
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -15,6 +16,8 @@ export interface Roots {
   plain: string;
   /** Human explanation of how the roots were chosen, per kind. */
   why: { huggingface: string; modelscope: string; plain: string };
+  /** Kinds that cannot be used here, with the reason (a Pod without a network volume); see rootFor(). */
+  refused: Partial<Record<LayoutName, RootError>>;
   /** The RunPod network volume the roots are on, if any. */
   volume?: { path: string; kind: "pod" | "serverless" };
 }
@@ -68,13 +71,14 @@ export function resolveRoots(options: RootOptions): Roots {
       modelscope: join(root, "modelscope"),
       plain: root,
       why: { huggingface: why, modelscope: why, plain: why },
+      refused: {},
     };
   }
 
   const volume = detectVolume(env, isDir);
-  const fallback = (kind: string, onVolume: string, userDefault: string): { dir: string; why: string } => {
+  const fallback = (kind: string, onVolume: string, userDefault: string): { dir: string; why: string } | RootError => {
     if (volume === "pod-without-volume") {
-      throw new RootError(
+      return new RootError(
         `This RunPod Pod has no network volume (RUNPOD_VOLUME_ID is not set), so ${POD_VOLUME} is the Pod's own disk ` +
           `and is deleted with the Pod: ${kind || "the"} models downloaded there would be lost.\n` +
           `Attach a network volume when you deploy the Pod (it mounts at ${POD_VOLUME}), ` +
@@ -98,37 +102,35 @@ export function resolveRoots(options: RootOptions): Roots {
     ? { dir: expandHome(env.DOWNLOAD_MODELS_CACHE, env), why: "DOWNLOAD_MODELS_CACHE" }
     : undefined;
 
-  // Each kind falls back lazily: in a Pod without a volume only the kinds actually used (and not set by an env var) fail.
-  const once = <T,>(f: () => T): (() => T) => {
-    let value: T | undefined;
-    return () => (value ??= f());
+  // In a Pod without a volume only the kinds actually used (and not set by an env var) are refused: the refusal is
+  // recorded per kind and raised by rootFor() when that kind is opened.
+  const refused: Roots["refused"] = {};
+  const pick = (kind: LayoutName, fromEnv: { dir: string; why: string } | undefined, onVolume: string, userDefault: string) => {
+    const chosen = fromEnv ?? fallback(kind === "plain" ? "" : kind, onVolume, userDefault);
+    if (chosen instanceof RootError) {
+      refused[kind] = chosen;
+      return { dir: join(POD_VOLUME, "models", onVolume), why: "refused: this Pod has no network volume" };
+    }
+    return chosen;
   };
-  const hf = once(() => hfEnv ?? fallback("huggingface", "huggingface/hub", join(cacheHome, "huggingface", "hub")));
-  const ms = once(() => msEnv ?? fallback("modelscope", "modelscope", join(cacheHome, "modelscope", "hub")));
-  const plain = once(() => plainEnv ?? fallback("", "", join(cacheHome, "download-models")));
+  const hf = pick("huggingface", hfEnv, "huggingface/hub", join(cacheHome, "huggingface", "hub"));
+  const ms = pick("modelscope", msEnv, "modelscope", join(cacheHome, "modelscope", "hub"));
+  const plain = pick("plain", plainEnv, "", join(cacheHome, "download-models"));
   return {
-    get huggingface() {
-      return resolve(hf().dir);
-    },
-    get modelscope() {
-      return resolve(ms().dir);
-    },
-    get plain() {
-      return resolve(plain().dir);
-    },
-    why: {
-      get huggingface() {
-        return hf().why;
-      },
-      get modelscope() {
-        return ms().why;
-      },
-      get plain() {
-        return plain().why;
-      },
-    },
+    huggingface: resolve(hf.dir),
+    modelscope: resolve(ms.dir),
+    plain: resolve(plain.dir),
+    why: { huggingface: hf.why, modelscope: ms.why, plain: plain.why },
+    refused,
     ...(volume && volume !== "pod-without-volume" ? { volume } : {}),
   };
+}
+
+/** The root of one layout; throws the RootError recorded when that kind cannot be used here (a Pod without a volume). */
+export function rootFor(roots: Roots, layout: LayoutName): string {
+  const refusal = roots.refused[layout];
+  if (refusal) throw refusal;
+  return roots[layout];
 }
 
 /** The same path as seen from the other RunPod mount point (Pod `/workspace` ↔ serverless `/runpod-volume`). */

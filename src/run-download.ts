@@ -3,7 +3,6 @@ import pLimit from "p-limit";
 import type { Dispatcher } from "undici";
 import type { Downloader, ResolveContext } from "./downloader.ts";
 import type { DownloadEvent, EventSink, ModelResult } from "./events.ts";
-import type { ModelStore } from "./layouts/store.ts";
 import type { Registry } from "./registry.ts";
 import type { Env, Roots } from "./roots.ts";
 import type { ModelRequest, ResolvedFile, Snapshot } from "./types.ts";
@@ -11,9 +10,7 @@ import { DownloadModelsError, HubError } from "./errors.ts";
 import { fetchFile } from "./transfer/fetch-file.ts";
 import { createTransfer, type TransferOptions } from "./transfer/transfer.ts";
 import { unsafePathReason } from "./fs-utils.ts";
-import { huggingfaceStore } from "./layouts/huggingface.ts";
-import { plainStore } from "./layouts/plain.ts";
-import { modelscopeStore } from "./layouts/modelscope.ts";
+import { openStore } from "./layouts/index.ts";
 import { findComplete, writeManifest } from "./manifest.ts";
 import { matchesFilters } from "./patterns.ts";
 import { redact, registerSecret } from "./redact.ts";
@@ -58,17 +55,6 @@ export interface Summary {
   /** Total size of every model's files. */
   totalBytes: number;
   seconds: number;
-}
-
-export function storeFor(downloader: Downloader, model: ModelRequest, roots: Roots): ModelStore {
-  switch (downloader.layout ?? "plain") {
-    case "huggingface":
-      return huggingfaceStore(roots.huggingface, model);
-    case "modelscope":
-      return modelscopeStore(roots.modelscope, model);
-    case "plain":
-      return plainStore(roots.plain, model);
-  }
 }
 
 export function tokenFor(downloader: Downloader, options: { token?: string; env: Env }): string | undefined {
@@ -136,7 +122,7 @@ export async function runDownload(options: RunDownloadOptions): Promise<Summary>
     try {
       options.signal?.throwIfAborted();
       const downloader = options.registry.get(model.source);
-      const store = storeFor(downloader, model, options.roots);
+      const store = openStore(downloader, model, options.roots);
       if (!options.force) {
         const manifest = await findComplete(store, model);
         if (manifest) {

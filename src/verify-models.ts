@@ -3,10 +3,10 @@ import type { Dirent } from "node:fs";
 import { join } from "node:path";
 import pLimit from "p-limit";
 import type { Registry } from "./registry.ts";
-import type { Roots } from "./roots.ts";
+import { rootFor, type Roots } from "./roots.ts";
 import type { ModelRequest, ResolvedFile } from "./types.ts";
 import { manifestsFor, readManifest } from "./manifest.ts";
-import { storeFor } from "./run-download.ts";
+import { openStore } from "./layouts/index.ts";
 import { sizeOf } from "./fs-utils.ts";
 import { verifyFileOnDisk } from "./verify.ts";
 
@@ -37,7 +37,7 @@ export async function verifyModels(
   const hashing = pLimit(4);
   const results: VerifyResult[] = [];
   for (const model of models) {
-    const store = storeFor(registry.get(model.source), model, roots);
+    const store = openStore(registry.get(model.source), model, roots);
     const [manifest] = await manifestsFor(store, model);
     let result: VerifyResult;
     if (!manifest) {
@@ -70,7 +70,7 @@ export async function verifyModels(
 
 /** Remove what verification found bad (blob and link), so that the next download fetches exactly that again. */
 export async function discardProblems(result: VerifyResult, registry: Registry, roots: Roots): Promise<void> {
-  const store = storeFor(registry.get(result.model.source), result.model, roots);
+  const store = openStore(registry.get(result.model.source), result.model, roots);
   const [manifest] = await manifestsFor(store, result.model);
   if (!manifest) return;
   for (const p of result.problems) {
@@ -91,11 +91,12 @@ export async function modelsOnDisk(registry: Registry, roots: Roots): Promise<Mo
       if (m) found.push({ source: m.source, id: m.id, revision: m.revision, include: m.include, exclude: m.exclude, projects: [] });
     }
   };
-  for (const repo of await readdir(roots.huggingface).catch(() => [] as string[])) {
-    if (repo.startsWith("models--")) await addFrom(join(roots.huggingface, repo, ".download-models"));
+  const hubCache = rootFor(roots, "huggingface");
+  for (const repo of await readdir(hubCache).catch(() => [] as string[])) {
+    if (repo.startsWith("models--")) await addFrom(join(hubCache, repo, ".download-models"));
   }
   // ModelScope: real directories only (the dotted-name and compat links lead to the same manifests).
-  const msModels = join(roots.modelscope, "models");
+  const msModels = join(rootFor(roots, "modelscope"), "models");
   for (const owner of await readdir(msModels, { withFileTypes: true }).catch(() => [] as Dirent[])) {
     if (!owner.isDirectory()) continue;
     for (const name of await readdir(join(msModels, owner.name), { withFileTypes: true }).catch(() => [] as Dirent[])) {
@@ -103,7 +104,7 @@ export async function modelsOnDisk(registry: Registry, roots: Roots): Promise<Mo
     }
   }
   for (const d of registry.all().filter((x) => (x.layout ?? "plain") === "plain")) {
-    const base = join(roots.plain, d.name);
+    const base = join(rootFor(roots, "plain"), d.name);
     for (const org of await readdir(base).catch(() => [] as string[])) {
       for (const name of await readdir(join(base, org)).catch(() => [] as string[])) await addFrom(join(base, org, name, ".download-models"));
       await addFrom(join(base, org, ".download-models"));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { consumerEnv, resolveRoots } from "../src/roots.ts";
+import { consumerEnv, resolveRoots, rootFor } from "../src/roots.ts";
 import { RootError } from "../src/errors.ts";
 
 const home = { HOME: "/home/u" };
@@ -43,8 +43,8 @@ describe("resolveRoots", () => {
 
   it("refuses a Pod without a network volume, explaining why and what to do", () => {
     const r = resolveRoots({ env: { ...home, RUNPOD_POD_ID: "p1" }, isDir: dirs("/workspace") });
-    expect(() => r.huggingface).toThrow(RootError);
-    expect(() => r.huggingface).toThrow(/no network volume.*deleted with the Pod[\s\S]*--root/);
+    expect(() => rootFor(r, "huggingface")).toThrow(RootError);
+    expect(() => rootFor(r, "huggingface")).toThrow(/no network volume.*deleted with the Pod[\s\S]*--root/);
     // an explicit cache env var is a deliberate choice and still works
     expect(resolveRoots({ env: { ...home, RUNPOD_POD_ID: "p1", HF_HOME: "/x" } }).huggingface).toBe("/x/hub");
   });

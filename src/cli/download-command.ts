@@ -1,5 +1,6 @@
 import type { Env } from "../roots.ts";
-import { consumerEnv, resolveRoots } from "../roots.ts";
+import { consumerEnv, resolveRoots, rootFor } from "../roots.ts";
+import { layoutOf } from "../layouts/index.ts";
 import { loadProjects } from "../project.ts";
 import { loadRegistry, type Registry } from "../registry.ts";
 import { runDownload, type Summary } from "../run-download.ts";
@@ -54,6 +55,7 @@ export async function downloadCommand(o: DownloadOptions, io: Output, env: Env):
   const models = selectModels(o, projects, registry);
   if (models.length === 0) throw new UsageError("The selected projects declare no models.");
   const roots = resolveRoots({ ...(o.root ? { root: o.root } : {}), env });
+  for (const m of models) rootFor(roots, layoutOf(registry.get(m.source))); // refused roots fail before any request
   const mode = o.json ? "json" : o.quiet ? "quiet" : "human";
   const reporter = createReporter(io, mode);
   if (mode === "human") {

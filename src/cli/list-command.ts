@@ -4,7 +4,7 @@ import { loadProjects } from "../project.ts";
 import { loadRegistry, type Registry } from "../registry.ts";
 import { dedupe, toRequest } from "../plan.ts";
 import { findComplete } from "../manifest.ts";
-import { storeFor } from "../run-download.ts";
+import { openStore } from "../layouts/index.ts";
 import type { ModelRequest } from "../types.ts";
 import { downloaderDirs, projectDirs, type DirOptions } from "./context.ts";
 import type { Output } from "./reporter.ts";
@@ -12,7 +12,7 @@ import type { Output } from "./reporter.ts";
 async function completeOnDisk(m: ModelRequest, registry: Registry, roots: Roots | undefined): Promise<boolean | undefined> {
   if (!roots) return undefined;
   try {
-    return Boolean(await findComplete(storeFor(registry.get(m.source), m, roots), m));
+    return Boolean(await findComplete(openStore(registry.get(m.source), m, roots), m));
   } catch {
     return undefined;
   }
@@ -21,13 +21,9 @@ async function completeOnDisk(m: ModelRequest, registry: Registry, roots: Roots 
 export async function listCommand(o: DirOptions & { root?: string; json?: boolean }, io: Output, env: Env): Promise<number> {
   const registry = await loadRegistry(downloaderDirs(o, env));
   const projects = await loadProjects(projectDirs(o, env), registry.names());
-  let roots: Roots | undefined;
-  try {
-    roots = resolveRoots({ ...(o.root ? { root: o.root } : {}), env });
-    void roots.huggingface;
-  } catch {
-    roots = undefined; // e.g. a Pod without a volume: list still works, without the on-disk column
-  }
+  // In a Pod without a volume list still works, without the on-disk column.
+  const resolved = resolveRoots({ ...(o.root ? { root: o.root } : {}), env });
+  const roots: Roots | undefined = Object.keys(resolved.refused).length > 0 ? undefined : resolved;
   const rows = await Promise.all(
     projects.map(async (p) => {
       const models = p.models.map((m) => toRequest(m, registry, { source: p.source ?? "huggingface", project: p.name }));

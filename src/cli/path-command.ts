@@ -3,7 +3,7 @@ import { resolveRoots } from "../roots.ts";
 import { loadProjects } from "../project.ts";
 import { loadRegistry } from "../registry.ts";
 import { findComplete } from "../manifest.ts";
-import { storeFor } from "../run-download.ts";
+import { openStore } from "../layouts/index.ts";
 import { UsageError } from "../errors.ts";
 import { downloaderDirs, projectDirs, type DirOptions } from "./context.ts";
 import type { Output } from "./reporter.ts";
@@ -29,7 +29,7 @@ export async function pathCommand(o: PathOptions, io: Output, env: Env): Promise
   const rows = await Promise.all(
     models.map(async (m) => {
       const downloader = registry.get(m.source);
-      const store = storeFor(downloader, m, roots);
+      const store = openStore(downloader, m, roots);
       const manifest = await findComplete(store, m);
       // The short prefix (`hf:`, `ms:`) for the command to run when the model is not complete.
       const ref = `${downloader.aliases?.[0] ?? downloader.name}:${m.id}@${m.revision}`;

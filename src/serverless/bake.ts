@@ -5,7 +5,7 @@ import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { findComplete, manifestPath, type Manifest } from "../manifest.ts";
 import type { Registry } from "../registry.ts";
 import { resolveRoots, type Env } from "../roots.ts";
-import { storeFor } from "../run-download.ts";
+import { openStore } from "../layouts/index.ts";
 import type { ModelRequest } from "../types.ts";
 import { DownloadModelsError } from "../errors.ts";
 import { writeFileAtomic } from "../fs-utils.ts";
@@ -109,7 +109,7 @@ export async function bake(options: BakeOptions): Promise<BakedModel[]> {
   const seen = new Set<string>();
   for (const model of options.models) {
     const downloader = options.registry.get(model.source);
-    const store = storeFor(downloader, model, fromRoots);
+    const store = openStore(downloader, model, fromRoots);
     const manifest: Manifest | undefined = await findComplete(store, model);
     const name = `${model.source} ${model.id}@${model.revision}`;
     if (!manifest) throw new BakeError(`${name} is not complete under ${from}: download it first (download-models --root ${from})`);
@@ -126,7 +126,7 @@ export async function bake(options: BakeOptions): Promise<BakedModel[]> {
       if (await exists(path)) await mirror(from, to, within(from, path), seen);
     }
     // The manifest, as an exact-request one: `download-models verify --root <to>` finds the model complete.
-    const toStore = storeFor(downloader, model, toRoots);
+    const toStore = openStore(downloader, model, toRoots);
     const written = { ...manifest, include: model.include, exclude: model.exclude };
     await writeFileAtomic(manifestPath(toStore, model), JSON.stringify(written, null, 2) + "\n");
     if (!(await findComplete(toStore, model))) throw new BakeError(`${name}: the copy under ${to} is incomplete`);

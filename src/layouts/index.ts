@@ -1,0 +1,27 @@
+import type { Downloader } from "../downloader.ts";
+import { rootFor, type Roots } from "../roots.ts";
+import type { LayoutName, ModelRequest } from "../types.ts";
+import { huggingfaceStore } from "./huggingface.ts";
+import { modelscopeStore } from "./modelscope.ts";
+import { plainStore } from "./plain.ts";
+import type { ModelStore } from "./store.ts";
+
+export type { ModelStore } from "./store.ts";
+
+export function layoutOf(downloader: Pick<Downloader, "layout">): LayoutName {
+  return downloader.layout ?? "plain";
+}
+
+/** The store a model lives in, by its downloader's layout, under the roots; throws when that root is refused here. */
+export function openStore(downloader: Pick<Downloader, "layout">, model: ModelRequest, roots: Roots): ModelStore {
+  const layout = layoutOf(downloader);
+  const root = rootFor(roots, layout);
+  switch (layout) {
+    case "huggingface":
+      return huggingfaceStore(root, model);
+    case "modelscope":
+      return modelscopeStore(root, model);
+    case "plain":
+      return plainStore(root, model);
+  }
+}
