@@ -4,7 +4,7 @@ import type { ModelStore } from "./layouts/store.ts";
 import type { ModelRequest, ResolvedFile } from "./types.ts";
 import { DownloadModelsError } from "./errors.ts";
 import { formatBytes } from "./format.ts";
-import { readState } from "./transfer/state.ts";
+import { partialBytes } from "./transfer/index.ts";
 
 /** Free bytes for an unprivileged writer on the filesystem holding `dir` (its nearest existing ancestor). */
 async function freeBytes(dir: string): Promise<number | undefined> {
@@ -28,9 +28,7 @@ export class SpaceReservations {
   async reserve(model: ModelRequest, store: ModelStore, missing: ResolvedFile[]): Promise<void> {
     let need = 0;
     for (const f of missing) {
-      const partial = await readState(store.tempPath(f));
-      const kept = partial && partial.size === f.size ? partial.done.reduce((n, [a, b]) => n + (b - a), 0) : 0;
-      need += f.size - kept;
+      need += f.size - (await partialBytes(store.tempPath(f), f.size));
     }
     const free = await freeBytes(store.root);
     if (free === undefined) return;

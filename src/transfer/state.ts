@@ -33,3 +33,13 @@ export async function writeState(temp: string, identity: string, size: number, d
 export async function removeState(temp: string): Promise<void> {
   await rm(statePath(temp), { force: true });
 }
+
+/**
+ * Bytes of `temp` already written and recorded for resume (what a new run will not fetch again); 0 when there is no
+ * usable record for a file of `size` bytes.
+ */
+export async function partialBytes(temp: string, size: number): Promise<number> {
+  const state = await readState(temp);
+  if (!state || state.size !== size) return 0;
+  return state.done.reduce((n, [a, b]) => n + (b - a), 0);
+}
