@@ -1,5 +1,5 @@
 import { HubError } from "./errors.ts";
-import { redact } from "./redact.ts";
+import { redactUrl } from "./redact.ts";
 
 const API_ATTEMPTS = 4;
 /** An API answer larger than this is refused (a real listing is a few MB even for 10k files). */
@@ -12,7 +12,7 @@ export async function readCapped(body: AsyncIterable<Uint8Array>, url: string): 
   for await (const chunk of body) {
     size += chunk.length;
     if (size > MAX_JSON_BYTES) {
-      throw new HubError(`The hub's answer from ${redact(url)} is larger than ${MAX_JSON_BYTES / 1024 / 1024} MiB; refusing it.`, { url: redact(url) });
+      throw new HubError(`The hub's answer from ${redactUrl(url)} is larger than ${MAX_JSON_BYTES / 1024 / 1024} MiB; refusing it.`, { url: redactUrl(url) });
     }
     parts.push(Buffer.from(chunk));
   }
@@ -30,7 +30,7 @@ export async function withRetries<T>(signal: AbortSignal | undefined, url: strin
     } catch (error) {
       if (signal?.aborted || attempt >= API_ATTEMPTS) {
         if (error instanceof HubError) throw error;
-        throw new HubError(`Cannot reach ${new URL(url).origin}: ${(error as Error).message}`, { url: redact(url) }, { cause: error });
+        throw new HubError(`Cannot reach ${new URL(url).origin}: ${(error as Error).message}`, { url: redactUrl(url) }, { cause: error });
       }
       if (error instanceof HubError && !error.info.retryable) throw error;
       const wait = error instanceof HubError ? error.info.retryAfterMs : undefined;

@@ -41,12 +41,76 @@ export class HubError extends DownloadModelsError {
   }
 }
 
+/** A file kept failing with errors worth retrying (network, stalls, 5xx) until its attempts ran out. */
+export class DownloadGaveUpError extends HubError {
+  override name = "DownloadGaveUpError";
+  constructor(
+    message: string,
+    /** The file, as `path of org/name@rev`. */
+    readonly file: string,
+    /** The URL of the last attempt, redacted. */
+    readonly url: string,
+    readonly attempts: number,
+    options?: { cause?: unknown },
+  ) {
+    super(message, { url, retryable: true }, options);
+  }
+}
+
 /** Downloaded bytes do not match what the hub published. */
 export class IntegrityError extends DownloadModelsError {
   override name = "IntegrityError";
 }
 
-/** A source exists but cannot be used (yet). */
-export class SourceUnavailableError extends DownloadModelsError {
-  override name = "SourceUnavailableError";
+/** A source resolved a listing the core refuses to write (no commit, duplicate or unsafe paths, bad sizes or URLs). */
+export class SnapshotError extends DownloadModelsError {
+  override name = "SnapshotError";
+  constructor(
+    message: string,
+    /** `org/name@rev` */
+    readonly model: string,
+    /** The listed path at fault, if one is. */
+    readonly path?: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** A path that would leave the directory it must stay in (`..`, absolute, a symbolic link out of the root). */
+export class UnsafePathError extends DownloadModelsError {
+  override name = "UnsafePathError";
+  constructor(
+    message: string,
+    readonly path: string,
+    readonly reason: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Too little free space under a root for what a model still needs. */
+export class DiskSpaceError extends DownloadModelsError {
+  override name = "DiskSpaceError";
+  constructor(
+    message: string,
+    readonly root: string,
+    /** Bytes the model still needs. */
+    readonly need: number,
+    /** Bytes free for this model (after what other models of the run reserved). */
+    readonly free: number,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Why a model's remaining files were stopped: another of its files failed for good. Never the error to report (the
+ * sibling's own error is).
+ */
+export class SiblingFailedError extends DownloadModelsError {
+  override name = "SiblingFailedError";
+  constructor(readonly sibling: unknown) {
+    super("another file of this model failed", { cause: sibling });
+  }
 }

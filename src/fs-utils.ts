@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { open, rename, mkdir, rm, stat, symlink } from "node:fs/promises";
-import { dirname, resolve, sep } from "node:path";
+import { dirname } from "node:path";
 
 /** Write a file so that readers see either the old or the whole new content: temp + fsync + rename. */
 export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
@@ -56,25 +56,4 @@ export async function sizeOf(path: string): Promise<number | undefined> {
   } catch {
     return undefined;
   }
-}
-
-/** Why a listed path is unsafe to create under a model directory, or undefined when it is fine. */
-export function unsafePathReason(path: string): string | undefined {
-  if (path.length === 0) return "empty path";
-  if (path.length > 1024) return "path longer than 1024 characters";
-  if (path.includes("\0")) return "NUL byte in path";
-  if (path.includes("\\")) return "backslash in path";
-  if (path.startsWith("/")) return "absolute path";
-  for (const seg of path.split("/")) {
-    if (seg === "" || seg === "." || seg === "..") return `"${seg}" path segment`;
-    if (Buffer.byteLength(seg) > 255) return "path segment longer than 255 bytes";
-  }
-  return undefined;
-}
-
-/** `base/rel`, guaranteed to stay inside `base` (throws otherwise). */
-export function inside(base: string, rel: string): string {
-  const full = resolve(base, rel);
-  if (!full.startsWith(resolve(base) + sep)) throw new Error(`"${rel}" escapes ${base}`);
-  return full;
 }

@@ -1,6 +1,6 @@
 import { request, type Dispatcher } from "undici";
 import { HubError } from "./errors.ts";
-import { redact } from "./redact.ts";
+import { redactUrl } from "./redact.ts";
 import type { FailedResponse } from "./downloader.ts";
 
 const SENSITIVE = /^(authorization|cookie)$/i;
@@ -24,11 +24,11 @@ export function nextHop(
   hop: number,
 ): { url: string; headers: Record<string, string> } {
   if (hop >= MAX_REDIRECTS) {
-    throw new HubError(`Too many redirects (more than ${MAX_REDIRECTS}) starting at ${redact(start)}`, { url: redact(start) });
+    throw new HubError(`Too many redirects (more than ${MAX_REDIRECTS}) starting at ${redactUrl(start)}`, { url: redactUrl(start) });
   }
   const next = new URL(location, current);
   if (next.protocol !== "https:" && next.protocol !== "http:") {
-    throw new HubError(`Refusing a redirect to a ${next.protocol} URL (from ${redact(current)})`, { url: redact(current) });
+    throw new HubError(`Refusing a redirect to a ${next.protocol} URL (from ${redactUrl(current)})`, { url: redactUrl(current) });
   }
   return { url: next.href, headers: next.origin === new URL(start).origin ? headers : withoutCredentials(headers) };
 }

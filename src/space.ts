@@ -2,7 +2,7 @@ import { statfs } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { ModelStore } from "./layouts/store.ts";
 import type { ModelRequest, ResolvedFile } from "./types.ts";
-import { DownloadModelsError } from "./errors.ts";
+import { DiskSpaceError } from "./errors.ts";
 import { formatBytes } from "./format.ts";
 import { partialBytes } from "./transfer/index.ts";
 
@@ -34,11 +34,14 @@ export class SpaceReservations {
     if (free === undefined) return;
     const others = [...this.reserved.values()].filter((r) => r.root === store.root).reduce((n, r) => n + r.bytes, 0);
     if (need > free - others) {
-      throw new DownloadModelsError(
+      throw new DiskSpaceError(
         `Not enough disk space for ${model.id}@${model.revision} under ${store.root}: ${formatBytes(need)} to download, ` +
           `${formatBytes(Math.max(free, 0))} free` +
           (others ? ` (${formatBytes(others)} of it needed by other models of this run)` : "") +
           `. Nothing was downloaded for it. Free some space or use a bigger volume (RunPod volumes can be grown, never shrunk).`,
+        store.root,
+        need,
+        Math.max(free - others, 0),
       );
     }
     this.reserved.set(model, { root: store.root, bytes: need });

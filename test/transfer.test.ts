@@ -8,8 +8,7 @@ import { RangeSet, splitRanges } from "../src/transfer/ranges.ts";
 import { HashPool } from "../src/transfer/hash-pool.ts";
 import { digestProblem } from "../src/verify.ts";
 import { download, hfModel, hub } from "./helpers/hub.ts";
-import { fetchFile } from "../src/transfer/fetch-file.ts";
-import { createTransfer } from "../src/transfer/transfer.ts";
+import { createTransfer } from "../src/transfer/index.ts";
 import { writeState } from "../src/transfer/state.ts";
 import { PositionalWriter, WriteBudget } from "../src/transfer/positional-writer.ts";
 import { truncate, writeFile } from "node:fs/promises";
@@ -266,10 +265,10 @@ describe("transfer engine against the local hub", () => {
     await writeState(temp, "0".repeat(64), f.size, [[0, 6 * MiB]]); // written for another version of the file
     const transfer = createTransfer(fast);
     let resumed = 0;
-    await fetchFile({
+    await transfer.fetch({
       file: { path: f.path, size: f.size, sha256: f.sha256, url: `${h.cdnUrl}/cdn/${f.sha256}` },
-      temp, dest: join(dir, "model.safetensors"), transfer, label: "model.safetensors",
-      onResume: (n) => (resumed += n),
+      temp, dest: join(dir, "model.safetensors"), root: dir, label: "model.safetensors", isDone: async () => false,
+      onEvent: (e) => e.type === "resume" && (resumed += e.bytes),
     });
     await transfer.close();
     expect(resumed).toBe(0);

@@ -2,7 +2,7 @@ import { listFiles } from "@huggingface/hub";
 import { fetch as undiciFetch, type Dispatcher } from "undici";
 import type { ResolvedFile, Snapshot } from "../types.ts";
 import { failedResponse, httpRequest } from "../http.ts";
-import { redact } from "../redact.ts";
+import { redactUrl } from "../redact.ts";
 import { huggingfaceError, type HfErrorContext } from "./errors.ts";
 import { HubError } from "../errors.ts";
 import { readCapped, withRetries } from "../api-call.ts";
@@ -39,7 +39,7 @@ async function getJson(client: HfClient, url: string, ctx: HfErrorContext): Prom
     try {
       return JSON.parse(text);
     } catch {
-      throw new HubError(`The hub sent invalid JSON for ${ctx.repo}@${ctx.revision} (${redact(url)}). Is HF_ENDPOINT a HuggingFace hub?`, { url: redact(url) });
+      throw new HubError(`The hub sent invalid JSON for ${ctx.repo}@${ctx.revision} (${redactUrl(url)}). Is HF_ENDPOINT a HuggingFace hub?`, { url: redactUrl(url) });
     }
   });
 }
@@ -76,9 +76,9 @@ export async function listSnapshot(client: HfClient, repo: string, revision: str
         try {
           page = JSON.parse(text);
         } catch {
-          throw new HubError(`The hub sent a tree listing that is not JSON for ${repo}@${revision} (${redact(url)}).`, { url: redact(url) });
+          throw new HubError(`The hub sent a tree listing that is not JSON for ${repo}@${revision} (${redactUrl(url)}).`, { url: redactUrl(url) });
         }
-        if (!Array.isArray(page)) throw new HubError(`The hub's tree listing for ${repo}@${revision} is not a list (${redact(url)}).`, { url: redact(url) });
+        if (!Array.isArray(page)) throw new HubError(`The hub's tree listing for ${repo}@${revision} is not a list (${redactUrl(url)}).`, { url: redactUrl(url) });
         return new Response(text, { status: 200, headers: { "content-type": "application/json", ...(res.headers.get("link") ? { link: res.headers.get("link")! } : {}) } });
       }
       throw huggingfaceError({ status: res.status, headers: Object.fromEntries(res.headers), url, body: (await res.text()).slice(0, 4096) }, ctx);

@@ -1,7 +1,7 @@
 import type { FailedResponse } from "../downloader.ts";
 import { HubError } from "../errors.ts";
 import { header, isRetryableStatus, retryAfterMs } from "../http.ts";
-import { redact } from "../redact.ts";
+import { redactUrl } from "../redact.ts";
 
 export interface HfErrorContext {
   repo: string;
@@ -29,7 +29,7 @@ export function huggingfaceError(r: FailedResponse, ctx: HfErrorContext): HubErr
   const code = header(r.headers, "x-error-code");
   const said = serverMessage(r);
   const where = ctx.path ? `${ctx.path} of ${ctx.repo}@${ctx.revision}` : `${ctx.repo}@${ctx.revision}`;
-  const info = { status: r.status, ...(code ? { code } : {}), url: redact(r.url) };
+  const info = { status: r.status, ...(code ? { code } : {}), url: redactUrl(r.url) };
   const tokenHint = "pass a HuggingFace token with read access (HF_TOKEN=… or --token)";
 
   if (code === "RevisionNotFound") {
@@ -79,7 +79,7 @@ export function huggingfaceError(r: FailedResponse, ctx: HfErrorContext): HubErr
     return new HubError(`${ctx.repo} has been disabled on HuggingFace.`, info);
   }
   return new HubError(
-    `HuggingFace answered ${r.status} for ${where}${said ? `: ${said}` : ""} (${redact(r.url)})`,
+    `HuggingFace answered ${r.status} for ${where}${said ? `: ${said}` : ""} (${redactUrl(r.url)})`,
     { ...info, retryable: isRetryableStatus(r.status) },
   );
 }

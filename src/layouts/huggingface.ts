@@ -3,9 +3,8 @@ import { dirname, join, relative } from "node:path";
 import { getRepoFolderName } from "@huggingface/hub";
 import type { ModelRequest, ResolvedFile } from "../types.ts";
 import type { ModelStore } from "./store.ts";
-import { inside, sizeOf, symlinkAtomic, writeFileAtomic } from "../fs-utils.ts";
-import { ensureDir } from "../transfer/dirs.ts";
-import { confine } from "../confine.ts";
+import { sizeOf, symlinkAtomic, writeFileAtomic } from "../fs-utils.ts";
+import { inside, type Disk } from "../path-safety.ts";
 
 const COMMIT = /^[0-9a-f]{40}$/;
 
@@ -18,10 +17,10 @@ function etagOf(file: ResolvedFile): string {
 }
 
 /**
- * The HuggingFace hub cache, exactly as huggingface_hub reads it (spec HF §0, §2):
+ * The HuggingFace hub cache, exactly as huggingface_hub reads it:
  * `models--org--name/blobs/<etag>`, `snapshots/<commit>/<path>` → relative symlink, `refs/<revision>` = commit, no newline.
  */
-export function huggingfaceStore(hubCache: string, model: ModelRequest): ModelStore {
+export function huggingfaceStore(hubCache: string, model: ModelRequest, disk: Disk): ModelStore {
   const modelDir = join(hubCache, getRepoFolderName({ name: model.id, type: "model" }));
   const blobPath = (file: ResolvedFile) => join(modelDir, "blobs", etagOf(file));
   const refPath = inside(join(modelDir, "refs"), model.revision);
@@ -42,16 +41,15 @@ export function huggingfaceStore(hubCache: string, model: ModelRequest): ModelSt
       } catch {
         // missing, or a real file: replaced below
       }
-      await confine(hubCache, dirname(pointer));
-      await ensureDir(dirname(pointer));
+      await disk.makeDir(hubCache, dirname(pointer));
       // Two requests of one repo (other filters) may link the same file at the same time. No symlinks on this
-      // filesystem: a real copy loads the same (spec §2, HF_HUB_DISABLE_SYMLINKS).
+      // filesystem: a real copy loads the same (as huggingface_hub does itself without symlinks).
       await symlinkAtomic(target, pointer, (temp) => copyFile(blobPath(file), temp));
     },
     async finish(m, { commit }) {
       // Commit-hash requests leave the snapshot detached, as huggingface_hub does.
       if (m.revision === commit) return;
-      await confine(hubCache, dirname(refPath));
+      await disk.confine(hubCache, dirname(refPath));
       await writeFileAtomic(refPath, commit);
     },
     layoutFiles: (m, commit) => (m.revision === commit ? [] : [refPath]),

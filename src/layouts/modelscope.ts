@@ -3,10 +3,9 @@ import { dirname, join, relative } from "node:path";
 import type { ModelRequest, ResolvedFile } from "../types.ts";
 import type { ModelStore } from "./store.ts";
 import { DownloadModelsError } from "../errors.ts";
-import { inside, sizeOf, symlinkAtomic, symlinksUnsupported, writeFileAtomic } from "../fs-utils.ts";
+import { sizeOf, symlinkAtomic, symlinksUnsupported, writeFileAtomic } from "../fs-utils.ts";
+import { inside, type Disk } from "../path-safety.ts";
 import { verifyFileOnDisk } from "../verify.ts";
-import { confine } from "../confine.ts";
-import { ensureDir } from "../transfer/dirs.ts";
 import { pickleDict, pickleDictList, unpickle, type StrDict } from "../modelscope/pickle.ts";
 
 /** Owners whose directory would collide with the cache's own roots (spec ModelScope §0 rule 4). */
@@ -56,7 +55,7 @@ function sameRevision(a: string, b: string): boolean {
  * Point `link` at `target` (relative) atomically. Leaves a real file or directory alone (someone else's data, or an
  * older library's download) and reports whether the link is in place.
  */
-async function relativeLink(link: string, targetAbs: string): Promise<boolean> {
+async function relativeLink(link: string, targetAbs: string, makeDir: (dir: string) => Promise<void>): Promise<boolean> {
   const target = relative(dirname(link), targetAbs);
   try {
     const st = await lstat(link);
@@ -66,7 +65,7 @@ async function relativeLink(link: string, targetAbs: string): Promise<boolean> {
     // missing: created below
   }
   try {
-    await ensureDir(dirname(link));
+    await makeDir(dirname(link));
   } catch {
     return false; // a file stands where the owner directory would be
   }
@@ -89,7 +88,7 @@ async function relativeLink(link: string, targetAbs: string): Promise<boolean> {
  * Partial files live outside the model directory (v1.38+ calls a non-empty model directory complete), in
  * `<cache>/.download-models/temp/<owner>/<masked>/`; its empty folders stay, since another process may be using them.
  */
-export function modelscopeStore(cache: string, model: ModelRequest): ModelStore {
+export function modelscopeStore(cache: string, model: ModelRequest, disk: Disk): ModelStore {
   const { owner, name, masked, modelDir } = modelscopePaths(cache, model.id);
   const manifestDir = join(modelDir, ".download-models");
   const currentPath = join(manifestDir, "current");
@@ -139,9 +138,9 @@ export function modelscopeStore(cache: string, model: ModelRequest): ModelStore 
       await writeFileAtomic(join(modelDir, ".mdl"), pickleDict({ id: `${owner}/${masked}` }));
       const createdAt = Math.floor(snapshot.createdAt ?? Date.now() / 1000);
       await writeFileAtomic(join(modelDir, ".mv"), `Revision:${m.revision},CreatedAt:${createdAt}`);
-      await confine(cache, manifestDir);
+      await disk.confine(cache, manifestDir);
       await writeFileAtomic(currentPath, snapshot.commit);
-      for (const link of links) await relativeLink(link, modelDir);
+      for (const link of links) await relativeLink(link, modelDir, (dir) => disk.makeDir(cache, dir));
     },
     layoutFiles: () => [...[".msc", ".mdl", ".mv"].map((f) => join(modelDir, f)), currentPath, ...links],
     async revisionMatches(_m, commit) {

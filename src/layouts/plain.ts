@@ -1,7 +1,8 @@
 import { join } from "node:path";
 import type { ModelRequest } from "../types.ts";
 import type { ModelStore } from "./store.ts";
-import { inside, sizeOf } from "../fs-utils.ts";
+import { sizeOf } from "../fs-utils.ts";
+import { inside } from "../path-safety.ts";
 import { verifyFileOnDisk } from "../verify.ts";
 
 /** Custom sources: real files at `<root>/<source>/<id>/<path>`, no symlinks; the manifest records the revision. */

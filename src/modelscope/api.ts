@@ -6,7 +6,7 @@ import type { Env } from "../roots.ts";
 import { failedResponse, httpRequest } from "../http.ts";
 import { readCapped, withRetries } from "../api-call.ts";
 import { HubError } from "../errors.ts";
-import { redact } from "../redact.ts";
+import { redactUrl } from "../redact.ts";
 import { envelopeError, envelopeOk, modelscopeError, parseEnvelope, type MsErrorContext } from "./errors.ts";
 
 export const DEFAULT_ENDPOINT = "https://www.modelscope.cn";
@@ -61,7 +61,7 @@ async function getData(client: MsClient, url: string, ctx: MsErrorContext): Prom
     if (res.status !== 200) throw modelscopeError(await failedResponse(res), ctx);
     const envelope = parseEnvelope(await readCapped(res.body, url));
     if (!envelope) {
-      throw new HubError(`ModelScope sent an answer that is not JSON for ${ctx.repo}@${ctx.revision} (${redact(url)}). Is MODELSCOPE_ENDPOINT a ModelScope hub?`, { url: redact(url) });
+      throw new HubError(`ModelScope sent an answer that is not JSON for ${ctx.repo}@${ctx.revision} (${redactUrl(url)}). Is MODELSCOPE_ENDPOINT a ModelScope hub?`, { url: redactUrl(url) });
     }
     if (!envelopeOk(envelope)) throw envelopeError(envelope, ctx, url);
     return envelope.Data;
@@ -131,7 +131,7 @@ export async function listSnapshot(client: MsClient, repo: string, revision: str
   for (const e of entries) {
     if (e?.Type === "tree") continue;
     if (typeof e?.Path !== "string" || !Number.isSafeInteger(e.Size)) {
-      throw new HubError(`ModelScope listed a file without a usable Path/Size in ${repo}@${revision} (${redact(url)}).`, { url: redact(url) });
+      throw new HubError(`ModelScope listed a file without a usable Path/Size in ${repo}@${revision} (${redactUrl(url)}).`, { url: redactUrl(url) });
     }
     if (SKIPPED.has(posix.basename(e.Path))) continue;
     const sha256 = typeof e.Sha256 === "string" && SHA256.test(e.Sha256.toLowerCase()) ? e.Sha256.toLowerCase() : undefined;
@@ -148,7 +148,7 @@ export async function listSnapshot(client: MsClient, repo: string, revision: str
     throw new HubError(
       `ModelScope lists no files for ${repo}@${revision}: the model is empty at this revision. ` +
         `Check the id and revision on ${client.endpoint}/models/${repo}.`,
-      { url: redact(url) },
+      { url: redactUrl(url) },
     );
   }
   const identity = files.map((f) => [f.path, f.fileRevision ?? "", f.sha256 ?? "", f.size].join("\0")).sort().join("\n");

@@ -1,7 +1,7 @@
 import type { FailedResponse } from "../downloader.ts";
 import { HubError } from "../errors.ts";
 import { isRetryableStatus, retryAfterMs } from "../http.ts";
-import { redact } from "../redact.ts";
+import { redactUrl } from "../redact.ts";
 
 export interface MsErrorContext {
   repo: string;
@@ -52,7 +52,7 @@ function where(ctx: MsErrorContext): string {
 /** An envelope whose Code is not 200, even inside an HTTP 200 (spec §2.7 `raise_on_error`). */
 export function envelopeError(e: Envelope, ctx: MsErrorContext, url: string, status = 200): HubError {
   const message = said(e, "no message");
-  const info = { status, code: String(e.Code ?? ""), url: redact(url) };
+  const info = { status, code: String(e.Code ?? ""), url: redactUrl(url) };
   if (/revision|branch|tag/i.test(message)) {
     return new HubError(
       `ModelScope has no revision "${ctx.revision}" for ${ctx.repo} (hub says: ${message}). ` +
@@ -77,7 +77,7 @@ function notFound(ctx: MsErrorContext, info: HubError["info"], message: string):
 export function modelscopeError(r: FailedResponse, ctx: MsErrorContext): HubError {
   const e = parseEnvelope(r.body);
   const message = said(e, r.body.trim().startsWith("<") ? `HTTP ${r.status}` : r.body.trim().slice(0, 200) || `HTTP ${r.status}`);
-  const info = { status: r.status, ...(e?.Code !== undefined ? { code: String(e.Code) } : {}), url: redact(r.url) };
+  const info = { status: r.status, ...(e?.Code !== undefined ? { code: String(e.Code) } : {}), url: redactUrl(r.url) };
   if (r.status === 404 && ctx.path && e && /file|path/i.test(message) && !/model/i.test(message)) {
     return new HubError(`${ctx.path} is listed but missing in ${ctx.repo}@${ctx.revision} (hub says: ${message}).`, info);
   }

@@ -1,3 +1,6 @@
 // The transfer engine's one door: everything outside src/transfer/ imports from here.
-export { createTransfer, defaultTransferOptions, type Transfer, type TransferOptions } from "./transfer.ts";
+export {
+  createTransfer, defaultTransferOptions,
+  type FetchOutcome, type FetchRequest, type Transfer, type TransferEvent, type TransferOptions,
+} from "./transfer.ts";
 export { partialBytes } from "./state.ts";

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { open, readFile, rename, rm, writeFile } from "node:fs/promises";
-import { setTimeout as sleep } from "node:timers/promises";
+import { sleep } from "../backoff.ts";
 
 export interface LockTiming {
   /** How often a holder rewrites its lock file. */
@@ -72,7 +72,7 @@ export async function acquireLock(
       seen = undefined;
       continue;
     }
-    await sleep(timing.pollMs, undefined, signal ? { signal } : {});
+    await sleep(timing.pollMs, signal);
   }
 }
 

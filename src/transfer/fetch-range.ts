@@ -1,0 +1,216 @@
+import { setMaxListeners } from "node:events";
+import type { FailedResponse } from "../downloader.ts";
+import { DownloadGaveUpError, DownloadModelsError, HubError } from "../errors.ts";
+import { header, isRetryableStatus, retryAfterMs, withoutCredentials } from "../http.ts";
+import { redactUrl } from "../redact.ts";
+import { backoffDelay, sleep } from "../backoff.ts";
+import { splitRanges, type Range } from "./ranges.ts";
+import { streamRequest, type StreamResponse } from "./stream-request.ts";
+import type { FileJob } from "./job.ts";
+
+/** A failure worth another try: network errors, stalls, 408/429/5xx, a body cut short. */
+export class Retryable extends Error {
+  constructor(message: string, readonly delayMs?: number, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+class Stalled extends Error {}
+
+/** A Retry-After longer than this is not slept through silently by one chunk. */
+const MAX_RETRY_DELAY_MS = 60_000;
+
+/** What the requests of one pass over a file's gaps share. */
+export interface GapRound {
+  job: FileJob;
+  queue: Range[];
+  /** Stops every request of this pass: the run's signal, or the first chunk that failed for good. */
+  abort: AbortController;
+  /** Learnt from the first answer: does Range work, and the final (CDN) URL with the headers it may get. */
+  rangeSupport?: boolean;
+  cdn?: { url: string; headers: Record<string, string> };
+  /** Other workers wait for the first answer. */
+  probed: Promise<void>;
+  releaseProbe: () => void;
+  /** Start of the first chunk: its answer is the probe. */
+  queue0: number;
+  /** Bounded in total too: a flaky link may cost every chunk a few retries, not more. */
+  failuresLeft: number;
+  /** Polled as bytes arrive: true stops the download (its lock was taken over by another process). */
+  isCancelled?: () => boolean;
+  describeError?: (response: FailedResponse) => Error | undefined;
+}
+
+/** Parse a 206 answer: refuse a changed remote file or a range other than asked; learn the CDN URL. */
+function acceptPartial(round: GapRound, r: StreamResponse, pos: number, viaCdn: boolean): void {
+  const { job } = round;
+  const range = header(r.headers, "content-range");
+  const m = range?.match(/^bytes (\d+)-(\d+)\/(\d+|\*)$/);
+  if (m && m[3] !== "*" && Number(m[3]) !== job.size) {
+    throw new DownloadModelsError(`${job.label}: the remote file is now ${m[3]} bytes, not the listed ${job.size}; it changed since it was listed. Run again to download the new version.`);
+  }
+  if (!m || Number(m[1]) !== pos) throw new Retryable(`the server answered a different range (${range ?? "none"}) than bytes=${pos}-`);
+  round.rangeSupport = true;
+  if (!viaCdn) {
+    const sameOrigin = new URL(r.url).origin === new URL(job.file.url).origin;
+    round.cdn = { url: r.url, headers: sameOrigin ? { ...job.file.headers } : withoutCredentials(job.file.headers ?? {}) };
+  }
+}
+
+/** Why an attempt failed, as a Retryable, or undefined when the error must end the file at once. */
+function retryReason(error: unknown, stalled: boolean, stallMs: number): Retryable | undefined {
+  if (stalled) return new Retryable(`no data for ${Math.round(stallMs / 1000)} s (stalled)`);
+  if (error instanceof Retryable) return error;
+  if (error instanceof DownloadModelsError) return undefined;
+  return new Retryable(`network error: ${(error as Error)?.message ?? String(error)}`, undefined, { cause: error });
+}
+
+/**
+ * Fetch bytes [start, end) of the round's file and write them in place. Each request retries on its own (network
+ * errors, stalls, 408/429/5xx, with backoff and Retry-After) and continues from its last byte. The round's signal is
+ * checked before every attempt: a listener added to an already aborted signal never fires.
+ */
+export async function fetchRange(round: GapRound, start: number, end: number): Promise<void> {
+  const { job } = round;
+  const o = job.transfer.options;
+  let pos = start;
+  let stop = end;
+  let attempts = 0;
+  let refreshes = 0;
+  for (;;) {
+    round.abort.signal.throwIfAborted();
+    const useRange = job.ranged || pos > 0 || stop < job.size;
+    const viaCdn = round.cdn !== undefined;
+    const url = round.cdn?.url ?? job.file.url;
+    const headers: Record<string, string> = {
+      ...(round.cdn ? round.cdn.headers : job.file.headers),
+      "accept-encoding": "identity",
+      ...(useRange ? { range: `bytes=${pos}-${stop - 1}` } : {}),
+    };
+    const ctl = new AbortController();
+    const onRoundAbort = () => ctl.abort(round.abort.signal.reason);
+    round.abort.signal.addEventListener("abort", onRoundAbort, { once: true });
+    const stall = setTimeout(() => ctl.abort(new Stalled()), o.stallMs);
+    const before = pos;
+    try {
+      const res = await streamRequest(url, {
+        headers,
+        dispatcher: job.transfer.dispatcher,
+        signal: ctl.signal,
+        onResponse(r) {
+          if (r.status === 206) acceptPartial(round, r, pos, viaCdn);
+          else if (r.status === 200) {
+            if (useRange && round.rangeSupport === true) throw new Retryable("the server ignored a Range request it honoured before");
+            if (useRange) {
+              // No Range support: this answer is the whole file, as one stream. Everything else is dropped.
+              round.rangeSupport = false;
+              round.queue.length = 0;
+              job.reset();
+              pos = 0;
+              stop = job.size;
+            }
+          } else throw new Retryable(`unexpected HTTP ${r.status}`);
+          round.releaseProbe();
+        },
+        onData(buf) {
+          if (round.isCancelled?.()) throw new DownloadModelsError(`${job.label}: another process took over this download (its lock was judged stale); run again if it does not finish`);
+          if (pos + buf.length > stop) throw new Retryable(`the server sent more bytes than asked for (bytes ${pos + buf.length} > ${stop})`);
+          if (!job.ranged) job.verifier.update(buf);
+          job.writer.write(buf, pos);
+          pos += buf.length;
+          job.addProgress(buf.length);
+          stall.refresh();
+          return job.writer.hasRoom();
+        },
+        onPause: (resume) => job.writer.whenRoom(resume),
+      });
+      job.flushProgress();
+      await job.writer.drained();
+      if (res.errorBody !== undefined) {
+        const failed: FailedResponse = { status: res.status, headers: res.headers, url: res.url, body: res.errorBody };
+        // A signed CDN URL that expired: go back through the hub for a fresh one.
+        if (viaCdn && [401, 403, 404, 410].includes(failed.status) && refreshes++ < 3) {
+          round.cdn = undefined;
+          continue;
+        }
+        const explained = round.describeError?.(failed);
+        const retryable = isRetryableStatus(failed.status) || (explained instanceof HubError && explained.info.retryable === true);
+        const message = explained?.message ?? `HTTP ${failed.status} for ${job.label} (GET ${redactUrl(failed.url)})`;
+        if (retryable) throw new Retryable(message, retryAfterMs(failed.headers));
+        throw explained ?? new HubError(message, { status: failed.status, url: redactUrl(failed.url) });
+      }
+      if (pos < stop) throw new Retryable(`connection closed after ${pos - start} of ${stop - start} bytes`);
+      return;
+    } catch (error) {
+      job.flushProgress();
+      await job.writer.drained().catch(() => {});
+      if (job.writer.error) throw job.writer.error;
+      if (round.abort.signal.aborted) throw round.abort.signal.reason ?? error;
+      const reason = retryReason(error, ctl.signal.reason instanceof Stalled, o.stallMs);
+      if (!reason) throw error;
+      if (pos > before) attempts = 0; // progress was made: the counter starts over, the file-wide budget does not
+      attempts++;
+      round.failuresLeft--;
+      if (attempts >= o.attempts || round.failuresLeft <= 0) {
+        const what = reason.message.includes(job.label) ? reason.message : `${job.label}: ${reason.message}`;
+        throw new DownloadGaveUpError(`${what} (gave up after ${attempts} attempts)`, job.label, redactUrl(url), attempts, { cause: reason.cause });
+      }
+      const delay = Math.min(reason.delayMs ?? backoffDelay(attempts, { baseMs: o.baseDelayMs, capMs: 30_000 }), MAX_RETRY_DELAY_MS);
+      job.hooks.onRetry?.(attempts, delay, redactUrl(reason.message));
+      await sleep(delay, round.abort.signal);
+    } finally {
+      clearTimeout(stall);
+      round.abort.signal.removeEventListener("abort", onRoundAbort);
+      if (start === round.queue0) round.releaseProbe(); // waiting workers go on even when the probe failed for good
+    }
+  }
+}
+
+/**
+ * Fetch every byte range of the file not yet on disk: one stream for a small file; for a big one, chunks pulled
+ * from a queue by up to `connections` workers inside the run's connection budget. The first worker that fails for
+ * good stops the others at once; its error is the one reported.
+ */
+export async function downloadGaps(job: FileJob, signal: AbortSignal, extra: Pick<GapRound, "isCancelled" | "describeError">): Promise<void> {
+  const o = job.transfer.options;
+  const gaps = job.done.gaps(job.size);
+  const queue: Range[] = job.ranged ? splitRanges(gaps, o.chunkSize) : gaps;
+  if (queue.length === 0) return;
+  const abort = new AbortController();
+  setMaxListeners(Infinity, abort.signal); // one listener per request in flight
+  const stopAll = () => abort.abort(signal.reason);
+  if (signal.aborted) stopAll();
+  signal.addEventListener("abort", stopAll, { once: true });
+  let releaseProbe!: () => void;
+  const probed = new Promise<void>((r) => (releaseProbe = r));
+  const round: GapRound = {
+    job, queue, abort, probed, releaseProbe, failuresLeft: o.attempts * 2 + queue.length * 3, queue0: queue[0]![0], ...extra,
+  };
+  const worker = async (index: number) => {
+    if (index > 0) await probed;
+    while (queue.length > 0 && round.rangeSupport !== false && !abort.signal.aborted) {
+      const [s, e] = queue.shift()!;
+      await job.transfer.connection(() => fetchRange(round, s, e));
+    }
+    abort.signal.throwIfAborted();
+  };
+  const workers = job.ranged ? Math.min(o.connections, queue.length) : 1;
+  let first: unknown;
+  try {
+    await Promise.all(
+      Array.from({ length: workers }, (_, i) =>
+        worker(i).catch((error: unknown) => {
+          round.releaseProbe(); // a probe that failed before its first answer must not leave the others waiting
+          if (first === undefined) {
+            first = error;
+            abort.abort(error);
+          }
+        }),
+      ),
+    );
+    if (first !== undefined) throw first;
+  } finally {
+    signal.removeEventListener("abort", stopAll);
+  }
+}
+
