@@ -1,7 +1,10 @@
 import { HubError } from "./errors.ts";
+import { backoffDelay, sleep } from "./backoff.ts";
 import { redactUrl } from "./redact.ts";
 
 const API_ATTEMPTS = 4;
+/** No API retry waits longer than this, whatever Retry-After says. */
+const API_MAX_WAIT_MS = 60_000;
 /** An API answer larger than this is refused (a real listing is a few MB even for 10k files). */
 export const MAX_JSON_BYTES = 64 * 1024 * 1024;
 
@@ -34,7 +37,7 @@ export async function withRetries<T>(signal: AbortSignal | undefined, url: strin
       }
       if (error instanceof HubError && !error.info.retryable) throw error;
       const wait = error instanceof HubError ? error.info.retryAfterMs : undefined;
-      await new Promise((r) => setTimeout(r, wait ?? 500 * 2 ** attempt));
+      await sleep(Math.min(wait ?? backoffDelay(attempt + 1, { baseMs: 500, capMs: API_MAX_WAIT_MS }), API_MAX_WAIT_MS), signal);
     }
   }
 }

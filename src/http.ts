@@ -12,7 +12,7 @@ export function withoutCredentials(headers: Record<string, string>): Record<stri
 }
 
 /**
- * Where a redirect goes, by the rules every request here follows (spec HF §0 rule 7): a relative `Location` is
+ * Where a redirect goes, by the rules every request here follows: a relative `Location` is
  * resolved against the current URL; only http(s), at most 10 hops; credentials are dropped once a hop leaves the
  * origin of `start`.
  */
@@ -54,7 +54,7 @@ export function header(headers: HttpResponse["headers"], name: string): string |
 }
 
 /**
- * One HTTP request that follows redirects itself (spec HF §0 rule 7): a relative `Location` is resolved against the
+ * One HTTP request that follows redirects itself: a relative `Location` is resolved against the
  * request URL, and `Authorization`/`Cookie` are dropped as soon as a hop leaves the original origin (signed CDN URLs).
  */
 export async function httpRequest(url: string, options: HttpOptions): Promise<HttpResponse> {

@@ -1,4 +1,4 @@
-// HuggingFace's allow/ignore patterns are Python `fnmatch.fnmatchcase` (spec §1.3): `*` matches `/` too,
+// HuggingFace's allow/ignore patterns are Python `fnmatch.fnmatchcase`: `*` matches `/` too,
 // so glob libraries (picomatch, minimatch) would disagree with `hf download`. This is the whole translation.
 const cache = new Map<string, RegExp>();
 

@@ -42,7 +42,7 @@ function isDirectory(path: string): boolean {
 }
 
 /**
- * A mounted RunPod network volume (spec runpod.md §2.1): `/workspace` in a Pod that has `RUNPOD_VOLUME_ID`,
+ * A mounted RunPod network volume: `/workspace` in a Pod that has `RUNPOD_VOLUME_ID`,
  * `/runpod-volume` in a serverless worker. A Pod without a volume is an error: its `/workspace` dies with it.
  * Detection keys off RunPod's env vars, never off the directory alone (pytorch images have WORKDIR /workspace).
  */

@@ -22,7 +22,7 @@ function authHeaders(client: HfClient): Record<string, string> {
   return client.token ? { authorization: `Bearer ${client.token}` } : {};
 }
 
-/** Percent-encode each path segment, keep the slashes (spec §1.2: the filename keeps `/`). */
+/** Percent-encode each path segment, keep the slashes (the hub routes `resolve/<rev>/<path>` with the slashes kept). */
 export function encodePath(path: string): string {
   return path.split("/").map(encodeURIComponent).join("/");
 }
@@ -58,7 +58,7 @@ export async function resolveCommit(client: HfClient, repo: string, revision: st
 
 /**
  * Every file of the commit from one recursive tree listing, following `Link: rel="next"` pages
- * (spec §0 rule 8; @huggingface/hub does the paging). Blob name = `lfs.oid` (sha256) for LFS files, else the git oid.
+ * (@huggingface/hub does the paging). Blob name = `lfs.oid` (sha256) for LFS files, else the git oid.
  */
 export async function listSnapshot(client: HfClient, repo: string, revision: string): Promise<Snapshot> {
   const commit = await resolveCommit(client, repo, revision);

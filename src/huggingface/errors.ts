@@ -24,7 +24,7 @@ function serverMessage(r: FailedResponse): string | undefined {
   return text && !text.startsWith("<") ? text.slice(0, 200) : undefined;
 }
 
-/** Turn a HuggingFace error answer into a message that says what happened and what to do (spec HF §1.7). */
+/** Turn a HuggingFace error answer into a message that says what happened and what to do. */
 export function huggingfaceError(r: FailedResponse, ctx: HfErrorContext): HubError {
   const code = header(r.headers, "x-error-code");
   const said = serverMessage(r);

@@ -8,10 +8,10 @@ import { inside, type Disk } from "../path-safety.ts";
 import { verifyFileOnDisk } from "../verify.ts";
 import { pickleDict, pickleDictList, unpickle, type StrDict } from "../modelscope/pickle.ts";
 
-/** Owners whose directory would collide with the cache's own roots (spec ModelScope §0 rule 4). */
+/** Owners whose directory would collide with the cache's own roots (the library would read our model as its own folders). */
 const RESERVED_OWNERS = new Set(["models", "hub", "datasets", "temp", ".lock", ".download-models"]);
 
-/** ModelScope ≥1.12 replaces every "." of the model name with "___" on disk (spec §1). */
+/** ModelScope ≥1.12 replaces every "." of the model name with "___" on disk (a dotted name broke Python imports). */
 export function maskName(name: string): string {
   return name.replaceAll(".", "___");
 }
@@ -81,7 +81,7 @@ async function relativeLink(link: string, targetAbs: string, makeDir: (dir: stri
 }
 
 /**
- * The ModelScope cache, laid out so that every modelscope version loads it offline (spec ModelScope §0, §3):
+ * The ModelScope cache, laid out so that every modelscope version loads it offline:
  * real files in `<cache>/models/<owner>/<masked>/`, the `.msc`/`.mdl`/`.mv` markers of the legacy library, a
  * relative link from the dotted name, and relative links for the v1.12–v1.22 layouts. Links are relative so the
  * cache keeps working when the volume is mounted at `/workspace` in one pod and `/runpod-volume` in another.

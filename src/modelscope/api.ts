@@ -13,7 +13,7 @@ export const DEFAULT_ENDPOINT = "https://www.modelscope.cn";
 const SHA256 = /^[0-9a-f]{64}$/;
 
 /**
- * The hub to talk to (spec §2.1): `MODELSCOPE_ENDPOINT` (full URL: mirrors, the local test hub), else
+ * The hub to talk to: `MODELSCOPE_ENDPOINT` (full URL: mirrors, the local test hub), else
  * `MODELSCOPE_DOMAIN` (a bare host, https), else www.modelscope.cn. No endpoint probing: a run is predictable.
  */
 export function modelscopeEndpoint(env: Env): string {
@@ -32,7 +32,7 @@ export interface MsClient {
 }
 
 /**
- * Both forms the hubs accept (spec §0 rule 9): the `m_session_id` cookie (legacy) and a Bearer token (new hub).
+ * Both forms the hubs accept (the legacy site reads the session cookie, the new hub a Bearer token): the `m_session_id` cookie (legacy) and a Bearer token (new hub).
  * They go to the API host only: the core drops both when a download redirect leaves its origin.
  */
 export function authHeaders(token: string | undefined): Record<string, string> {
@@ -85,7 +85,7 @@ function revisionsOf(list: unknown, kind: MsRevision["kind"]): MsRevision[] {
   });
 }
 
-/** Branches and tags (`/revisions`, spec §2.2 step 3). A private or missing model answers 404 here. */
+/** Branches and tags (`/revisions`, asked before the listing, as the library does). A private or missing model answers 404 here. */
 export async function listRevisions(client: MsClient, repo: string, revision: string): Promise<MsRevision[]> {
   const data = (await getData(client, `${apiBase(client, repo)}/revisions`, { repo, revision, hasToken: Boolean(client.token) })) as {
     RevisionMap?: { Branches?: unknown; Tags?: unknown };
@@ -102,7 +102,7 @@ interface MsFileEntry {
   Revision?: unknown;
 }
 
-/** Files the legacy library never downloads (spec §0 rule 6). */
+/** Files the legacy library never downloads (git bookkeeping, not model files). */
 const SKIPPED = new Set([".gitattributes", ".gitignore"]);
 
 /**

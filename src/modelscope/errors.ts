@@ -10,7 +10,7 @@ export interface MsErrorContext {
   hasToken: boolean;
 }
 
-/** The `{Code, Data, Message, Success}` envelope every `/api/v1` answer is wrapped in (spec ModelScope §2.4). */
+/** The `{Code, Data, Message, Success}` envelope every `/api/v1` answer is wrapped in (errors can hide inside an HTTP 200). */
 export interface Envelope {
   Code?: unknown;
   Data?: unknown;
@@ -49,7 +49,7 @@ function where(ctx: MsErrorContext): string {
   return ctx.path ? `${ctx.path} of ${ctx.repo}@${ctx.revision}` : `${ctx.repo}@${ctx.revision}`;
 }
 
-/** An envelope whose Code is not 200, even inside an HTTP 200 (spec §2.7 `raise_on_error`). */
+/** An envelope whose Code is not 200, even inside an HTTP 200 (the library raises on it too). */
 export function envelopeError(e: Envelope, ctx: MsErrorContext, url: string, status = 200): HubError {
   const message = said(e, "no message");
   const info = { status, code: String(e.Code ?? ""), url: redactUrl(url) };
@@ -73,7 +73,7 @@ function notFound(ctx: MsErrorContext, info: HubError["info"], message: string):
   );
 }
 
-/** Turn a failed ModelScope answer into a message that says what happened and what to do (spec §2.7). */
+/** Turn a failed ModelScope answer into a message that says what happened and what to do. */
 export function modelscopeError(r: FailedResponse, ctx: MsErrorContext): HubError {
   const e = parseEnvelope(r.body);
   const message = said(e, r.body.trim().startsWith("<") ? `HTTP ${r.status}` : r.body.trim().slice(0, 200) || `HTTP ${r.status}`);

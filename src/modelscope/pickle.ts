@@ -1,5 +1,5 @@
 /**
- * The two pickle shapes the modelscope cache files use (spec ModelScope §3): `.msc` is a list of
+ * The two pickle shapes the modelscope cache files use (protocol-2 pickles, as the library writes them): `.msc` is a list of
  * `{'Path': str, 'Revision': str}` dicts, `.mdl` one `{'id': str}` dict. We write protocol 2 without memo,
  * which every modelscope version loads; we read that back, and also the protocol 4 Python itself writes, so an
  * existing `.msc` keeps its entries.

@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { idProblem } from "../model-id.ts";
 
-/** A key of configuration.json that names another model the pipeline loads by id (spec ModelScope §4.3). */
+/** A key of configuration.json that names another model the pipeline loads by id (pipelines fetch these by id at run time). */
 const SUB_MODEL_KEY = /(^|_)model$|^change_locator$/;
 
 export interface SubModel {
