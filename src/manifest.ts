@@ -38,7 +38,7 @@ function filtersKey(include: readonly string[], exclude: readonly string[]): str
 }
 
 /** `<manifestDir>/<revision, URL-encoded>[.<filters hash>].json` */
-export function manifestPath(store: ModelStore, model: Pick<ModelRequest, "revision" | "include" | "exclude">): string {
+export function manifestPath(store: Pick<ModelStore, "manifestDir">, model: Pick<ModelRequest, "revision" | "include" | "exclude">): string {
   return join(store.manifestDir, `${encodeURIComponent(model.revision)}${filtersKey(model.include, model.exclude)}.json`);
 }
 
@@ -74,9 +74,13 @@ export async function findComplete(store: ModelStore, model: ModelRequest): Prom
  * unfiltered one of the same revision with the request's filters applied to its file list.
  */
 export async function manifestsFor(store: ModelStore, model: ModelRequest): Promise<Manifest[]> {
-  const candidates = [manifestPath(store, model)];
-  if (model.include.length > 0 || model.exclude.length > 0) {
-    candidates.push(manifestPath(store, { revision: model.revision, include: [], exclude: [] }));
+  const unfiltered = { revision: model.revision, include: [], exclude: [] };
+  const filtered = model.include.length > 0 || model.exclude.length > 0;
+  const candidates: string[] = [];
+  for (const dir of [store.manifestDir, ...(store.legacyManifestDirs ?? [])]) {
+    const at = { ...store, manifestDir: dir };
+    candidates.push(manifestPath(at, model));
+    if (filtered) candidates.push(manifestPath(at, unfiltered));
   }
   const found: Manifest[] = [];
   for (const path of candidates) {

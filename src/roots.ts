@@ -144,12 +144,8 @@ function otherMount(path: string): { label: string; path: string } | undefined {
   return undefined;
 }
 
-function hfVar(hubDir: string): [string, string] {
-  return basename(hubDir) === "hub" ? ["HF_HOME", dirname(hubDir)] : ["HF_HUB_CACHE", hubDir];
-}
-
 /**
- * The env lines a consuming pod needs to load these caches offline: `HF_HOME` (or `HF_HUB_CACHE`) with
+ * The env lines a consuming pod needs to load these caches offline: `HF_HUB_CACHE` with
  * `HF_HUB_OFFLINE=1`, and `MODELSCOPE_CACHE`. When the roots are on a RunPod volume, the same lines for the other
  * mount point follow as comments.
  */
@@ -171,8 +167,9 @@ export function consumerEnv(
     }
   };
   if (kinds.huggingface) {
-    const [name, value] = hfVar(roots.huggingface);
-    add(name, value);
+    // HF_HUB_CACHE, not HF_HOME: with HF_HOME on the volume every consumer would also write its token, Xet cache and
+    // update checks there.
+    add("HF_HUB_CACHE", roots.huggingface);
     add("HF_HUB_OFFLINE", "1");
   }
   if (kinds.modelscope) add("MODELSCOPE_CACHE", roots.modelscope);

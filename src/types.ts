@@ -32,6 +32,8 @@ export interface ResolvedFile {
   sha256?: string;
   /** Git blob sha1 (hex) of the content, for plain git files. */
   gitSha1?: string;
+  /** Git blob id as the hub's tree lists it (for LFS files: the pointer's), recorded in HF's `trees/<commit>.json`. */
+  gitOid?: string;
   /** Content-addressed name the cache stores the file under (HF: LFS sha256, else git sha1). */
   etag?: string;
   /** The commit that last changed this file (ModelScope's per-file `Revision`, recorded in its `.msc`). */

@@ -95,12 +95,15 @@ export async function modelsOnDisk(registry: Registry, roots: Roots): Promise<Mo
   for (const repo of await readdir(hubCache).catch(() => [] as string[])) {
     if (repo.startsWith("models--")) await addFrom(join(hubCache, repo, ".download-models"));
   }
-  // ModelScope: real directories only (the dotted-name and compat links lead to the same manifests).
-  const msModels = join(rootFor(roots, "modelscope"), "models");
-  for (const owner of await readdir(msModels, { withFileTypes: true }).catch(() => [] as Dirent[])) {
-    if (!owner.isDirectory()) continue;
-    for (const name of await readdir(join(msModels, owner.name), { withFileTypes: true }).catch(() => [] as Dirent[])) {
-      if (name.isDirectory()) await addFrom(join(msModels, owner.name, name.name, ".download-models"));
+  // ModelScope: this tool's records folder, and the model directories where older versions kept them (real
+  // directories only: the dotted-name and compat links lead to the same manifests).
+  const msCache = rootFor(roots, "modelscope");
+  for (const [base, inner] of [[join(msCache, ".download-models", "records"), []], [join(msCache, "models"), [".download-models"]]] as const) {
+    for (const owner of await readdir(base, { withFileTypes: true }).catch(() => [] as Dirent[])) {
+      if (!owner.isDirectory()) continue;
+      for (const name of await readdir(join(base, owner.name), { withFileTypes: true }).catch(() => [] as Dirent[])) {
+        if (name.isDirectory()) await addFrom(join(base, owner.name, name.name, ...inner));
+      }
     }
   }
   for (const d of registry.all().filter((x) => (x.layout ?? "plain") === "plain")) {
@@ -110,5 +113,11 @@ export async function modelsOnDisk(registry: Registry, roots: Roots): Promise<Mo
       await addFrom(join(base, org, ".download-models"));
     }
   }
-  return found.filter((m) => registry.names().includes(m.source));
+  const seen = new Set<string>();
+  return found.filter((m) => {
+    const key = JSON.stringify([m.source, m.id, m.revision, m.include, m.exclude]);
+    if (seen.has(key) || !registry.names().includes(m.source)) return false;
+    seen.add(key);
+    return true;
+  });
 }

@@ -152,3 +152,28 @@ describe("the cache as another reader sees it", () => {
     expect(rev!.files.every((f) => f.blob.path.includes("/blobs/"))).toBe(true);
   });
 });
+
+describe("trees/<commit>.json (commit pins load offline in huggingface_hub ≥ 1.26)", () => {
+  it("holds the commit's whole listing in huggingface_hub's format, also for a filtered request", async () => {
+    const r = repo();
+    const h = await hub({ repos: [r] });
+    const root = await tempDir();
+    const s = await download(h, root, [hfModel("acme/tiny-model", { include: ["*.json"] })]);
+    expect(s.downloaded).toBe(1);
+    const commit = r.refs.main!;
+    const dir = join(root, "huggingface", "hub", "models--acme--tiny-model");
+    const text = await readFile(join(dir, "trees", `${commit}.json`), "utf8");
+    const tree = JSON.parse(text) as { format_version: number; files: Record<string, Record<string, unknown>> };
+    expect(tree.format_version).toBe(1);
+    // Every file of the commit, not only the three the filter kept.
+    const expected = Object.fromEntries(
+      r.commits[0]!.files.map((f) => [f.path, { blob_id: f.gitOid, size: f.size, ...(f.lfs ? { lfs_sha256: f.sha256, lfs_size: f.size } : {}) }]),
+    );
+    expect(tree.files).toEqual(expected);
+    // Keys sorted at every level, as Python's json.dump(sort_keys=True) writes them.
+    expect(Object.keys(tree)).toEqual(["files", "format_version"]);
+    expect(Object.keys(tree.files)).toEqual(Object.keys(tree.files).sort());
+    for (const v of Object.values(tree.files)) expect(Object.keys(v)).toEqual(Object.keys(v).sort());
+    expect((await readdir(join(dir, "snapshots", commit))).sort()).toEqual(["config.json", "onnx", "tokenizer.json"]); // model.safetensors was filtered out
+  });
+});

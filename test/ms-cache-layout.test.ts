@@ -63,7 +63,8 @@ describe("ModelScope cache layout (spec ModelScope §0 rules 1–4, §3)", () =>
       expect(sha256(await readFile(join(dir, f.path)))).toBe(f.sha256);
     }
     const files = await walk(dir);
-    expect(files.filter((p) => !p.startsWith(".download-models/")).sort()).toEqual(
+    // Only the model: this tool's records live in the cache-level records folder, not in the directory users load.
+    expect(files.sort()).toEqual(
       [".mdl", ".msc", ".mv", "README.md", "configuration.json", "model.pt", "sub/deep/vocab.txt"].sort(),
     );
     expect(files.some((p) => p.includes("incomplete") || p.endsWith(".lock"))).toBe(false);
@@ -88,7 +89,9 @@ describe("ModelScope cache layout (spec ModelScope §0 rules 1–4, §3)", () =>
     expect(await readlink(join(cache, "damo", "speech_model.v2"))).toBe(`../models/damo/${MASKED}`);
     // Nothing else at the cache root: no ast_indexer, no library runtime files.
     expect((await readdir(cache)).sort()).toEqual([".download-models", "damo", "hub", "models"]);
-    expect(await walk(join(cache, ".download-models"))).toEqual([]); // no partial file left, only empty folders
+    // Our records beside the model; no partial file and no empty temp folder left behind.
+    expect(await walk(join(cache, ".download-models"))).toEqual([`records/damo/${MASKED}/current`, `records/damo/${MASKED}/master.json`]);
+    expect(await readdir(join(cache, ".download-models"))).toEqual(["records"]);
   });
 
   it("keeps every link resolving after the whole root moves, and still skips with zero requests", async () => {

@@ -11,7 +11,7 @@ describe("resolveRoots", () => {
     expect(r.huggingface).toBe("/data/store/huggingface/hub");
     expect(r.modelscope).toBe("/data/store/modelscope");
     expect(r.why.huggingface).toContain("--root");
-    expect(consumerEnv(r).vars).toEqual({ HF_HOME: "/data/store/huggingface", HF_HUB_OFFLINE: "1", MODELSCOPE_CACHE: "/data/store/modelscope" });
+    expect(consumerEnv(r).vars).toEqual({ HF_HUB_CACHE: "/data/store/huggingface/hub", HF_HUB_OFFLINE: "1", MODELSCOPE_CACHE: "/data/store/modelscope" });
     expect(consumerEnv(r, { modelscope: true }).lines[0]).toBe("export MODELSCOPE_CACHE=/data/store/modelscope");
   });
 
@@ -28,8 +28,8 @@ describe("resolveRoots", () => {
     expect(r.modelscope).toBe("/workspace/models/modelscope");
     expect(r.volume).toEqual({ path: "/workspace", kind: "pod" });
     const lines = consumerEnv(r).lines.join("\n");
-    expect(lines).toContain("export HF_HOME=/workspace/models/huggingface");
-    expect(lines).toContain("HF_HOME=/runpod-volume/models/huggingface");
+    expect(lines).toContain("export HF_HUB_CACHE=/workspace/models/huggingface/hub");
+    expect(lines).toContain("HF_HUB_CACHE=/runpod-volume/models/huggingface/hub");
     expect(lines).toContain("export MODELSCOPE_CACHE=/workspace/models/modelscope");
     expect(lines).toContain("MODELSCOPE_CACHE=/runpod-volume/models/modelscope");
   });

@@ -100,6 +100,7 @@ export async function listSnapshot(client: HfClient, repo: string, revision: str
       path: entry.path,
       size: entry.lfs?.size ?? entry.size,
       ...(sha256 ? { sha256, etag: sha256 } : gitOid && COMMIT.test(gitOid) ? { gitSha1: gitOid, etag: gitOid } : {}),
+      ...(gitOid && COMMIT.test(gitOid) ? { gitOid } : {}),
       url: `${client.endpoint}/${repo}/resolve/${commit}/${encodePath(entry.path)}`,
       headers: authHeaders(client),
     });

@@ -1,7 +1,7 @@
 import { copyFile, readFile, readlink } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
 import { getRepoFolderName } from "@huggingface/hub";
-import type { ModelRequest, ResolvedFile } from "../types.ts";
+import type { ModelRequest, ResolvedFile, Snapshot } from "../types.ts";
 import type { ModelStore } from "./store.ts";
 import { sizeOf, symlinkAtomic, writeFileAtomic } from "../fs-utils.ts";
 import { inside, type Disk } from "../path-safety.ts";
@@ -14,6 +14,21 @@ function etagOf(file: ResolvedFile): string {
     throw new Error(`${file.path}: the hub listed no usable etag (sha256 or git sha1), so it cannot be cached`);
   }
   return etag;
+}
+
+/**
+ * `trees/<commit>.json` as huggingface_hub ≥ 1.22 writes it: without it, 1.26+ `snapshot_download(repo,
+ * revision=<commit>)` goes to the network even offline. It holds the commit's WHOLE listing, also for filtered
+ * requests: a partial one would make a later online `snapshot_download` stop silently at the subset. Keys sorted, as
+ * Python's json.dump(sort_keys=True). Undefined when a file lacks its git blob id (the reader would ignore the file).
+ */
+export function treeCache(snapshot: Snapshot): string | undefined {
+  const files: Record<string, Record<string, number | string>> = {};
+  for (const f of [...snapshot.files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))) {
+    if (!f.gitOid) return undefined;
+    files[f.path] = { blob_id: f.gitOid, ...(f.sha256 ? { lfs_sha256: f.sha256, lfs_size: f.size } : {}), size: f.size };
+  }
+  return JSON.stringify({ files, format_version: 1 });
 }
 
 /**
@@ -46,13 +61,19 @@ export function huggingfaceStore(hubCache: string, model: ModelRequest, disk: Di
       // filesystem: a real copy loads the same (as huggingface_hub does itself without symlinks).
       await symlinkAtomic(target, pointer, (temp) => copyFile(blobPath(file), temp));
     },
-    async finish(m, { commit }) {
+    async finish(m, snapshot) {
+      const treePath = join(modelDir, "trees", `${snapshot.commit}.json`);
+      const tree = treeCache(snapshot);
+      if (tree) {
+        await disk.confine(hubCache, dirname(treePath));
+        await writeFileAtomic(treePath, tree);
+      }
       // Commit-hash requests leave the snapshot detached, as huggingface_hub does.
-      if (m.revision === commit) return;
+      if (m.revision === snapshot.commit) return;
       await disk.confine(hubCache, dirname(refPath));
-      await writeFileAtomic(refPath, commit);
+      await writeFileAtomic(refPath, snapshot.commit);
     },
-    layoutFiles: (m, commit) => (m.revision === commit ? [] : [refPath]),
+    layoutFiles: (m, commit) => [...(m.revision === commit ? [] : [refPath]), join(modelDir, "trees", `${commit}.json`)],
     async revisionMatches(m, commit) {
       if (m.revision === commit || COMMIT.test(m.revision)) return m.revision === commit;
       try {

@@ -1,4 +1,4 @@
-import { lstat, readFile, readlink, rm } from "node:fs/promises";
+import { lstat, readdir, readFile, readlink, rm, rmdir } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
 import type { ModelRequest, ResolvedFile } from "../types.ts";
 import type { ModelStore } from "./store.ts";
@@ -34,6 +34,19 @@ export function modelscopePaths(cache: string, id: string): ModelscopePaths {
   }
   const masked = maskName(name);
   return { owner, name, masked, modelDir: inside(join(cache, "models", owner), masked) };
+}
+
+/** Remove `dir` and the folders below it that are empty, then its empty parents up to (not including) `stop`. */
+async function removeEmptyDirs(dir: string, stop: string): Promise<void> {
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  for (const e of entries) if (e.isDirectory()) await removeEmptyDirs(join(dir, e.name), dir);
+  for (let d = dir; d !== stop && d.startsWith(stop); d = dirname(d)) {
+    try {
+      await rmdir(d);
+    } catch {
+      return; // not empty (another download is using it) or gone already
+    }
+  }
 }
 
 /** Load `.msc`; an unreadable one counts as empty (v1.36+ does the same: renames it and starts over). */
@@ -90,8 +103,10 @@ async function relativeLink(link: string, targetAbs: string, makeDir: (dir: stri
  */
 export function modelscopeStore(cache: string, model: ModelRequest, disk: Disk): ModelStore {
   const { owner, name, masked, modelDir } = modelscopePaths(cache, model.id);
-  const manifestDir = join(modelDir, ".download-models");
+  // This tool's records live beside the model, not in it: the model directory is what users pass to pipeline(model=…).
+  const manifestDir = inside(join(cache, ".download-models", "records", owner), masked);
   const currentPath = join(manifestDir, "current");
+  const legacyDir = join(modelDir, ".download-models");
   const tempDir = inside(join(cache, ".download-models", "temp", owner), masked);
   const blobPath = (file: { path: string }) => inside(modelDir, file.path);
   // v1.20+ readers and users look for the dotted name too (the library's own link is absolute, ours relative);
@@ -110,6 +125,7 @@ export function modelscopeStore(cache: string, model: ModelRequest, disk: Disk):
     root: cache,
     modelDir,
     manifestDir,
+    legacyManifestDirs: [legacyDir],
     blobPath,
     tempPath: (file) => `${inside(tempDir, file.path)}.incomplete`,
     consumerPath: (_commit, path) => inside(modelDir, path),
@@ -126,13 +142,15 @@ export function modelscopeStore(cache: string, model: ModelRequest, disk: Disk):
     link: async () => {},
     async prepare(commit) {
       // Files of another revision are about to be replaced: what was complete is no longer known to be.
-      const current = await readFile(currentPath, "utf8").catch(() => undefined);
-      if (current !== undefined && current !== commit) await rm(currentPath, { force: true });
+      for (const path of [currentPath, join(legacyDir, "current")]) {
+        const current = await readFile(path, "utf8").catch(() => undefined);
+        if (current !== undefined && current !== commit) await rm(path, { force: true });
+      }
     },
-    async finish(m, snapshot) {
-      const listed = new Set(snapshot.files.map((f) => f.path));
+    async finish(m, snapshot, files) {
+      const listed = new Set(files.map((f) => f.path));
       const kept = (await readMsc(join(modelDir, ".msc"))).filter((e) => !listed.has(e.Path ?? ""));
-      const ours = snapshot.files.map((f) => ({ Path: f.path, Revision: f.fileRevision ?? m.revision }));
+      const ours = files.map((f) => ({ Path: f.path, Revision: f.fileRevision ?? m.revision }));
       await writeFileAtomic(join(modelDir, ".msc"), pickleDictList([...kept, ...ours]));
       msc = undefined;
       await writeFileAtomic(join(modelDir, ".mdl"), pickleDict({ id: `${owner}/${masked}` }));
@@ -140,11 +158,17 @@ export function modelscopeStore(cache: string, model: ModelRequest, disk: Disk):
       await writeFileAtomic(join(modelDir, ".mv"), `Revision:${m.revision},CreatedAt:${createdAt}`);
       await disk.confine(cache, manifestDir);
       await writeFileAtomic(currentPath, snapshot.commit);
+      // Records of older versions of this tool, inside the model directory: the new ones above replace them.
+      await rm(legacyDir, { recursive: true, force: true });
       for (const link of links) await relativeLink(link, modelDir, (dir) => disk.makeDir(cache, dir));
     },
+    // Empty temp folders go once the model is complete. rmdir removes only empty folders, and a process still
+    // downloading here holds a lock file in its folder, so it is never pulled from under another process.
+    cleanup: () => removeEmptyDirs(tempDir, join(cache, ".download-models")),
     layoutFiles: () => [...[".msc", ".mdl", ".mv"].map((f) => join(modelDir, f)), currentPath, ...links],
     async revisionMatches(_m, commit) {
-      return (await readFile(currentPath, "utf8").catch(() => undefined)) === commit;
+      const current = (await readFile(currentPath, "utf8").catch(() => undefined)) ?? (await readFile(join(legacyDir, "current"), "utf8").catch(() => undefined));
+      return current === commit;
     },
   };
 }

@@ -11,6 +11,8 @@ export interface ModelStore {
   modelDir: string;
   /** Directory holding this tool's completion manifests. */
   manifestDir: string;
+  /** Where older versions of this tool kept the manifests: still read, and removed once the model is finished again. */
+  legacyManifestDirs?: string[];
   blobPath(file: ResolvedFile): string;
   tempPath(file: ResolvedFile): string;
   /** The path a consumer opens for `path` at `commit`. */
@@ -23,13 +25,18 @@ export interface ModelStore {
   link(commit: string, file: ResolvedFile): Promise<void>;
   /** Called before the first file of `commit` is written: layouts that overwrite in place forget what was complete. */
   prepare?(commit: string): Promise<void>;
-  /** Record the revision → commit mapping and the layout's own markers; `snapshot.files` are the files downloaded. */
-  finish(model: ModelRequest, snapshot: Snapshot): Promise<void>;
+  /**
+   * Record the revision → commit mapping and the layout's own markers. `snapshot` is the whole listing of the commit
+   * (HF readers cache it), `files` the ones this request put in place (its filters applied).
+   */
+  finish(model: ModelRequest, snapshot: Snapshot, files: ResolvedFile[]): Promise<void>;
   /**
    * The layout's own records and links beside the model's files (HF: `refs/<revision>`; ModelScope: `.msc`, `.mdl`,
    * `.mv`, the dotted-name and compat links), for copying a complete model elsewhere (serverless images).
    */
   layoutFiles?(model: ModelRequest, commit: string): string[];
+  /** After the manifest: tidy what the download left that nobody needs (empty temp folders). */
+  cleanup?(): Promise<void>;
   /** Does the layout's own revision record agree (zero network)? */
   revisionMatches(model: ModelRequest, commit: string): Promise<boolean>;
 }

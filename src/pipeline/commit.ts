@@ -8,7 +8,7 @@ import type { FetchPlan, RunContext } from "./context.ts";
  */
 export async function commitModel(plan: FetchPlan, run: RunContext): Promise<void> {
   const { model, store, snapshot, files } = plan;
-  await store.finish(model, { ...snapshot, files });
+  await store.finish(model, snapshot, files);
   await run.disk.confine(store.root, store.manifestDir);
   const manifest: Manifest = {
     format: 1, tool: "download-models", source: model.source, id: model.id, revision: model.revision,
@@ -19,4 +19,5 @@ export async function commitModel(plan: FetchPlan, run: RunContext): Promise<voi
     })),
   };
   await writeManifest(store, manifest);
+  await store.cleanup?.();
 }

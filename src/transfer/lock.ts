@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import { open, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, open, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { dirname } from "node:path";
 import { sleep } from "../backoff.ts";
 
 export interface LockTiming {
@@ -50,7 +51,13 @@ export async function acquireLock(
       }
       return hold(path, timing);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+      const code = (error as NodeJS.ErrnoException).code;
+      // A finished model's empty temp folders are removed: one that was needed again is simply made again.
+      if (code === "ENOENT") {
+        await mkdir(dirname(path), { recursive: true });
+        continue;
+      }
+      if (code !== "EEXIST") throw error;
     }
     if (await done()) return undefined;
     const current = await readFile(path, "utf8").catch(() => undefined);
