@@ -1,5 +1,6 @@
 import { defaultBranch, type HubCommit, type HubFile, type HubRepo } from "./repo.ts";
 import type { Fault, FaultMix } from "./faults.ts";
+import type { ConnectionShaper } from "./throttle.ts";
 
 /** What the route handlers of both listeners share. */
 export interface HubContext {
@@ -15,8 +16,8 @@ export interface HubContext {
   countBytes(bytes: number): void;
   /** Injected failures of file responses (fault-tolerance tests). */
   faults?: { mix: FaultMix; random: () => number; count(fault: Fault): void };
-  /** Per-connection cap on file bodies, bytes per second (benchmarks, slow-link tests). */
-  bandwidthPerConnection?: number;
+  /** Per-connection caps on file bodies (benchmarks, slow-link tests), and the count of connections that carried one. */
+  shaper: ConnectionShaper;
 }
 
 export function repoKey(source: HubRepo["source"], id: string): string {

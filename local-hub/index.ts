@@ -9,3 +9,4 @@ export type { HubContext } from "./context.ts";
 export { DEFAULT_TOKEN, startLocalHub } from "./server.ts";
 export type { ListenerName, LocalHub, LocalHubOptions, RequestRecord } from "./server.ts";
 export type { Fault, FaultMix } from "./faults.ts";
+export { isSlowConnection } from "./throttle.ts";

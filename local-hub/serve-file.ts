@@ -2,7 +2,6 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { pipeline } from "node:stream";
 import type { HubContext } from "./context.ts";
 import { parseRange } from "./range.ts";
-import { throttle } from "./throttle.ts";
 import { answerFault, faultyBody, pickFault } from "./faults.ts";
 import type { Headers } from "./reply.ts";
 import type { HubFile } from "./repo.ts";
@@ -40,7 +39,8 @@ export function serveFile(
   }
   const body = shaped.stream;
   body.on("data", (chunk: Buffer) => ctx.countBytes(chunk.length));
-  const stages: NodeJS.ReadWriteStream[] = ctx.bandwidthPerConnection ? [throttle(req.socket, ctx.bandwidthPerConnection)] : [];
+  const throttled = ctx.shaper.throttle(req.socket);
+  const stages: NodeJS.ReadWriteStream[] = throttled ? [throttled] : [];
   if (shaped.atEnd !== "end") {
     // Faults that cut the body: send what there is, then break the connection the chosen way.
     const out = stages.reduce<NodeJS.ReadableStream>((s, stage) => s.pipe(stage), body);

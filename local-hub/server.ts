@@ -6,6 +6,7 @@ import { handleHuggingFace } from "./huggingface.ts";
 import { handleModelScope } from "./modelscope.ts";
 import { seededRandom, type Fault, type FaultMix } from "./faults.ts";
 import { sendHubError } from "./reply.ts";
+import { ConnectionShaper } from "./throttle.ts";
 import type { HubFile, HubRepo } from "./repo.ts";
 
 export const DEFAULT_TOKEN = "hf_local_test_token";
@@ -25,9 +26,21 @@ export interface LocalHubOptions {
   pageSize?: number;
   /** Cap on file bodies per TCP connection, in bytes per second. @default unlimited */
   bandwidthPerConnection?: number;
+  /**
+   * Share (0..1) of the connections that get `slowBandwidthPerConnection` instead of `bandwidthPerConnection`,
+   * like CDN edges that give some connections far less than others. Counted over the connections of both
+   * listeners in the order they carry their first file body, spread evenly (0.25 → the 4th, 8th, … connection),
+   * so a rerun sees the same pattern. @default 0
+   */
+  slowConnectionShare?: number;
+  /** Cap of a slow connection, bytes per second; required when `slowConnectionShare` > 0. */
+  slowBandwidthPerConnection?: number;
   /** Failures injected into file responses, by probability (see FaultMix). */
   faults?: FaultMix;
-  /** Delay added before answering every request, in milliseconds. @default 0 */
+  /**
+   * Delay added before answering every request (API, resolve and CDN alike, each request on a keep-alive
+   * connection too), in milliseconds: a round trip to a distant hub. @default 0
+   */
   latencyMs?: number;
   /** Runs first on every request; return true when it answered the request itself (fault injection, 429, …). */
   intercept?: (req: IncomingMessage, res: ServerResponse, server: ListenerName) => boolean;
@@ -54,6 +67,8 @@ export interface LocalHub {
   readonly requests: RequestRecord[];
   /** File body bytes written by both listeners. */
   readonly bytesServed: number;
+  /** Connections that carried a file body, and how many of them were slow (`slowConnectionShare`). */
+  readonly connectionStats: { connections: number; slowConnections: number };
   /** How many times each injected fault was served. */
   readonly faultCounts: ReadonlyMap<Fault, number>;
   /** Adds the repo, or replaces the one with the same id. */
@@ -96,6 +111,7 @@ export async function startLocalHub(opts: LocalHubOptions): Promise<LocalHub> {
   const requests: RequestRecord[] = [];
   const faultCounts = new Map<Fault, number>();
   let bytesServed = 0;
+  const shaper = new ConnectionShaper(opts);
   const ctx: HubContext = {
     hubUrl: "",
     cdnUrl: "",
@@ -107,7 +123,7 @@ export async function startLocalHub(opts: LocalHubOptions): Promise<LocalHub> {
     countBytes: (bytes) => {
       bytesServed += bytes;
     },
-    ...(opts.bandwidthPerConnection ? { bandwidthPerConnection: opts.bandwidthPerConnection } : {}),
+    shaper,
     ...(opts.faults
       ? { faults: { mix: opts.faults, random: seededRandom(opts.faults.seed ?? 1), count: (f: Fault) => faultCounts.set(f, (faultCounts.get(f) ?? 0) + 1) } }
       : {}),
@@ -152,6 +168,9 @@ export async function startLocalHub(opts: LocalHubOptions): Promise<LocalHub> {
     requests,
     get bytesServed() {
       return bytesServed;
+    },
+    get connectionStats() {
+      return shaper.stats;
     },
     faultCounts,
     addRepo(repo) {

@@ -1,25 +1,88 @@
 import type { Socket } from "node:net";
 import { Transform } from "node:stream";
 
-// One budget per TCP connection: keep-alive requests on the same socket share it, as on a real CDN edge.
-const budgets = new WeakMap<Socket, { nextAt: number }>();
+/** Per-connection bandwidth of a hub: every connection at one cap, or a share of them much slower (uneven CDN edges). */
+export interface ShapingOptions {
+  /** Cap of a normal connection, bytes per second; undefined = uncapped. */
+  bandwidthPerConnection?: number;
+  /** Share (0..1) of the connections that carry file bodies which get `slowBandwidthPerConnection` instead. */
+  slowConnectionShare?: number;
+  /** Cap of a slow connection, bytes per second. */
+  slowBandwidthPerConnection?: number;
+}
 
-/** Pass bytes through at no more than `bytesPerSecond` for this socket (a per-connection bandwidth cap). */
-export function throttle(socket: Socket, bytesPerSecond: number): Transform {
-  let budget = budgets.get(socket);
-  if (!budget) {
-    budget = { nextAt: 0 };
-    budgets.set(socket, budget);
+/**
+ * Whether the `index`-th connection (0-based) is a slow one: spread evenly and deterministically, so any run of
+ * connections holds its share (0.25 → indexes 3, 7, 11, …; 0.5 → 1, 3, 5, …), and a rerun sees the same pattern.
+ */
+export function isSlowConnection(index: number, share: number): boolean {
+  return Math.floor((index + 1) * share) > Math.floor(index * share);
+}
+
+interface Budget {
+  bytesPerSecond: number;
+  nextAt: number;
+}
+
+/** Decides each connection's cap once, at its first file body, and throttles every body it carries against one budget. */
+export class ConnectionShaper {
+  // One budget per TCP connection: keep-alive requests on the same socket share it, as on a real CDN edge.
+  readonly #budgets = new WeakMap<Socket, Budget | null>();
+  #connections = 0;
+  #slowConnections = 0;
+
+  constructor(private readonly options: ShapingOptions) {
+    const { bandwidthPerConnection: fast, slowConnectionShare: share = 0, slowBandwidthPerConnection: slow } = options;
+    if (fast !== undefined && !(fast > 0)) throw new RangeError("`bandwidthPerConnection` must be > 0 bytes per second");
+    if (!(share >= 0 && share <= 1)) throw new RangeError("`slowConnectionShare` must be between 0 and 1");
+    if (share > 0 && !(slow !== undefined && slow > 0)) {
+      throw new RangeError("`slowConnectionShare` needs `slowBandwidthPerConnection` > 0 bytes per second");
+    }
   }
-  const b = budget;
-  return new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      const now = performance.now();
-      const start = Math.max(b.nextAt, now);
-      b.nextAt = start + (chunk.length * 1000) / bytesPerSecond;
-      const wait = b.nextAt - now;
-      if (wait < 1) callback(null, chunk);
-      else setTimeout(() => callback(null, chunk), wait);
-    },
-  });
+
+  /** Connections that carried a file body so far, and how many of them were slow. */
+  get stats(): { connections: number; slowConnections: number } {
+    return { connections: this.#connections, slowConnections: this.#slowConnections };
+  }
+
+  #budget(socket: Socket): Budget | null {
+    let budget = this.#budgets.get(socket);
+    if (budget !== undefined) return budget;
+    const slow = isSlowConnection(this.#connections++, this.options.slowConnectionShare ?? 0);
+    if (slow) this.#slowConnections++;
+    const rate = slow ? this.options.slowBandwidthPerConnection : this.options.bandwidthPerConnection;
+    budget = rate === undefined ? null : { bytesPerSecond: rate, nextAt: 0 };
+    this.#budgets.set(socket, budget);
+    return budget;
+  }
+
+  /** A pass-through stage for a file body on `socket`; undefined when this connection is uncapped. */
+  throttle(socket: Socket): Transform | undefined {
+    const budget = this.#budget(socket);
+    if (!budget) return undefined;
+    // Slices of ~20 ms of transfer: a slow connection trickles like a real one instead of bursting a whole
+    // read buffer (1 MiB from disk files) and then going silent for seconds.
+    const slice = Math.max(16 * 1024, Math.floor(budget.bytesPerSecond / 50));
+    return new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        let offset = 0;
+        // Each piece leaves when the connection's budget allows it (the debt of an earlier body on the same
+        // socket included), then books its own transfer time.
+        const next = (): void => {
+          if (offset >= chunk.length) return callback();
+          const wait = budget.nextAt - performance.now();
+          if (wait >= 1) {
+            setTimeout(next, wait);
+            return;
+          }
+          const piece = chunk.subarray(offset, offset + slice);
+          offset += piece.length;
+          budget.nextAt = Math.max(budget.nextAt, performance.now()) + (piece.length * 1000) / budget.bytesPerSecond;
+          this.push(piece);
+          next();
+        };
+        next();
+      },
+    });
+  }
 }
