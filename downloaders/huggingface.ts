@@ -2,6 +2,7 @@ import { defineDownloader } from "../src/downloader.ts";
 import { DEFAULT_ENDPOINT, listSnapshot } from "../src/huggingface/api.ts";
 import { huggingfaceError } from "../src/huggingface/errors.ts";
 import type { Env } from "../src/roots.ts";
+import { endpointProblem } from "../src/endpoint.ts";
 
 /** `HF_ENDPOINT` is a full URL (mirrors, the local test hub); trailing slashes are ignored like huggingface_hub does. */
 export function huggingfaceEndpoint(env: Env): string {
@@ -14,6 +15,7 @@ export default defineDownloader({
   layout: "huggingface",
   defaultRevision: "main",
   tokenEnv: ["HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"],
+  checkEnv: (env) => endpointProblem("HF_ENDPOINT", env.HF_ENDPOINT),
   resolve(model, ctx) {
     return listSnapshot(
       {
@@ -21,6 +23,7 @@ export default defineDownloader({
         dispatcher: ctx.dispatcher,
         ...(ctx.token ? { token: ctx.token } : {}),
         ...(ctx.signal ? { signal: ctx.signal } : {}),
+        ...(ctx.onWait ? { onWait: ctx.onWait } : {}),
       },
       model.id,
       model.revision,

@@ -1,6 +1,7 @@
 import { defineDownloader } from "../src/downloader.ts";
 import { listSnapshot, modelscopeEndpoint } from "../src/modelscope/api.ts";
 import { modelscopeError } from "../src/modelscope/errors.ts";
+import { endpointProblem } from "../src/endpoint.ts";
 
 export default defineDownloader({
   name: "modelscope",
@@ -8,6 +9,9 @@ export default defineDownloader({
   layout: "modelscope",
   defaultRevision: "master",
   tokenEnv: ["MODELSCOPE_API_TOKEN"],
+  checkEnv: (env) =>
+    endpointProblem("MODELSCOPE_ENDPOINT", env.MODELSCOPE_ENDPOINT) ??
+    (env.MODELSCOPE_ENDPOINT?.trim() ? undefined : endpointProblem("MODELSCOPE_DOMAIN", env.MODELSCOPE_DOMAIN && modelscopeEndpoint({ MODELSCOPE_DOMAIN: env.MODELSCOPE_DOMAIN }))),
   resolve(model, ctx) {
     return listSnapshot(
       {
@@ -15,6 +19,7 @@ export default defineDownloader({
         dispatcher: ctx.dispatcher,
         ...(ctx.token ? { token: ctx.token } : {}),
         ...(ctx.signal ? { signal: ctx.signal } : {}),
+        ...(ctx.onWait ? { onWait: ctx.onWait } : {}),
       },
       model.id,
       model.revision,

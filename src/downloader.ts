@@ -10,6 +10,8 @@ export interface ResolveContext {
   /** undici dispatcher (keep-alive pool) shared with the core; pass it to `request`/`fetch`. */
   dispatcher: Dispatcher;
   signal?: AbortSignal;
+  /** Report a wait before retrying an API call (rate limit, no answer, 5xx), so the user sees why nothing moves. */
+  onWait?: (wait: { reason: string; delayMs: number; attempt: number; attempts: number }) => void;
 }
 
 /** An HTTP answer the core could not use, handed to the downloader to explain in its hub's terms. */
@@ -40,6 +42,11 @@ export interface Downloader {
   defaultRevision?: string;
   /** Env vars read for the token, in order. */
   tokenEnv?: string[];
+  /**
+   * Check this source's settings (endpoint env vars) before any request; the problem, naming the variable, or
+   * undefined when they are usable.
+   */
+  checkEnv?(env: Env): string | undefined;
   /** Turn a model into a snapshot: the immutable commit and its files with URLs and hashes. */
   resolve(model: ModelRequest, ctx: ResolveContext): Promise<Snapshot>;
   /** Explain a failed file request in this hub's terms (gated, private, rate limited…). */

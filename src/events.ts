@@ -32,6 +32,7 @@ export type DownloadEvent =
   | { type: "start"; models: number }
   | { type: "model-skip"; model: ModelRequest; result: ModelResult }
   | { type: "model-resolving"; model: ModelRequest }
+  | { type: "model-wait"; model: ModelRequest; reason: string; delayMs: number; attempt: number; attempts: number }
   | { type: "model-resolved"; model: ModelRequest; commit: string; files: number; bytes: number; missingBytes: number }
   | { type: "file-start"; model: ModelRequest; path: string; size: number }
   | { type: "file-wait"; model: ModelRequest; path: string; holder: string }

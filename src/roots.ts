@@ -78,8 +78,11 @@ export function resolveRoots(options: RootOptions): Roots {
   const volume = detectVolume(env, isDir);
   const fallback = (kind: string, onVolume: string, userDefault: string): { dir: string; why: string } | RootError => {
     if (volume === "pod-without-volume") {
+      const why = env.RUNPOD_VOLUME_ID
+        ? `RUNPOD_VOLUME_ID is set, but nothing is mounted at ${POD_VOLUME}`
+        : "RUNPOD_VOLUME_ID is not set";
       return new RootError(
-        `This RunPod Pod has no network volume (RUNPOD_VOLUME_ID is not set), so ${POD_VOLUME} is the Pod's own disk ` +
+        `This RunPod Pod has no network volume (${why}), so ${POD_VOLUME} is the Pod's own disk ` +
           `and is deleted with the Pod: ${kind || "the"} models downloaded there would be lost.\n` +
           `Attach a network volume when you deploy the Pod (it mounts at ${POD_VOLUME}), ` +
           `or pass --root DIR to write somewhere on purpose.`,

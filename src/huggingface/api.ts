@@ -5,7 +5,7 @@ import { failedResponse, httpRequest } from "../http.ts";
 import { redactUrl } from "../redact.ts";
 import { huggingfaceError, type HfErrorContext } from "./errors.ts";
 import { HubError } from "../errors.ts";
-import { readCapped, withRetries } from "../api-call.ts";
+import { readCapped, withRetries, type ApiWait } from "../api-call.ts";
 
 export const DEFAULT_ENDPOINT = "https://huggingface.co";
 const COMMIT = /^[0-9a-f]{40}$/;
@@ -16,7 +16,10 @@ export interface HfClient {
   token?: string;
   dispatcher: Dispatcher;
   signal?: AbortSignal;
+  onWait?: (wait: ApiWait) => void;
 }
+
+const callOptions = (client: HfClient) => ({ ...(client.signal ? { signal: client.signal } : {}), ...(client.onWait ? { onWait: client.onWait } : {}) });
 
 function authHeaders(client: HfClient): Record<string, string> {
   return client.token ? { authorization: `Bearer ${client.token}` } : {};
@@ -28,14 +31,14 @@ export function encodePath(path: string): string {
 }
 
 async function getJson(client: HfClient, url: string, ctx: HfErrorContext): Promise<unknown> {
-  return withRetries(client.signal, url, async () => {
+  return withRetries(callOptions(client), url, async (attempt) => {
     const res = await httpRequest(url, {
       headers: { accept: "application/json", ...authHeaders(client) },
       dispatcher: client.dispatcher,
-      ...(client.signal ? { signal: client.signal } : {}),
+      signal: attempt.signal,
     });
     if (res.status !== 200) throw huggingfaceError(await failedResponse(res), ctx);
-    const text = await readCapped(res.body, url);
+    const text = await readCapped(res.body, url, attempt);
     try {
       return JSON.parse(text);
     } catch {
@@ -66,12 +69,12 @@ export async function listSnapshot(client: HfClient, repo: string, revision: str
   // The library pages through `Link`; this fetch adds the token, uses our pool and explains errors in HF terms.
   const fetchWithAuth = (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
     const url = String(input instanceof Request ? input.url : input);
-    return withRetries(client.signal, url, async () => {
+    return withRetries(callOptions(client), url, async (attempt) => {
       const headers = { ...(init?.headers as Record<string, string>), ...authHeaders(client) };
-      const res = await undiciFetch(url, { headers, dispatcher: client.dispatcher, ...(client.signal ? { signal: client.signal } : {}) });
+      const res = await undiciFetch(url, { headers, dispatcher: client.dispatcher, signal: attempt.signal });
       if (res.ok) {
         // Hand the library a body we have read within bounds, and JSON we have checked is a list.
-        const text = res.body ? await readCapped(res.body as unknown as AsyncIterable<Uint8Array>, url) : "";
+        const text = res.body ? await readCapped(res.body as unknown as AsyncIterable<Uint8Array>, url, attempt) : "";
         let page: unknown;
         try {
           page = JSON.parse(text);

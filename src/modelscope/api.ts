@@ -4,7 +4,7 @@ import type { Dispatcher } from "undici";
 import type { ResolvedFile, Snapshot } from "../types.ts";
 import type { Env } from "../roots.ts";
 import { failedResponse, httpRequest } from "../http.ts";
-import { readCapped, withRetries } from "../api-call.ts";
+import { readCapped, withRetries, type ApiWait } from "../api-call.ts";
 import { HubError } from "../errors.ts";
 import { redactUrl } from "../redact.ts";
 import { envelopeError, envelopeOk, modelscopeError, parseEnvelope, type MsErrorContext } from "./errors.ts";
@@ -29,10 +29,11 @@ export interface MsClient {
   token?: string;
   dispatcher: Dispatcher;
   signal?: AbortSignal;
+  onWait?: (wait: ApiWait) => void;
 }
 
 /**
- * Both forms the hubs accept (the legacy site reads the session cookie, the new hub a Bearer token): the `m_session_id` cookie (legacy) and a Bearer token (new hub).
+ * Both forms the hubs accept: the `m_session_id` cookie (the legacy site) and a Bearer token (the new hub).
  * They go to the API host only: the core drops both when a download redirect leaves its origin.
  */
 export function authHeaders(token: string | undefined): Record<string, string> {
@@ -52,14 +53,15 @@ function apiBase(client: MsClient, repo: string): string {
 
 /** GET an `/api/v1` URL and return the envelope's `Data`; `Code != 200` fails even inside an HTTP 200. */
 async function getData(client: MsClient, url: string, ctx: MsErrorContext): Promise<unknown> {
-  return withRetries(client.signal, url, async () => {
+  const options = { ...(client.signal ? { signal: client.signal } : {}), ...(client.onWait ? { onWait: client.onWait } : {}) };
+  return withRetries(options, url, async (attempt) => {
     const res = await httpRequest(url, {
       headers: { accept: "application/json", ...authHeaders(client.token) },
       dispatcher: client.dispatcher,
-      ...(client.signal ? { signal: client.signal } : {}),
+      signal: attempt.signal,
     });
     if (res.status !== 200) throw modelscopeError(await failedResponse(res), ctx);
-    const envelope = parseEnvelope(await readCapped(res.body, url));
+    const envelope = parseEnvelope(await readCapped(res.body, url, attempt));
     if (!envelope) {
       throw new HubError(`ModelScope sent an answer that is not JSON for ${ctx.repo}@${ctx.revision} (${redactUrl(url)}). Is MODELSCOPE_ENDPOINT a ModelScope hub?`, { url: redactUrl(url) });
     }

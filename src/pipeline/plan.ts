@@ -26,7 +26,10 @@ export async function planModel(model: ModelRequest, run: RunContext, signal: Ab
   run.emit({ type: "model-resolving", model });
   const token = tokenFor(downloader, run);
   run.redactor.add(token);
-  const ctx: ResolveContext = { env: run.env, dispatcher: run.transfer.dispatcher, signal, ...(token ? { token } : {}) };
+  const ctx: ResolveContext = {
+    env: run.env, dispatcher: run.transfer.dispatcher, signal, ...(token ? { token } : {}),
+    onWait: (wait) => run.emit({ type: "model-wait", model, ...wait, reason: run.redactor.redact(wait.reason) }),
+  };
   const snapshot = await downloader.resolve(model, ctx);
   checkSnapshot(snapshot, model);
   const files = snapshot.files.filter((f) => matchesFilters(f.path, model.include, model.exclude));
