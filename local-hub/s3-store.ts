@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import { copyFile, mkdir, rename, rm } from "node:fs/promises";
+import { once } from "node:events";
 import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -160,7 +161,9 @@ export class S3Store {
   async completeUpload(upload: MultipartUpload, parts: StoredPart[]): Promise<StoredObject> {
     const path = this.tempPath();
     const out = createWriteStream(path);
-    for (const part of parts) await pipeline(createReadStream(part.path), out, { end: false });
+    for (const part of parts) {
+      for await (const chunk of createReadStream(part.path)) if (!out.write(chunk)) await once(out, "drain");
+    }
     await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
     const digest = createHash("md5");
     for (const part of parts) digest.update(Buffer.from(part.etag, "hex"));
