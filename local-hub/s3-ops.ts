@@ -204,7 +204,8 @@ function listObjects(c: OpContext): void {
   let next = page.nextAfter === undefined ? undefined : Buffer.from(page.nextAfter).toString("base64url");
   const fault = delimiter ? undefined : c.listingFault;
   if (fault === "access-denied" && token) return sendS3Error(c.res, "GET", 403, "AccessDenied", "Access Denied", `/${c.bucket}`);
-  if (fault === "repeat-token" && token && next) next = token;
+  // RunPod's "same next token received twice": the page claims more follows, under the token just sent.
+  if (fault === "repeat-token" && token) next = token;
   const body = {
     Name: c.bucket,
     Prefix: prefix,

@@ -2,7 +2,9 @@ import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { isDeepStrictEqual } from "node:util";
 import pLimit from "p-limit";
-import { VolumeFullError } from "./errors.ts";
+import { DownloadModelsError } from "../errors.ts";
+import { S3UploadError, VolumeFullError } from "./errors.ts";
+import { describeS3Error, s3Status } from "./retry.ts";
 import { listPrefix, type ListedObject } from "./listing.ts";
 import { multipartEtag } from "./multipart.ts";
 import { partPlan, partRange, partCount } from "./part-size.ts";
@@ -85,6 +87,13 @@ async function isPresent(file: ModelFile, listed: ListedObject | undefined, reco
   return (await localEtags(file, env)).includes(listed.etag);
 }
 
+// Our own errors already say what and where; SDK errors get the target and key.
+function rethrowNamed(target: string, key: string, error: unknown): never {
+  if (error instanceof DownloadModelsError) throw error;
+  const status = s3Status(error);
+  throw new S3UploadError(`Uploading ${key} to ${target} failed: ${describeS3Error(error)}.`, { target, key, ...(status ? { status } : {}) }, { cause: error });
+}
+
 function recordedObject(file: ModelFile, etag: string, etagCheck: RecordedObject["etagCheck"]): RecordedObject {
   return { size: file.size, etag, etagCheck, ...(file.sha256 ? { sha256: file.sha256 } : {}) };
 }
@@ -114,7 +123,7 @@ export async function uploadModel(ctx: UploadContext, model: VolumeModel, option
   const limitFiles = pLimit(options.fileConcurrency ?? 4);
   for (const phase of [...new Set(todo.map((f) => f.phase ?? 0))].sort((a, b) => a - b)) {
     const batch = todo.filter((f) => (f.phase ?? 0) === phase);
-    const results = await Promise.allSettled(batch.map((f) => limitFiles(() => uploadFile(ctx, f))));
+    const results = await Promise.allSettled(batch.map((f) => limitFiles(() => uploadFile(ctx, f).catch((e: unknown) => rethrowNamed(label, f.key, e)))));
     const failure = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
     if (failure) throw failure.reason;
     for (const [i, r] of results.entries()) {
