@@ -106,6 +106,63 @@ function drain(req: IncomingMessage, record: S3RequestRecord): Promise<void> {
   });
 }
 
+interface ServerState {
+  opts: S3ServerOptions;
+  store: S3Store;
+  faults: S3Faults;
+  headMisses: Map<string, number>;
+  now: () => number;
+}
+
+// Order as on RunPod: the proxy (delays, injected 5xx) first, then authentication, then the store.
+async function answer(state: ServerState, req: IncomingMessage, res: ServerResponse, record: S3RequestRecord): Promise<void> {
+  const { opts, store, faults, headMisses, now } = state;
+  const rawUrl = req.url ?? "/";
+  const { bucket, key, query } = parseTarget(rawUrl);
+  const method = req.method ?? "GET";
+  const op = operationOf(method, key, query, bucket !== "");
+  Object.assign(record, { operation: op, bucket, key });
+  if (opts.advertiseClock === false) res.sendDate = false;
+  else res.setHeader("date", new Date(now()).toUTCString());
+
+  const delay = faults.delayMs[op];
+  if (delay) await new Promise((r) => setTimeout(r, delay));
+  const injected = takeError(faults, op, key);
+  if (injected !== undefined) {
+    await drain(req, record);
+    return sendInjected(res, injected);
+  }
+  const authFailure = checkSignature({ method, rawUrl, headers: req.headers }, opts.credentials, now(), opts.maxSkewMs ?? 3_600_000);
+  if (authFailure) {
+    await drain(req, record);
+    return sendS3Error(res, method, authFailure.status, authFailure.code, authFailure.message);
+  }
+  if (req.headers["content-encoding"]?.includes("aws-chunked")) {
+    await drain(req, record);
+    return sendS3Error(res, method, 501, "NotImplemented", "aws-chunked uploads are not supported by this store.");
+  }
+  if (op === "ListBuckets") return sendS3Error(res, method, 501, "NotImplemented", "ListBuckets is not needed here.");
+  if (!store.buckets.has(bucket)) {
+    await drain(req, record);
+    return sendS3Error(res, method, 404, "NoSuchBucket", "The specified bucket does not exist.", `/${bucket}`);
+  }
+  const signedHash = String(req.headers["x-amz-content-sha256"]);
+  const ctx: OpContext = {
+    store, req, res, bucket, key, query, headMisses,
+    countBytes: (bytes) => (record.bytes += bytes),
+    maxKeys: opts.maxKeys ?? 1000,
+    listingFault: faults.listingFault,
+    headMissesAfterComplete: faults.headMissesAfterComplete,
+    byteBudget: faults.byteBudget,
+    payloadMatches: (sha256) => {
+      if (!/^[0-9a-f]{64}$/.test(signedHash) || signedHash === sha256) return true;
+      sendS3Error(res, method, 400, "XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header does not match what was computed.");
+      return false;
+    },
+  };
+  await runOperation(op, ctx);
+}
+
 /** An S3-compatible endpoint on 127.0.0.1 with RunPod's subset of operations, real SigV4 checks and fault injection. */
 export async function startLocalS3(opts: S3ServerOptions): Promise<LocalS3> {
   const ownDir = opts.dir === undefined;
@@ -115,59 +172,13 @@ export async function startLocalS3(opts: S3ServerOptions): Promise<LocalS3> {
   const requests: S3RequestRecord[] = [];
   const headMisses = new Map<string, number>();
   const now = (): number => Date.now() + (opts.clockOffsetMs ?? 0);
-
-  const answer = async (req: IncomingMessage, res: ServerResponse, record: S3RequestRecord): Promise<void> => {
-    const rawUrl = req.url ?? "/";
-    const { bucket, key, query } = parseTarget(rawUrl);
-    const method = req.method ?? "GET";
-    const op = operationOf(method, key, query, bucket !== "");
-    Object.assign(record, { operation: op, bucket, key });
-    if (opts.advertiseClock === false) res.sendDate = false;
-    else res.setHeader("date", new Date(now()).toUTCString());
-
-    const delay = faults.delayMs[op];
-    if (delay) await new Promise((r) => setTimeout(r, delay));
-    const injected = takeError(faults, op, key);
-    if (injected !== undefined) {
-      await drain(req, record);
-      return sendInjected(res, injected);
-    }
-    const authFailure = checkSignature({ method, rawUrl, headers: req.headers }, opts.credentials, now(), opts.maxSkewMs ?? 3_600_000);
-    if (authFailure) {
-      await drain(req, record);
-      return sendS3Error(res, method, authFailure.status, authFailure.code, authFailure.message);
-    }
-    if (req.headers["content-encoding"]?.includes("aws-chunked")) {
-      await drain(req, record);
-      return sendS3Error(res, method, 501, "NotImplemented", "aws-chunked uploads are not supported by this store.");
-    }
-    if (op === "ListBuckets") return sendS3Error(res, method, 501, "NotImplemented", "ListBuckets is not needed here.");
-    if (!store.buckets.has(bucket)) {
-      await drain(req, record);
-      return sendS3Error(res, method, 404, "NoSuchBucket", "The specified bucket does not exist.", `/${bucket}`);
-    }
-    const signedHash = String(req.headers["x-amz-content-sha256"]);
-    const ctx: OpContext = {
-      store, req, res, bucket, key, query, headMisses,
-      countBytes: (bytes) => (record.bytes += bytes),
-      maxKeys: opts.maxKeys ?? 1000,
-      listingFault: faults.listingFault,
-      headMissesAfterComplete: faults.headMissesAfterComplete,
-      byteBudget: faults.byteBudget,
-      payloadMatches: (sha256) => {
-        if (!/^[0-9a-f]{64}$/.test(signedHash) || signedHash === sha256) return true;
-        sendS3Error(res, method, 400, "XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header does not match what was computed.");
-        return false;
-      },
-    };
-    await runOperation(op, ctx);
-  };
+  const state: ServerState = { opts, store, faults, headMisses, now };
 
   const server = createServer({ keepAlive: true }, (req, res) => {
     const record: S3RequestRecord = { method: req.method ?? "GET", operation: "Unknown", bucket: "", key: "", bytes: 0, status: 0 };
     requests.push(record);
     res.on("finish", () => (record.status = res.statusCode));
-    answer(req, res, record).catch((error: unknown) => {
+    answer(state, req, res, record).catch((error: unknown) => {
       if (res.headersSent) res.destroy();
       else sendS3Error(res, req.method ?? "GET", 500, "InternalError", error instanceof Error ? error.message : String(error));
     });

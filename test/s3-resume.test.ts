@@ -4,6 +4,7 @@ import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { expect, it } from "vitest";
 import { uploadFile } from "../src/s3/upload.ts";
+import { pruneUploads } from "../src/s3/upload-state.ts";
 import { connection, dataFile, KEYS, localS3, MiB, uploadContext } from "./helpers/s3.ts";
 import { tempDir } from "./helpers/tmp.ts";
 
@@ -78,4 +79,21 @@ it("starts over when the local file changed since the recorded upload, and abort
   expect(s3.store.uploads.size).toBe(0);
   const stored = s3.store.buckets.get("vol1")!.get(key)!;
   expect(createHash("md5").update(await readFile(stored.path)).digest("hex")).toBe(second.md5);
+});
+
+it("prune aborts abandoned multipart uploads under the target's prefix and drops their local records", async () => {
+  const s3 = await localS3();
+  const dir = await tempDir();
+  const stateDir = join(dir, "state");
+  const file = await dataFile(dir, "big.bin", 3 * MiB);
+  const conn = connection(s3);
+  s3.faults.errors.push({ operation: "UploadPart", status: 400, times: 1 });
+  await expect(uploadFile(uploadContext(conn, stateDir), { localPath: file.localPath, key: "models/x/big.bin", size: file.size })).rejects.toThrow();
+  s3.store.createUpload("vol1", "elsewhere/not-ours.bin");
+  expect(await readdir(stateDir)).toHaveLength(1);
+
+  expect(await pruneUploads(conn, { stateDir, olderThanMs: 60_000 })).toEqual([]);
+  expect(await pruneUploads(conn, { stateDir, olderThanMs: 0, now: Date.now() + 1000 })).toEqual(["models/x/big.bin"]);
+  expect([...s3.store.uploads.values()].map((u) => u.key)).toEqual(["elsewhere/not-ours.bin"]);
+  expect(await readdir(stateDir)).toHaveLength(0);
 });
