@@ -38,6 +38,7 @@ export interface OpContext {
   /** HEADs of a just-completed key still to answer 404 (RunPod's asynchronous merge). */
   headMisses: Map<string, number>;
   headMissesAfterComplete: number;
+  completeReplyDelayMs: number;
   /** Stored bytes allowed in all; beyond it 507 like a full volume. */
   byteBudget: number;
   /** Adds received body bytes to the request log. */
@@ -152,6 +153,8 @@ async function completeUpload(c: OpContext): Promise<void> {
   if (c.store.usedBytes + size > c.byteBudget) return volumeFull(c);
   const o = await c.store.completeUpload(u, picked);
   if (c.headMissesAfterComplete > 0) c.headMisses.set(c.key, c.headMissesAfterComplete);
+  if (c.completeReplyDelayMs > 0) await new Promise((r) => setTimeout(r, c.completeReplyDelayMs));
+  if (c.res.destroyed) return;
   sendXml(c.res, 200, "CompleteMultipartUploadResult", { Location: resource(c), Bucket: c.bucket, Key: c.key, ETag: quoted(o.etag) });
 }
 

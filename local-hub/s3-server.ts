@@ -29,6 +29,8 @@ export interface S3Faults {
   listingFault?: ListingFault;
   /** Total stored bytes (objects and staged parts) before writes answer 507. @default Infinity */
   byteBudget: number;
+  /** CompleteMultipartUpload merges, then waits this long before answering (a proxy slower than the client). @default 0 */
+  completeReplyDelayMs: number;
   /** Delay before answering each request of an operation, in milliseconds. */
   delayMs: Partial<Record<S3Operation, number>>;
 }
@@ -153,6 +155,7 @@ async function answer(state: ServerState, req: IncomingMessage, res: ServerRespo
     maxKeys: opts.maxKeys ?? 1000,
     listingFault: faults.listingFault,
     headMissesAfterComplete: faults.headMissesAfterComplete,
+    completeReplyDelayMs: faults.completeReplyDelayMs,
     byteBudget: faults.byteBudget,
     payloadMatches: (sha256) => {
       if (!/^[0-9a-f]{64}$/.test(signedHash) || signedHash === sha256) return true;
@@ -168,7 +171,7 @@ export async function startLocalS3(opts: S3ServerOptions): Promise<LocalS3> {
   const ownDir = opts.dir === undefined;
   const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), "dm-s3-")));
   const store = new S3Store(dir, opts.buckets);
-  const faults: S3Faults = { errors: [], headMissesAfterComplete: 0, byteBudget: Infinity, delayMs: {}, ...opts.faults };
+  const faults: S3Faults = { errors: [], headMissesAfterComplete: 0, completeReplyDelayMs: 0, byteBudget: Infinity, delayMs: {}, ...opts.faults };
   const requests: S3RequestRecord[] = [];
   const headMisses = new Map<string, number>();
   const now = (): number => Date.now() + (opts.clockOffsetMs ?? 0);

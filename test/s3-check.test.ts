@@ -1,6 +1,6 @@
 import { createServer } from "node:net";
 import { describe, expect, it } from "vitest";
-import { connect } from "../src/s3/client.ts";
+import { connect, disconnect } from "../src/s3/client.ts";
 import { checkTarget, checkTargets } from "../src/s3/check.ts";
 import { S3TargetError } from "../src/s3/errors.ts";
 import { parseVolume } from "../src/s3/target.ts";
@@ -60,7 +60,7 @@ describe("checkTarget", () => {
     const error = await checkError(checkTarget(conn));
     expect(error.message).toMatch(/cannot reach http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\)/);
     expect(Date.now() - started).toBeLessThan(10_000);
-    conn.client.destroy();
+    disconnect(conn);
   });
 
   it("splits several targets into usable ones and one error each", async () => {

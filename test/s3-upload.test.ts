@@ -83,6 +83,23 @@ describe("uploadFile against a local S3 endpoint", () => {
     await expect(uploadFile(ctx, { localPath: file.localPath, key: "models/w.bin", size: file.size })).rejects.toThrow(/404 Not Found after 4 checks/);
   });
 
+  it("retries a timed-out CompleteMultipartUpload itself and accepts the upload that completed behind the timeout", async () => {
+    const s3 = await localS3({ faults: { completeReplyDelayMs: 400 } });
+    const dir = await tempDir();
+    const file = await dataFile(dir, "w.bin", 2 * MiB + 1);
+    const ctx = uploadContext(connection(s3), `${dir}/state`, { completeTimeoutMs: 150 });
+    const done = await uploadFile(ctx, { localPath: file.localPath, key: "models/w.bin", size: file.size });
+    expect(done.etagCheck).toBe("multipart");
+    const completes = s3.requests.filter((r) => r.operation === "CompleteMultipartUpload");
+    expect(completes.length).toBeGreaterThanOrEqual(2);
+    expect(completes.at(-1)!.status).toBe(404);
+    // Our loop, not the SDK, retried: with the timeout doubled.
+    const retries = ctx.events.filter((e) => e.type === "upload-retry");
+    expect(retries).toHaveLength(1);
+    expect(retries[0]).toMatchObject({ reason: expect.stringMatching(/timeout|timed out/i) });
+    expect(md5(await readFile(s3.store.buckets.get("vol1")!.get("models/w.bin")!.path))).toBe(file.md5);
+  });
+
   it("turns 507 into VolumeFullError without retrying it", async () => {
     const s3 = await localS3({ faults: { byteBudget: 1.5 * MiB } });
     const dir = await tempDir();

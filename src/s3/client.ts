@@ -6,6 +6,8 @@ import type { S3Target } from "./target.ts";
 export interface S3Connection {
   target: S3Target;
   client: S3Client;
+  /** The same without SDK retries, for calls whose retries we own (Complete, with a timeout that grows). */
+  singleTry: S3Client;
   /** Undefined: the SDK's standard AWS chain (s3:// targets only). */
   credentials: S3Credentials | undefined;
 }
@@ -54,5 +56,16 @@ export function createS3Client(target: S3Target, credentials: S3Credentials | un
 }
 
 export function connect(target: S3Target, credentials: S3Credentials | undefined, options?: S3ClientOptions): S3Connection {
-  return { target, client: createS3Client(target, credentials, options), credentials };
+  return {
+    target,
+    client: createS3Client(target, credentials, options),
+    singleTry: createS3Client(target, credentials, { ...options, maxAttempts: 1 }),
+    credentials,
+  };
+}
+
+/** Close both clients' sockets. */
+export function disconnect(conn: S3Connection): void {
+  conn.client.destroy();
+  conn.singleTry.destroy();
 }

@@ -1,6 +1,6 @@
 export { parseVolume, keyFor, runpodEndpoint, type S3Target, type ParseVolumeOptions } from "./target.ts";
 export { resolveCredentials, credentialNames, type S3Credentials, type CredentialOptions } from "./credentials.ts";
-export { connect, createS3Client, type S3Connection, type S3ClientOptions } from "./client.ts";
+export { connect, disconnect, createS3Client, type S3Connection, type S3ClientOptions } from "./client.ts";
 export { checkTarget, checkTargets, explainTargetError, type CheckOptions } from "./check.ts";
 export { uploadFile, uploadBytes, type UploadContext, type UploadInput, type UploadedObject } from "./upload.ts";
 export { uploadStateDir, pruneUploads, abortStaleUploads, type PruneOptions } from "./upload-state.ts";

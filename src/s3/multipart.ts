@@ -130,7 +130,7 @@ function partBytes(state: UploadState): number {
 
 /** Complete with a timeout that doubles per try; after a timeout or 52x the merge may have finished anyway. */
 async function complete(ctx: UploadContext, file: UploadInput, state: UploadState): Promise<string | undefined> {
-  const { client, target } = ctx.conn;
+  const { singleTry: client, target } = ctx.conn;
   const policy = ctx.retry ?? DEFAULT_RETRY;
   const parts = Object.entries(state.record.parts)
     .map(([n, p]) => ({ PartNumber: Number(n), ETag: `"${p.etag}"` }))
@@ -141,11 +141,12 @@ async function complete(ctx: UploadContext, file: UploadInput, state: UploadStat
       const cmd = new CompleteMultipartUploadCommand({ Bucket: target.bucket, Key: file.key, UploadId: state.record.uploadId, MultipartUpload: { Parts: parts } });
       return cleanEtag((await client.send(cmd, { requestTimeout: timeout })).ETag);
     } catch (error) {
-      // A retried Complete that finds no upload: the first one went through.
-      if (attempt > 1 && s3Code(error) === "NoSuchUpload") return undefined;
+      // No such upload after a timed-out try (ours, or the SDK's own retry): that try went through; HEAD decides.
+      if (s3Code(error) === "NoSuchUpload") return undefined;
       if (attempt >= policy.attempts || !isRetryable(error)) rethrowFull(ctx, file.key, error);
-      retryListener(ctx, file.key)(attempt, timeout, error);
-      await sleep(Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1)));
+      const delayMs = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
+      retryListener(ctx, file.key)(attempt, delayMs, error);
+      await sleep(delayMs);
       timeout *= 2;
     }
   }

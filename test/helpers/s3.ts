@@ -4,7 +4,7 @@ import { dirname, join } from "node:path";
 import pLimit from "p-limit";
 import { onTestFinished } from "vitest";
 import { deterministicBytes, startLocalS3, type LocalS3, type S3ServerOptions } from "../../local-hub/index.ts";
-import { connect, type S3Connection } from "../../src/s3/client.ts";
+import { connect, disconnect, type S3Connection } from "../../src/s3/client.ts";
 import type { S3Event } from "../../src/s3/events.ts";
 import { parseVolume } from "../../src/s3/target.ts";
 import type { UploadContext } from "../../src/s3/upload.ts";
@@ -22,7 +22,7 @@ export async function localS3(options: Partial<S3ServerOptions> = {}): Promise<L
 /** A connection to `volume` (default: RunPod volume vol1 in EU-RO-1) through the local endpoint. */
 export function connection(s3: LocalS3, volume = "vol1@EU-RO-1", creds: { accessKeyId: string; secretAccessKey: string } = KEYS): S3Connection {
   const conn = connect(parseVolume(volume, { endpoint: s3.url }), { ...creds, from: "test" }, { maxAttempts: 3 });
-  onTestFinished(() => conn.client.destroy());
+  onTestFinished(() => disconnect(conn));
   return conn;
 }
 
