@@ -39,6 +39,8 @@ export interface OpContext {
   headMisses: Map<string, number>;
   headMissesAfterComplete: number;
   completeReplyDelayMs: number;
+  /** True when this part is to be stored damaged. */
+  takeCorruption: () => boolean;
   /** Stored bytes allowed in all; beyond it 507 like a full volume. */
   byteBudget: number;
   /** Adds received body bytes to the request log. */
@@ -133,7 +135,7 @@ async function uploadPart(c: OpContext): Promise<void> {
     await c.store.discard(received);
     return volumeFull(c);
   }
-  const part = await c.store.putPart(u, partNumber, received);
+  const part = await c.store.putPart(u, partNumber, c.takeCorruption() ? await c.store.damage(received) : received);
   c.res.writeHead(200, { etag: quoted(part.etag) }).end();
 }
 

@@ -29,6 +29,8 @@ export interface S3Faults {
   listingFault?: ListingFault;
   /** Total stored bytes (objects and staged parts) before writes answer 507. @default Infinity */
   byteBudget: number;
+  /** The next that many UploadParts store the body with its first byte flipped (and that MD5 as ETag). @default 0 */
+  corruptParts: number;
   /** CompleteMultipartUpload merges, then waits this long before answering (a proxy slower than the client). @default 0 */
   completeReplyDelayMs: number;
   /** Delay before answering each request of an operation, in milliseconds. */
@@ -156,6 +158,7 @@ async function answer(state: ServerState, req: IncomingMessage, res: ServerRespo
     listingFault: faults.listingFault,
     headMissesAfterComplete: faults.headMissesAfterComplete,
     completeReplyDelayMs: faults.completeReplyDelayMs,
+    takeCorruption: () => faults.corruptParts > 0 && faults.corruptParts-- > 0,
     byteBudget: faults.byteBudget,
     payloadMatches: (sha256) => {
       if (!/^[0-9a-f]{64}$/.test(signedHash) || signedHash === sha256) return true;
@@ -171,7 +174,7 @@ export async function startLocalS3(opts: S3ServerOptions): Promise<LocalS3> {
   const ownDir = opts.dir === undefined;
   const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), "dm-s3-")));
   const store = new S3Store(dir, opts.buckets);
-  const faults: S3Faults = { errors: [], headMissesAfterComplete: 0, completeReplyDelayMs: 0, byteBudget: Infinity, delayMs: {}, ...opts.faults };
+  const faults: S3Faults = { errors: [], headMissesAfterComplete: 0, completeReplyDelayMs: 0, corruptParts: 0, byteBudget: Infinity, delayMs: {}, ...opts.faults };
   const requests: S3RequestRecord[] = [];
   const headMisses = new Map<string, number>();
   const now = (): number => Date.now() + (opts.clockOffsetMs ?? 0);

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
-import { copyFile, mkdir, rename, rm } from "node:fs/promises";
+import { copyFile, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { once } from "node:events";
 import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
@@ -94,6 +94,14 @@ export class S3Store {
       throw error;
     }
     return { path, size, md5: md5.digest("hex"), sha256: sha256.digest("hex") };
+  }
+
+  /** Flip the first byte of received data, as a store that damaged it would keep it. */
+  async damage(received: Received): Promise<Received> {
+    const bytes = await readFile(received.path);
+    if (bytes.length > 0) bytes[0] = bytes[0]! ^ 0xff;
+    await writeFile(received.path, bytes);
+    return { ...received, md5: createHash("md5").update(bytes).digest("hex"), sha256: createHash("sha256").update(bytes).digest("hex") };
   }
 
   async discard(received: Received): Promise<void> {

@@ -40,6 +40,16 @@ describe("uploadFile against a local S3 endpoint", () => {
     expect(s3.store.uploads.size).toBe(0);
   });
 
+  it("signs and stores keys with spaces, # and non-ASCII characters byte for byte", async () => {
+    const s3 = await localS3();
+    const dir = await tempDir();
+    const file = await dataFile(dir, "f.txt", 10);
+    const ctx = uploadContext(connection(s3), `${dir}/state`);
+    const key = "models/modelscope/models/iic/Model___v1/sub dir/a#b+c=ü.txt";
+    await uploadFile(ctx, { localPath: file.localPath, key, size: file.size });
+    expect([...s3.store.buckets.get("vol1")!.keys()]).toEqual([key]);
+  });
+
   it("retries injected 502 and 520–524 answers and still stores the right bytes", async () => {
     const s3 = await localS3({
       faults: {
@@ -62,6 +72,17 @@ describe("uploadFile against a local S3 endpoint", () => {
     for (const [key, f] of [["models/w.bin", big], ["models/c.json", small]] as const) {
       expect(md5(await readFile(s3.store.buckets.get("vol1")!.get(key)!.path))).toBe(f.md5);
     }
+  });
+
+  it("sends a part again when the store's ETag for it is not the MD5 of what was sent", async () => {
+    const s3 = await localS3({ faults: { corruptParts: 1 } });
+    const dir = await tempDir();
+    const file = await dataFile(dir, "w.bin", 2 * MiB + 3);
+    const ctx = uploadContext(connection(s3), `${dir}/state`);
+    const done = await uploadFile(ctx, { localPath: file.localPath, key: "models/w.bin", size: file.size });
+    expect(s3.count("UploadPart")).toBe(4);
+    expect(done.etagCheck).toBe("multipart");
+    expect(md5(await readFile(s3.store.buckets.get("vol1")!.get("models/w.bin")!.path))).toBe(file.md5);
   });
 
   it("keeps HEADing while the key answers 404 right after a 200 Complete", async () => {
