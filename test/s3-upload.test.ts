@@ -40,6 +40,17 @@ describe("uploadFile against a local S3 endpoint", () => {
     expect(s3.store.uploads.size).toBe(0);
   });
 
+  it("never completes a multipart upload whose file does not match the sha256 it was given", async () => {
+    const s3 = await localS3();
+    const dir = await tempDir();
+    const file = await dataFile(dir, "w.bin", 2 * MiB + 3);
+    const ctx = uploadContext(connection(s3), `${dir}/state`);
+    await expect(uploadFile(ctx, { localPath: file.localPath, key: "models/w.bin", size: file.size, sha256: "0".repeat(64) })).rejects.toThrow(/does not match its sha256/);
+    expect(s3.count("CompleteMultipartUpload")).toBe(0);
+    expect(s3.store.buckets.get("vol1")!.has("models/w.bin")).toBe(false);
+    expect(s3.store.uploads.size).toBe(0);
+  });
+
   it("signs and stores keys with spaces, # and non-ASCII characters byte for byte", async () => {
     const s3 = await localS3();
     const dir = await tempDir();

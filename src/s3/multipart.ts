@@ -34,8 +34,8 @@ export function multipartEtag(partMd5s: string[]): string {
   return `${digest.digest("hex")}-${partMd5s.length}`;
 }
 
-async function fileMd5(path: string): Promise<string> {
-  const digest = createHash("md5");
+async function fileDigest(path: string, algorithm: "md5" | "sha256"): Promise<string> {
+  const digest = createHash(algorithm);
   for await (const chunk of createReadStream(path)) digest.update(chunk as Buffer);
   return digest.digest("hex");
 }
@@ -158,7 +158,7 @@ async function checkFinalEtag(target: string, file: UploadInput, state: UploadSt
   const md5s = Array.from({ length: n }, (_, i) => state.record.parts[String(i + 1)]!.md5);
   if (etag === multipartEtag(md5s)) return "multipart";
   if (isMd5Hex(etag)) {
-    if (etag === (await fileMd5(file.localPath))) return "md5";
+    if (etag === (await fileDigest(file.localPath, "md5"))) return "md5";
     throw new S3UploadError(`${file.key}: the store's ETag ${etag} matches neither the file's MD5 nor its parts.`, { target, key: file.key });
   }
   return "unverified";
@@ -172,6 +172,9 @@ export async function putMultipart(ctx: UploadContext, file: UploadInput, partSi
   const fh = await open(file.localPath, "r");
   try {
     const state = (await resumeUpload(ctx, file, partSize, source, fh)) ?? (await startUpload(ctx, file, partSize, source));
+    // Hashed in one sequential pass beside the parts: the object must not become visible with other bytes.
+    const sha256 = file.sha256 ? fileDigest(file.localPath, "sha256") : undefined;
+    sha256?.catch(() => {});
     const resumedBytes = partBytes(state);
     ctx.onEvent?.({ type: "upload-start", target: target.label, key: file.key, size: file.size, multipart: true, resumedBytes });
     const missing = Array.from({ length: partCount(file.size, partSize) }, (_, i) => i + 1).filter((n) => !state.record.parts[String(n)]);
@@ -185,6 +188,11 @@ export async function putMultipart(ctx: UploadContext, file: UploadInput, partSi
     const bytesSent = results.reduce((sum, r) => sum + (r.status === "fulfilled" ? r.value : 0), 0);
     if (!sameSource(await fileIdentity(file.localPath, file.sha256), source)) {
       throw new S3UploadError(`${file.localPath} changed while it was being uploaded; run again.`, { target: target.label, key: file.key });
+    }
+    if (sha256 && (await sha256) !== file.sha256) {
+      await state.remove();
+      await abortStaleUploads(client, target.bucket, file.key);
+      throw new S3UploadError(`${file.localPath} does not match its sha256; not completing the upload of ${file.key}.`, { target: target.label, key: file.key });
     }
     const completed = await complete(ctx, file, state);
     await state.remove();

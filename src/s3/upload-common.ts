@@ -26,7 +26,7 @@ export interface UploadInput {
   localPath: string;
   key: string;
   size: number;
-  /** When known, the file's bytes are checked against it before they become visible. */
+  /** When known, the file's bytes are checked against it before the object becomes visible (PUT or Complete). */
   sha256?: string;
 }
 
