@@ -169,6 +169,8 @@ async function dropOrphanRecords(dir: string, target: S3Connection["target"], ab
   } catch {
     return;
   }
+  // Temp files of record writes cut short by a killed process.
+  for (const name of names.filter((n) => n.endsWith(".incomplete"))) await rm(join(dir, name), { force: true });
   for (const name of names.filter((n) => n.endsWith(".json"))) {
     const record = await loadRecord(join(dir, name));
     if (record && record.bucket === target.bucket && aborted.has(record.uploadId)) await rm(join(dir, name), { force: true });
