@@ -88,9 +88,13 @@ async function resumeUpload(ctx: UploadContext, file: UploadInput, partSize: num
     const { start, end } = partRange(n, file.size, partSize);
     const etag = cleanEtag(part.ETag);
     if (n < 1 || n > partCount(file.size, partSize) || part.Size !== end - start) continue;
+    // The ETag we recorded for it proves it, even from a store whose part ETags are not MD5s; else re-hash.
     const known = record.parts[String(n)];
-    const partMd5 = known && known.etag === etag ? known.md5 : md5(await readRange(fh, start, end));
-    if (partMd5 === etag) state.record.parts[String(n)] = { size: end - start, md5: partMd5, etag };
+    if (known && known.etag === etag) state.record.parts[String(n)] = known;
+    else {
+      const partMd5 = md5(await readRange(fh, start, end));
+      if (partMd5 === etag) state.record.parts[String(n)] = { size: end - start, md5: partMd5, etag };
+    }
   }
   await state.save();
   return state;
