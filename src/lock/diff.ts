@@ -5,9 +5,9 @@ import { matchesFilters } from "../patterns.ts";
 import { findEntry, type Lock, type LockEntry, type LockFile } from "./lockfile.ts";
 
 /** How `download-models` names a model on its command line: `hf:org/name`, `ms:owner/name`, `<source>:id`. */
-export function modelRef(model: Pick<ModelRequest, "source" | "id" | "revision">, withRevision = true): string {
+export function modelRef(model: Pick<ModelRequest, "source" | "id"> & { revision?: string }, withRevision = true): string {
   const prefix = model.source === "huggingface" ? "hf" : model.source === "modelscope" ? "ms" : model.source;
-  return `${prefix}:${model.id}${withRevision ? `@${model.revision}` : ""}`;
+  return `${prefix}:${model.id}${withRevision && model.revision ? `@${model.revision}` : ""}`;
 }
 
 export interface ChangedFile {
