@@ -78,7 +78,7 @@ export async function analyzeModel(
   const bytes = await treeBytes(model.store.modelDir, limit);
   const manifests = await manifestsIn(model.store.manifestDir);
   if (kept.length === 0) {
-    return { model, declared: false, items: undeclaredItems(model, ref, manifests.map((m) => m.path)), extraRevisions: [], bytes };
+    return { model, declared: false, items: await undeclaredItems(model, ref, manifests.map((m) => m.path), bytes), extraRevisions: [], bytes };
   }
   const serving = servingPaths(model, kept);
   const items: PruneItem[] = [];
@@ -93,7 +93,8 @@ export async function analyzeModel(
     items.push({ kind: "manifest", path, bytes: 0, reason: `${what}: no selected project or lock entry declares it`, model: ref });
     if (manifest) extraRevisions.push({ revision: describe(manifest), commit: manifest.commit, bytes: 0 });
   }
-  if (model.layout === "huggingface") {
+  // With no kept commit (a first download, not locked) nothing says which snapshots are other revisions: keep them.
+  if (model.layout === "huggingface" && keptCommits.size > 0) {
     const hf = await huggingfaceExtras(model, ref, keptCommits, limit);
     items.push(...hf.items);
     // A snapshot's bytes are what only it links to; name it by the revision whose manifest recorded it.
@@ -108,14 +109,14 @@ export async function analyzeModel(
 }
 
 /** A model nobody declares: its manifests, then its links and markers, then its folder. */
-function undeclaredItems(model: ModelOnRoot, ref: string, manifests: string[]): PruneItem[] {
+async function undeclaredItems(model: ModelOnRoot, ref: string, manifests: string[], bytes: number): Promise<PruneItem[]> {
   const reason = "no selected project or lock entry declares this model";
   const items: PruneItem[] = manifests.map((path) => ({ kind: "manifest", path, bytes: 0, reason, model: ref }));
   const links = new Set<string>();
   for (const r of model.requests) for (const f of model.store.layoutFiles?.(r, "") ?? []) links.add(f);
   if (model.layout === "huggingface") for (const d of ["refs", "snapshots", "trees", ".no_exist"]) links.add(join(model.store.modelDir, d));
-  for (const path of [...links].sort()) items.push({ kind: "link", path, bytes: 0, reason, model: ref });
-  items.push({ kind: "model-dir", path: model.store.modelDir, bytes: 0, reason, model: ref });
+  for (const path of [...links].sort()) if (await exists(path)) items.push({ kind: "link", path, bytes: 0, reason, model: ref });
+  items.push({ kind: "model-dir", path: model.store.modelDir, bytes, reason, model: ref });
   items.push({ kind: "empty-dir", path: model.store.manifestDir, bytes: 0, reason, model: ref });
   return items;
 }

@@ -1,4 +1,4 @@
-import { rm, rmdir } from "node:fs/promises";
+import { lstat, rm, rmdir } from "node:fs/promises";
 import { sep } from "node:path";
 import { RootError } from "../errors.ts";
 import { formatBytes } from "../format.ts";
@@ -59,6 +59,7 @@ function partialItems(ref: string, partials: readonly PartialFile[]): PruneItem[
  * that got a file meanwhile, and a download always holds a lock file in it.
  */
 async function emptyFolders(ref: string, area: string, removed: ReadonlySet<string>): Promise<PruneItem[]> {
+  if (!(await lstat(area).then((st) => st.isDirectory(), () => false))) return [];
   const entries = await walk(area);
   const kept = entries.filter((e) => e.kind !== "dir" && !removed.has(e.path)).map((e) => e.path);
   const dirs = [area, ...entries.filter((e) => e.kind === "dir").map((e) => e.path)];
