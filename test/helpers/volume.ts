@@ -56,4 +56,3 @@ export async function recordedBytes(h: LocalHub, root: string, model: ModelReque
   return partialBytes(openStore(registry.get(model.source), model, rootsOf(root)).tempPath(file), file.size);
 }
 
-export { download };
