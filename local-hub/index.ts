@@ -1,4 +1,5 @@
 export { BLOCK_SIZE, deterministicBytes, deterministicChunks, deterministicStream } from "./content.ts";
+export { moveBranch, resetBranch } from "./history.ts";
 export { corruptFile, defaultBranch, lfsPointerSize, makeFile, makeRepo, REF_BASE_TIME } from "./repo.ts";
 export type { FileSpec, HubCommit, HubFile, HubRepo, HubSource } from "./repo.ts";
 export { handleHuggingFace } from "./huggingface.ts";

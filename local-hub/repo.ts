@@ -146,7 +146,7 @@ function commitSha(repoId: string, branch: string, files: HubFile[]): string {
   return sha1Hex([repoId, branch, ...listing].join("\n"));
 }
 
-function makeCommit(repoId: string, branch: string, specs: FileSpec[]): HubCommit {
+export function makeCommit(repoId: string, branch: string, specs: FileSpec[]): HubCommit {
   const files = specs.map((spec) => makeFile(repoId, spec));
   const paths = new Set<string>();
   for (const file of files) {

@@ -1,0 +1,40 @@
+import { z } from "zod";
+
+/** The one lockfile version this tool reads and writes. */
+export const LOCKFILE_VERSION = 1;
+
+const hex = (n: number) => z.string().regex(new RegExp(`^[0-9a-f]{${n}}$`), { error: `expected ${n} lowercase hex digits` });
+
+const lockFileSchema = z.strictObject({
+  path: z.string().min(1),
+  size: z.number().int().nonnegative(),
+  sha256: hex(64).optional(),
+  gitSha1: hex(40).optional(),
+  /** ModelScope's per-file `Revision` (the last commit that changed the file). */
+  revision: z.string().min(1).optional(),
+});
+
+const lockEntrySchema = z.strictObject({
+  source: z.string().min(1),
+  id: z.string().min(1),
+  /** What the projects ask for: a branch, tag or commit. */
+  revision: z.string().min(1),
+  include: z.array(z.string()),
+  exclude: z.array(z.string()),
+  /**
+   * HuggingFace: the commit the revision resolved to. ModelScope publishes no commit id for a branch: there it is the
+   * digest of the listing (paths, per-file revisions, sha256, sizes) that the store records as the model's commit.
+   */
+  commit: z.string().min(1),
+  projects: z.array(z.string()),
+  files: z.array(lockFileSchema),
+});
+
+export const lockSchema = z.strictObject({
+  lockfileVersion: z.literal(LOCKFILE_VERSION),
+  models: z.array(lockEntrySchema),
+});
+
+export type LockFile = z.infer<typeof lockFileSchema>;
+export type LockEntry = z.infer<typeof lockEntrySchema>;
+export type Lock = z.infer<typeof lockSchema>;
