@@ -39,7 +39,7 @@ describe("preflight: what is wrong is said before any request", () => {
     } catch {
       return ctx.skip(); // mounting is refused here: reported as skipped
     }
-    onTestFinished(() => execFileSync("umount", ["-l", dir], { stdio: "ignore" }));
+    onTestFinished(() => void execFileSync("umount", ["-l", dir], { stdio: "ignore" }));
     expect(await rootProblem(join(dir, "huggingface", "hub"))).toMatch(/read-only \(EROFS\)/);
   });
 
