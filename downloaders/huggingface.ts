@@ -3,6 +3,7 @@ import { DEFAULT_ENDPOINT, listSnapshot } from "../src/huggingface/api.ts";
 import { huggingfaceError } from "../src/huggingface/errors.ts";
 import type { Env } from "../src/roots.ts";
 import { endpointProblem } from "../src/endpoint.ts";
+import { huggingfaceLocate, lockedSnapshot } from "../src/lock/diff.ts";
 
 /** `HF_ENDPOINT` is a full URL (mirrors, the local test hub); trailing slashes are ignored like huggingface_hub does. */
 export function huggingfaceEndpoint(env: Env): string {
@@ -28,6 +29,9 @@ export default defineDownloader({
       model.id,
       model.revision,
     );
+  },
+  fromLock(entry, ctx) {
+    return lockedSnapshot(entry, huggingfaceLocate(huggingfaceEndpoint(ctx.env), ctx.token ? { authorization: `Bearer ${ctx.token}` } : undefined));
   },
   describeError(response, model, { path, env, hasToken }) {
     return huggingfaceError(response, {

@@ -1,6 +1,7 @@
 import type { Dispatcher } from "undici";
 import type { Env } from "./roots.ts";
 import type { LayoutName, ModelRequest, Snapshot } from "./types.ts";
+import type { LockEntry } from "./lock/schema.ts";
 
 /** What a downloader gets to resolve a model. It must not write files: the core does that. */
 export interface ResolveContext {
@@ -49,6 +50,11 @@ export interface Downloader {
   checkEnv?(env: Env): string | undefined;
   /** Turn a model into a snapshot: the immutable commit and its files with URLs and hashes. */
   resolve(model: ModelRequest, ctx: ResolveContext): Promise<Snapshot>;
+  /**
+   * The snapshot a lock entry pins, without asking the hub (HF downloads by commit: the locked files at the locked
+   * commit, with the lock's sizes and hashes). Sources without it are resolved again and compared with the lock.
+   */
+  fromLock?(entry: LockEntry, ctx: ResolveContext): Snapshot;
   /** Explain a failed file request in this hub's terms (gated, private, rate limited…). */
   describeError?(response: FailedResponse, model: ModelRequest, ctx: DescribeContext): Error | undefined;
 }

@@ -22,6 +22,8 @@ export interface ModelResult {
   projects: string[];
   seconds: number;
   error?: string;
+  /** With a lockfile: fetched at the locked commit, or resolved now and added to the lock. */
+  lock?: "locked" | "added";
 }
 
 /**

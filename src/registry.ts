@@ -45,6 +45,7 @@ const downloaderShape = z.object({
     error: "expected a function resolve(model, ctx) that returns the snapshot",
   }),
   describeError: z.custom((v) => typeof v === "function", { error: "expected a function" }).optional(),
+  fromLock: z.custom((v) => typeof v === "function", { error: "expected a function" }).optional(),
   checkEnv: z.custom((v) => typeof v === "function", { error: "expected a function" }).optional(),
 });
 

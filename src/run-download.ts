@@ -13,6 +13,7 @@ import { commitModel } from "./pipeline/commit.ts";
 import { missingBytes, type RunContext } from "./pipeline/context.ts";
 import { fetchModel } from "./pipeline/fetch.ts";
 import { planModel } from "./pipeline/plan.ts";
+import type { Lock, LockEntry } from "./lock/schema.ts";
 
 export interface RunDownloadOptions {
   models: ModelRequest[];
@@ -38,6 +39,8 @@ export interface RunDownloadOptions {
   onEvent?: EventSink;
   /** Hides the run's secrets in results and events; one is created per run when not given. */
   redactor?: Redactor;
+  /** A lockfile to follow: locked models are fetched at their locked commit and checked against its hashes. */
+  lock?: Lock;
 }
 
 export interface Summary {
@@ -51,6 +54,8 @@ export interface Summary {
   /** Total size of every model's files. */
   totalBytes: number;
   seconds: number;
+  /** Lock entries for the models of this run the lock did not have (empty without a lock). */
+  lockAdded: LockEntry[];
 }
 
 /** One model through its three phases (plan, fetch, commit); a failure is the model's result, never the run's. */
@@ -76,6 +81,7 @@ async function runModel(model: ModelRequest, run: RunContext): Promise<ModelResu
     Object.assign(result, {
       commit: plan.snapshot.commit, files: plan.files.length, bytes: plan.files.reduce((n, f) => n + f.size, 0),
       reusedFiles: plan.reused.size, path: plan.store.snapshotDir(plan.snapshot.commit),
+      ...(plan.lockUse ? { lock: plan.lockUse } : {}),
     });
     if (run.dryRun) {
       result.downloadedBytes = missingBytes(plan);
@@ -116,6 +122,7 @@ export async function runDownload(options: RunDownloadOptions): Promise<Summary>
     transfer, disk, redactor, space: new SpaceReservations(), hashing: pLimit(4),
     ...(options.signal ? { signal: options.signal } : {}),
     emit: (e: DownloadEvent) => options.onEvent?.(e),
+    ...(options.lock ? { lock: { lock: options.lock, added: [] } } : {}),
   };
   const modelLimit = pLimit(options.modelConcurrency ?? DEFAULT_MODELS);
   run.emit({ type: "start", models: options.models.length });
@@ -128,6 +135,7 @@ export async function runDownload(options: RunDownloadOptions): Promise<Summary>
       downloadedBytes: results.reduce((n, r) => n + (r.status === "planned" ? 0 : r.downloadedBytes), 0),
       totalBytes: results.reduce((n, r) => n + r.bytes, 0),
       seconds: (performance.now() - started) / 1000,
+      lockAdded: run.lock?.added ?? [],
     };
   } finally {
     await transfer.close();

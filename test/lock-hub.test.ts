@@ -31,13 +31,18 @@ describe("downloads that follow the lock", () => {
 
     const root = await tempDir();
     h.resetStats();
-    const summary = await download(h, root, [model], { registry: lockedRegistry(entry, h.url) });
+    const summary = await download(h, root, [model], { lock });
     expect(summary.failed).toBe(0);
+    expect(summary.models[0]!.lock).toBe("locked");
+    expect(summary.lockAdded).toEqual([]);
     expect(h.requests.filter((r) => r.path.startsWith("/api/"))).toEqual([]); // no revision, no listing
     const store = openStore(registry.get("huggingface"), model, rootsOf(root));
     expect((await findComplete(store, model))?.commit).toBe(a);
     expect(await readFile(join(store.modelDir, "refs", "main"), "utf8")).toBe(a);
     expect(await readFile(store.consumerPath(a, "config.json"), "utf8")).toBe('{"v":1}');
+    // Offline readers that pin the commit find its whole listing, from the lock alone.
+    const tree = JSON.parse(await readFile(join(store.modelDir, "trees", `${a}.json`), "utf8")) as { files: Record<string, unknown> };
+    expect(Object.keys(tree.files).sort()).toEqual(["config.json", "gone.txt", "w.safetensors"]);
 
     const updated = findEntry(await lockNow(h, [model], lock), model)!;
     expect(updated.commit).toBe(b);
@@ -55,6 +60,8 @@ describe("downloads that follow the lock", () => {
     const root = await tempDir();
     const summary = await download(h, root, [model], { registry: lockedRegistry(entry, h.url) });
     expect(summary.failed).toBe(1);
+    const viaLock = await download(h, await tempDir(), [model], { lock: { lockfileVersion: 1, models: [entry] } });
+    expect(viaLock.models[0]!.error).toMatch(/sha256/);
     expect(summary.models[0]!.error).toMatch(/sha256/);
     expect(await findComplete(openStore(registry.get("huggingface"), model, rootsOf(root)), model)).toBeUndefined();
   });
@@ -70,5 +77,23 @@ describe("downloads that follow the lock", () => {
     const changed = listingMatches(entry, await resolveNow(h, model));
     expect(changed).toBe(2);
     expect(movedError(entry, changed).message).toMatch(/^ms:iic\/asr: the hub's master moved since the lock \(2 files changed\): run `download-models lock --update ms:iic\/asr`/);
+    const run = await download(h, await tempDir(), [model], { lock: { lockfileVersion: 1, models: [entry] } });
+    expect(run.models[0]!.status).toBe("failed");
+    expect(run.models[0]!.error).toMatch(/the hub's master moved since the lock \(2 files changed\)/);
+    expect(h.requests.some((r) => r.path.includes("/repo?"))).toBe(false); // nothing downloaded
+  });
+
+  it("a model the lock does not have is resolved, downloaded and handed back as a new entry", async () => {
+    const repo = makeRepo({ id: "acme/new", files: [{ path: "a.json", text: "{}" }, { path: "b.bin", size: 1000 }] });
+    const h = await hub({ repos: [repo] });
+    const model = hfModel("acme/new", { include: ["*.json"] });
+    const summary = await download(h, await tempDir(), [model], { lock: emptyLock() });
+    expect(summary.models[0]!.lock).toBe("added");
+    expect(summary.lockAdded).toHaveLength(1);
+    const added = summary.lockAdded[0]!;
+    expect(added.commit).toBe(repo.refs.main);
+    expect(added.files.map((f) => f.path)).toEqual(["a.json"]);
+    expect(added.unselected?.map((f) => f.path)).toEqual(["b.bin"]); // recorded for the readers' listing cache
+    expect(added.files[0]!.gitOid).toMatch(/^[0-9a-f]{40}$/);
   });
 });

@@ -37,7 +37,10 @@ describe("models.lock.json", () => {
     const parsed = JSON.parse(text);
     expect(Object.keys(parsed)).toEqual(["lockfileVersion", "models"]);
     expect(parsed.models.map((m: { id: string }) => m.id)).toEqual(["org/a", "org/b"]);
-    expect(Object.keys(parsed.models[1])).toEqual(["source", "id", "revision", "include", "exclude", "commit", "projects", "files"]);
+    expect(Object.keys(parsed.models[0])).toEqual(["source", "id", "revision", "include", "exclude", "commit", "projects", "files"]);
+    // a filtered model also records what its filters leave out, for the readers' listing cache
+    expect(Object.keys(parsed.models[1])).toEqual(["source", "id", "revision", "include", "exclude", "commit", "projects", "files", "unselected"]);
+    expect(parsed.models[1].unselected.map((f: { path: string }) => f.path)).toEqual(["README.md", "x.json"]);
     expect(parsed.models[1].projects).toEqual(["asr", "tts"]);
     expect(parsed.models[1].files[1]).toEqual({ path: "z.safetensors", size: 10, sha256: sha("c") });
     // the same content, put in another order, serialises byte for byte the same

@@ -141,13 +141,14 @@ export type Locate = (file: LockFile, entry: LockEntry) => { url: string; header
  * each carrying the lock's size and hashes, which the transfer checks the bytes against (other bytes fail the file).
  */
 export function lockedSnapshot(entry: LockEntry, locate: Locate): Snapshot {
-  const files: ResolvedFile[] = entry.files.map((f) => {
+  // The whole commit (the filters then select the locked files again), so the layout can record the full listing.
+  const files: ResolvedFile[] = [...entry.files, ...(entry.unselected ?? [])].map((f) => {
     const where = locate(f, entry);
     const etag = f.sha256 ?? f.gitSha1;
     return {
       path: f.path, size: f.size,
       ...(f.sha256 ? { sha256: f.sha256 } : {}), ...(f.gitSha1 ? { gitSha1: f.gitSha1 } : {}),
-      ...(etag ? { etag } : {}), ...(f.revision ? { fileRevision: f.revision } : {}),
+      ...(etag ? { etag } : {}), ...(f.gitOid ? { gitOid: f.gitOid } : {}), ...(f.revision ? { fileRevision: f.revision } : {}),
       url: where.url, ...(where.headers ? { headers: where.headers } : {}),
     };
   });

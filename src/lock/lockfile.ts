@@ -80,6 +80,7 @@ export function serializeLock(lock: Lock): string {
   const models = normalizeLock(lock).models.map((m) => ({
     source: m.source, id: m.id, revision: m.revision, include: m.include, exclude: m.exclude,
     commit: m.commit, projects: m.projects, files: m.files.map(orderedFile),
+    ...(m.unselected?.length ? { unselected: m.unselected.map(orderedFile) } : {}),
   }));
   return JSON.stringify({ lockfileVersion: LOCKFILE_VERSION, models }, null, 2) + "\n";
 }
@@ -87,7 +88,8 @@ export function serializeLock(lock: Lock): string {
 function orderedFile(f: LockFile): LockFile {
   return {
     path: f.path, size: f.size,
-    ...(f.sha256 ? { sha256: f.sha256 } : {}), ...(f.gitSha1 ? { gitSha1: f.gitSha1 } : {}), ...(f.revision ? { revision: f.revision } : {}),
+    ...(f.sha256 ? { sha256: f.sha256 } : {}), ...(f.gitSha1 ? { gitSha1: f.gitSha1 } : {}),
+    ...(f.gitOid ? { gitOid: f.gitOid } : {}), ...(f.revision ? { revision: f.revision } : {}),
   };
 }
 
@@ -98,6 +100,7 @@ function normalizeLock(lock: Lock): Lock {
     exclude: patternSet(m.exclude),
     projects: [...new Set(m.projects)].sort(compare),
     files: [...m.files].sort((a, b) => compare(a.path, b.path)),
+    ...(m.unselected?.length ? { unselected: [...m.unselected].sort((a, b) => compare(a.path, b.path)) } : {}),
   }));
   models.sort((a, b) => compare(lockKey(a), lockKey(b)));
   return { lockfileVersion: LOCKFILE_VERSION, models };
@@ -113,14 +116,17 @@ export async function writeLock(path: string, lock: Lock): Promise<void> {
  * hashes only (URLs and request headers carry tokens and hosts; they never go into the lock).
  */
 export function entryFromSnapshot(model: ModelRequest, snapshot: Snapshot): LockEntry {
-  const files = snapshot.files
-    .filter((f) => matchesFilters(f.path, model.include, model.exclude))
-    .map((f) => orderedFile({ path: f.path, size: f.size, sha256: f.sha256, gitSha1: f.gitSha1, revision: f.fileRevision } as LockFile))
-    .sort((a, b) => compare(a.path, b.path));
+  const toLock = (f: Snapshot["files"][number]) =>
+    orderedFile({ path: f.path, size: f.size, sha256: f.sha256, gitSha1: f.gitSha1, gitOid: f.gitOid, revision: f.fileRevision } as LockFile);
+  const selected = (f: { path: string }) => matchesFilters(f.path, model.include, model.exclude);
+  const byPath = (a: LockFile, b: LockFile) => compare(a.path, b.path);
+  const files = snapshot.files.filter(selected).map(toLock).sort(byPath);
+  const unselected = snapshot.files.filter((f) => !selected(f)).map(toLock).sort(byPath);
   return {
     source: model.source, id: model.id, revision: model.revision,
     include: patternSet(model.include), exclude: patternSet(model.exclude),
     commit: snapshot.commit, projects: [...new Set(model.projects)].sort(compare), files,
+    ...(unselected.length ? { unselected } : {}),
   };
 }
 

@@ -10,6 +10,8 @@ const lockFileSchema = z.strictObject({
   size: z.number().int().nonnegative(),
   sha256: hex(64).optional(),
   gitSha1: hex(40).optional(),
+  /** The git blob id the hub lists (for LFS files: the pointer's): HF readers' listing cache names every file by it. */
+  gitOid: hex(40).optional(),
   /** ModelScope's per-file `Revision` (the last commit that changed the file). */
   revision: z.string().min(1).optional(),
 });
@@ -28,6 +30,11 @@ const lockEntrySchema = z.strictObject({
   commit: z.string().min(1),
   projects: z.array(z.string()),
   files: z.array(lockFileSchema),
+  /**
+   * Files of the commit that the filters leave out: never downloaded, but recorded so that the listing cache HF
+   * readers need (`trees/<commit>.json`) can hold the whole commit without asking the hub.
+   */
+  unselected: z.array(lockFileSchema).optional(),
 });
 
 export const lockSchema = z.strictObject({

@@ -9,6 +9,7 @@ import type { Env, Roots } from "../roots.ts";
 import type { SpaceReservations } from "../space.ts";
 import type { Transfer } from "../transfer/index.ts";
 import type { ModelRequest, ResolvedFile, Snapshot } from "../types.ts";
+import type { Lock, LockEntry } from "../lock/schema.ts";
 
 /** What every phase of every model of one run shares. Created per run: nothing here outlives it. */
 export interface RunContext {
@@ -28,6 +29,8 @@ export interface RunContext {
   hashing: LimitFunction;
   signal?: AbortSignal;
   emit(event: DownloadEvent): void;
+  /** The lockfile the run follows, if any; entries for models it did not have are collected in `added`. */
+  lock?: { lock: Lock; added: LockEntry[] };
 }
 
 /** A model the plan phase found complete on disk: nothing to fetch, nothing to commit. */
@@ -50,6 +53,8 @@ export interface FetchPlan {
   /** Files already on disk as they should be: linked, not fetched. */
   reused: Set<ResolvedFile>;
   token?: string;
+  /** How the lock was used: the model was downloaded at its locked commit, or is new to the lock. */
+  lockUse?: "locked" | "added";
 }
 
 export type ModelPlan = SkipPlan | FetchPlan;

@@ -1,5 +1,7 @@
-import type { ResolveContext } from "../downloader.ts";
-import type { ModelRequest } from "../types.ts";
+import type { Downloader, ResolveContext } from "../downloader.ts";
+import type { ModelRequest, Snapshot } from "../types.ts";
+import { entryFromSnapshot, findEntry } from "../lock/lockfile.ts";
+import { listingMatches, movedError } from "../lock/diff.ts";
 import { DownloadModelsError } from "../errors.ts";
 import { openStore } from "../layouts/index.ts";
 import { findComplete } from "../manifest.ts";
@@ -30,14 +32,14 @@ export async function planModel(model: ModelRequest, run: RunContext, signal: Ab
     env: run.env, dispatcher: run.transfer.dispatcher, signal, ...(token ? { token } : {}),
     onWait: (wait) => run.emit({ type: "model-wait", model, ...wait, reason: run.redactor.redact(wait.reason) }),
   };
-  const snapshot = await downloader.resolve(model, ctx);
+  const { snapshot, lockUse } = await resolveSnapshot(model, downloader, ctx, run);
   checkSnapshot(snapshot, model);
   const files = snapshot.files.filter((f) => matchesFilters(f.path, model.include, model.exclude));
   if (files.length === 0) throw new DownloadModelsError(describeNoMatch(model, snapshot.files));
   const reusable = await Promise.all(files.map((f) => run.hashing(() => store.canReuse(f))));
   const plan: ModelPlan = {
     kind: "fetch", model, downloader, store, snapshot, files,
-    reused: new Set(files.filter((_, i) => reusable[i])), ...(token ? { token } : {}),
+    reused: new Set(files.filter((_, i) => reusable[i])), ...(token ? { token } : {}), ...(lockUse ? { lockUse } : {}),
   };
   run.emit({
     type: "model-resolved", model, commit: snapshot.commit, files: files.length,
@@ -47,4 +49,25 @@ export async function planModel(model: ModelRequest, run: RunContext, signal: Ab
     await run.space.reserve(model, store, files.filter((f) => !plan.reused.has(f)));
   }
   return plan;
+}
+
+/**
+ * With a lockfile, a locked model is fetched at its locked commit: from the lock alone where the source can (HF), else
+ * resolved again and refused when the hub's listing moved since the lock (ModelScope has no commits for branches).
+ * A model the lock does not have yet is resolved as usual and its entry collected for the lock.
+ */
+async function resolveSnapshot(
+  model: ModelRequest, downloader: Downloader, ctx: ResolveContext, run: RunContext,
+): Promise<{ snapshot: Snapshot; lockUse?: "locked" | "added" }> {
+  const entry = run.lock && findEntry(run.lock.lock, model);
+  if (entry && downloader.fromLock) return { snapshot: downloader.fromLock(entry, ctx), lockUse: "locked" };
+  const snapshot = await downloader.resolve(model, ctx);
+  if (!run.lock) return { snapshot };
+  if (entry) {
+    const changed = listingMatches(entry, snapshot);
+    if (changed > 0) throw movedError(entry, changed);
+    return { snapshot, lockUse: "locked" };
+  }
+  run.lock.added.push(entryFromSnapshot(model, snapshot));
+  return { snapshot, lockUse: "added" };
 }
