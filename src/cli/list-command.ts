@@ -2,7 +2,7 @@ import type { Env } from "../roots.ts";
 import { resolveRoots, type Roots } from "../roots.ts";
 import { loadProjects } from "../project.ts";
 import { loadRegistry, type Registry } from "../registry.ts";
-import { dedupe, toRequest } from "../plan.ts";
+import { dedupe, toRequest } from "../requests.ts";
 import { findComplete } from "../manifest.ts";
 import { openStore } from "../layouts/index.ts";
 import type { ModelRequest } from "../types.ts";

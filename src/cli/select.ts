@@ -3,7 +3,7 @@ import type { Registry } from "../registry.ts";
 import type { ModelRequest } from "../types.ts";
 import { UsageError } from "../errors.ts";
 import { guessSource, parseModelRef } from "../model-id.ts";
-import { dedupe, projectModels, toRequest } from "../plan.ts";
+import { dedupe, projectModels, toRequest } from "../requests.ts";
 
 export interface Selection {
   ids: string[];
