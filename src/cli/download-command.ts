@@ -83,7 +83,7 @@ export async function downloadCommand(o: DownloadOptions, io: Output, env: Env):
     force: Boolean(o.force),
     dryRun: Boolean(o.dryRun),
     skipSpaceCheck: o.spaceCheck === false,
-    concurrency: o.concurrency ?? 32,
+    ...(o.concurrency ? { concurrency: o.concurrency } : {}),
     transfer: {
       ...(o.connections ? { connections: o.connections } : {}),
       // Undocumented knobs for benchmarks and experiments.

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Command, CommanderError, InvalidArgumentError } from "commander";
+import { DEFAULT_FILES, DEFAULT_CONNECTIONS } from "../defaults.ts";
 import { DownloadModelsError } from "../errors.ts";
 import { redact, registerSecret } from "../redact.ts";
 import type { Env } from "../roots.ts";
@@ -37,8 +38,8 @@ function buildProgram(io: Output, env: Env, setCode: (code: number) => void): Co
     .option("--token <token>", "token for the hub (default: HF_TOKEN / MODELSCOPE_API_TOKEN); prefer the env var, argv is visible in ps")
     .option("-f, --force", "download again even when a complete copy is on disk")
     .option("-n, --dry-run", "show what would be downloaded and what is already complete; write nothing")
-    .option("-c, --concurrency <n>", "files downloaded at once", positiveInt("--concurrency"), 32)
-    .option("--connections <n>", "HTTP connections at once, shared by all files (big files use several)", positiveInt("--connections"), 32)
+    .option("-c, --concurrency <n>", "files downloaded at once", positiveInt("--concurrency"), DEFAULT_FILES)
+    .option("--connections <n>", "HTTP connections at once, shared by all files (big files use several)", positiveInt("--connections"), DEFAULT_CONNECTIONS)
     .option("--no-space-check", "do not refuse when the volume reports too little free space (for filesystems that misreport it)")
     .option("--json", "print newline-delimited JSON events on stdout, the summary last; nothing else")
     .option("-q, --quiet", "print only failures and the summary")
