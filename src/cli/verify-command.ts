@@ -14,11 +14,11 @@ export interface VerifyOptions extends Selection, PluginDirs {
   token?: string;
 }
 
-function line(r: VerifyResult): string {
-  const name = `${r.model.source}  ${r.model.id}@${r.model.revision}`;
-  if (r.status === "not-downloaded") return `  not downloaded  ${name}: no manifest on this root (run download-models for it)`;
-  if (r.status === "ok") return `  ok          ${name}: ${r.files} file${r.files === 1 ? "" : "s"}, ${formatBytes(r.bytes)} re-hashed, all match`;
-  return [`  CORRUPT     ${name}: ${r.problems.length} of ${r.files} files bad`, ...r.problems.map((p) => `      ${p.path}: ${p.problem}`)].join("\n");
+function line(result: VerifyResult): string {
+  const name = `${result.model.source}  ${result.model.id}@${result.model.revision}`;
+  if (result.status === "not-downloaded") return `  not downloaded  ${name}: no manifest on this root (run download-models for it)`;
+  if (result.status === "ok") return `  ok          ${name}: ${result.files} file${result.files === 1 ? "" : "s"}, ${formatBytes(result.bytes)} re-hashed, all match`;
+  return [`  CORRUPT     ${name}: ${result.problems.length} of ${result.files} files bad`, ...result.problems.map((bad) => `      ${bad.path}: ${bad.problem}`)].join("\n");
 }
 
 /** `download-models verify`: re-hash what is on the root against the manifests; `--repair` re-downloads only what is bad. */
