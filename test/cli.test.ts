@@ -24,7 +24,7 @@ describe("download-models CLI", () => {
     expect(first.stdout).toMatch(/downloaded +huggingface +acme\/a@main \([0-9a-f]{10}\): 1 file, 3 B/);
     expect(first.stdout).toMatch(/downloaded +huggingface +acme\/b@main/);
     expect(first.stdout).toMatch(/Summary: 2 downloaded, 0 skipped, 0 failed; 6 B downloaded in/);
-    expect(first.stdout).toContain(`export HF_HOME=${root}/huggingface`);
+    expect(first.stdout).toContain(`export HF_HUB_CACHE=${root}/huggingface/hub`);
     expect(first.stdout).toContain("export HF_HUB_OFFLINE=1");
 
     h.resetStats();
@@ -126,7 +126,7 @@ describe("download-models CLI", () => {
     expect(both.code).toBe(0);
     expect(both.stdout).toMatch(/skipped +huggingface +acme\/shared@main/);
     expect(both.stdout).toMatch(/ModelScope cache .*\/modelscope \(--root/);
-    expect(both.stdout).toContain(`export HF_HOME=${root}/huggingface`);
+    expect(both.stdout).toContain(`export HF_HUB_CACHE=${root}/huggingface/hub`);
     expect(both.stdout).toContain(`export MODELSCOPE_CACHE=${root}/modelscope`);
     expect((await runMain(["list", "--projects-dir", pdir, "--root", root])).stdout).toContain("iic/x@master  [complete]");
 
@@ -134,7 +134,7 @@ describe("download-models CLI", () => {
     expect(env.stdout).toBe(
       `# HuggingFace cache: ${root}/huggingface/hub (--root ${root})\n` +
         `# ModelScope cache: ${root}/modelscope (--root ${root})\n` +
-        `export HF_HOME=${root}/huggingface\nexport HF_HUB_OFFLINE=1\nexport MODELSCOPE_CACHE=${root}/modelscope\n` +
+        `export HF_HUB_CACHE=${root}/huggingface/hub\nexport HF_HUB_OFFLINE=1\nexport MODELSCOPE_CACHE=${root}/modelscope\n` +
         "# ModelScope pipelines load offline only from a directory: pass what `download-models path <id>` prints to pipeline(model=...)\n",
     );
   });

@@ -84,7 +84,7 @@ describe("the npm package", () => {
       failed: 0,
       verified: ["ok", "ok"],
       events: expect.arrayContaining(["start", "model-resolved", "file-done", "model-done"]),
-      vars: { HF_HOME: join(root, "huggingface"), HF_HUB_OFFLINE: "1" },
+      vars: { HF_HUB_CACHE: join(root, "huggingface", "hub"), HF_HUB_OFFLINE: "1" },
       unknown: "UsageError",
     });
   });
