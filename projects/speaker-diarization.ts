@@ -1,4 +1,4 @@
-import { defineProject } from "../src/define.ts";
+import { defineProject } from "download-models/define";
 
 // FunASR / CAM++ speaker diarization. The diarization pipeline's configuration.json names the VAD, embedding and
 // change-locator models by id, so they are declared too: otherwise the pipeline downloads them at run time.

@@ -1,4 +1,4 @@
-import { defineProject } from "../src/define.ts";
+import { defineProject } from "download-models/define";
 
 // IndexTTS-2 and the auxiliary models it otherwise fetches on its first start (index-tts
 // `ensure_models_available`): predeclared here so no cold start ever downloads ~3 GB.

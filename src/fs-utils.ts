@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { open, rename, mkdir, rm, stat, symlink } from "node:fs/promises";
+import { lstat, open, rename, mkdir, rm, stat, symlink } from "node:fs/promises";
 import { dirname } from "node:path";
 
 /** Write a file so that readers see either the old or the whole new content: temp + fsync + rename. */
@@ -46,6 +46,16 @@ export async function symlinkAtomic(target: string, link: string, fallback?: (te
   } catch (error) {
     await rm(temp, { force: true });
     throw error;
+  }
+}
+
+/** Is there an entry at `path` (a file, a directory, or a link, even a dangling one)? */
+export async function entryExists(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return true;
+  } catch {
+    return false;
   }
 }
 

@@ -44,9 +44,20 @@ export function digestProblem(file: ResolvedFile, digest: string | undefined, se
   return digest === expected ? undefined : `${kind} ${digest}, expected ${expected}`;
 }
 
+async function eachChunk(path: string, use: (chunk: Buffer) => void): Promise<void> {
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) use(chunk as Buffer);
+}
+
 /** Hash a file on disk the way `Verifier` does: undefined if it matches. */
 export async function verifyFileOnDisk(path: string, file: ResolvedFile): Promise<string | undefined> {
   const v = new Verifier(file);
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) v.update(chunk as Buffer);
+  await eachChunk(path, (chunk) => v.update(chunk));
   return v.problem();
+}
+
+/** The sha256 of a file on disk, hex. */
+export async function sha256OfFile(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  await eachChunk(path, (chunk) => hash.update(chunk));
+  return hash.digest("hex");
 }

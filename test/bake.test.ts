@@ -6,7 +6,7 @@ import { builtinDownloaders, createRegistry } from "../src/registry.ts";
 import { bake } from "../src/serverless/bake.ts";
 import { download, hfModel, hub, msModel } from "./helpers/hub.ts";
 import { tempDir } from "./helpers/tmp.ts";
-import { runCli } from "./helpers/cli.ts";
+import { runMain } from "./helpers/cli.ts";
 
 describe("bake (the serverless builder's copy step)", () => {
   it("copies a ModelScope model with its markers and relative links, and a HuggingFace one, complete and verifiable", async () => {
@@ -35,8 +35,46 @@ describe("bake (the serverless builder's copy step)", () => {
 
     const sums = await readFile(join(to, ".download-models", "SHA256SUMS"), "utf8");
     expect(sums).toContain("  modelscope/models/iic/vad___v2/model.pt\n");
-    const verify = await runCli(["verify", "--root", to]);
+    const verify = await runMain(["verify", "--root", to]);
     expect(verify.stdout).toContain("2 ok, 0 corrupt");
+    expect(verify.code).toBe(0);
+  });
+
+  it("is the `bake` subcommand: selects projects, copies them, writes baked.txt with the notes; refuses what is incomplete", async () => {
+    const h = await hub({
+      repos: [
+        makeRepo({ id: "acme/voice", files: [{ path: "config.json", text: "{}\n" }, { path: "model.safetensors", size: 30_000 }] }),
+        makeRepo({ id: "acme/other", files: [{ path: "config.json", text: "{}\n" }] }),
+      ],
+    });
+    const dir = await tempDir({
+      "projects/voice.ts": `export default { name: "voice", models: [{ id: "acme/voice" }] };`,
+      "projects/other.ts": `export default { name: "other", models: [{ id: "acme/other" }] };`,
+    });
+    const projects = join(dir, "projects");
+    const from = join(dir, "cache");
+    const to = join(dir, "image-models");
+    const env = { HF_ENDPOINT: h.url };
+    expect((await runMain(["--project", "voice", "--root", from, "--projects-dir", projects, "-q"], env)).code).toBe(0);
+
+    const usage = await runMain(["bake", "--from", from, "--to", to, "--projects-dir", projects]);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toMatch(/Name what to bake: --all, or --project NAME/);
+    const noTo = await runMain(["bake", "--from", from, "--all"]);
+    expect(noTo.code).toBe(2);
+    expect(noTo.stderr).toMatch(/required option '--to <dir>' not specified/);
+    const incomplete = await runMain(["bake", "--all", "--from", from, "--to", to, "--projects-dir", projects]);
+    expect(incomplete.code).toBe(1);
+    expect(incomplete.stderr).toMatch(/huggingface acme\/other@main is not complete under .*download it first/);
+
+    const baked = await runMain(["bake", "--project", "voice", "--from", from, "--to", to, "--projects-dir", projects, "--note", "built by a test", "--note", "projects: voice"]);
+    expect(baked.stderr).toBe("");
+    expect(baked.code).toBe(0);
+    expect(baked.stdout).toMatch(/^baked  huggingface  acme\/voice@main  [0-9a-f]{40}  2 files, 30.0 kB  huggingface\/hub\/models--acme--voice\/snapshots\/[0-9a-f]{40}$/m);
+    expect(baked.stdout).toContain(`Baked 1 model (30.0 kB) into ${to}`);
+    expect(await readFile(join(to, ".download-models", "baked.txt"), "utf8")).toMatch(/^# built by a test\n# projects: voice\n# source id revision/);
+    const verify = await runMain(["verify", "--project", "voice", "--root", to, "--projects-dir", projects]);
+    expect(verify.stdout).toContain("1 ok, 0 corrupt");
     expect(verify.code).toBe(0);
   });
 });

@@ -4,7 +4,7 @@ import { mkdir, readFile, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { makeRepo } from "../local-hub/index.ts";
 import { hub } from "./helpers/hub.ts";
-import { runCli } from "./helpers/cli.ts";
+import { runCli, runMain } from "./helpers/cli.ts";
 import { tempDir } from "./helpers/tmp.ts";
 
 const MB = 1_000_000;
@@ -51,7 +51,7 @@ describe("several processes on one root (pods sharing a volume)", () => {
     // a lock left by a pod that was deleted mid-download: it will never beat again
     await writeFile(join(blobs, `${f.sha256}.incomplete.lock`), JSON.stringify({ owner: "gone-pod:4242:abc", beat: 7 }));
     const started = Date.now();
-    const run = await runCli(["acme/shared", "--root", root], { HF_ENDPOINT: h.url, DOWNLOAD_MODELS_LOCK_STALE_MS: "1500" });
+    const run = await runMain(["acme/shared", "--root", root], { HF_ENDPOINT: h.url, DOWNLOAD_MODELS_LOCK_STALE_MS: "1500" });
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/waiting for gone-pod:4242:abc \(another process on this volume\) to finish model\.safetensors of acme\/shared/);
     expect(Date.now() - started).toBeGreaterThanOrEqual(1500);

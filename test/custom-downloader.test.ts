@@ -17,7 +17,7 @@ async function exampleDownloader(dir: string, served: { url: string; size: numbe
   const readme = await readFile(README, "utf8");
   const code = readme.split("<!-- example: downloaders/direct.ts")[1]!.split("```ts\n")[1]!.split("```")[0]!;
   const pointed = code
-    .replace('"../src/define.ts"', JSON.stringify(DEFINE))
+    .replace('"download-models/define"', JSON.stringify(DEFINE))
     .replace("https://dl.fbaipublicfiles.com/demucs/hybrid_transformer/955717e8-8726e21a.th", served.url)
     .replace("84_141_911", String(served.size))
     .replace("8726e21a993978c7ba086d3872e7608d7d5bfca646ca4aca459ffda844faa8b4", served.sha256);

@@ -4,7 +4,7 @@ import { mkdir, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { makeRepo } from "../local-hub/index.ts";
 import { hub } from "./helpers/hub.ts";
-import { runCli } from "./helpers/cli.ts";
+import { runMain } from "./helpers/cli.ts";
 import { tempDir } from "./helpers/tmp.ts";
 
 const MB = 1_000_000;
@@ -38,7 +38,7 @@ describe.skipIf(!canMount)("disk full (a real 8 MB tmpfs)", () => {
     const fs = await smallFs();
     if (!fs) return ctx.skip(); // mounting was refused here: reported as skipped, not as passed
     const h = await hub({ repos: [makeRepo({ id: "acme/big", files: [{ path: "model.safetensors", size: 12 * MB }, { path: "config.json", text: "{}" }] })] });
-    const r = await runCli(["acme/big", "--root", fs], { HF_ENDPOINT: h.url });
+    const r = await runMain(["acme/big", "--root", fs], { HF_ENDPOINT: h.url });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/Not enough disk space for acme\/big@main under .*: 12\.0 MB to download, [\d.]+ MB free\. Nothing was downloaded for it\./);
     expect(h.requests.some((q) => q.server === "cdn")).toBe(false);
@@ -50,7 +50,7 @@ describe.skipIf(!canMount)("disk full (a real 8 MB tmpfs)", () => {
     const file = { path: "model.safetensors", size: 20 * MB };
     const r = makeRepo({ id: "acme/fill", files: [file] });
     const h = await hub({ repos: [r] });
-    const res = await runCli(["acme/fill", "--root", fs, "--no-space-check", "--connections", "2"], { HF_ENDPOINT: h.url, DOWNLOAD_MODELS_CHUNK_MB: "1" });
+    const res = await runMain(["acme/fill", "--root", fs, "--no-space-check", "--connections", "2"], { HF_ENDPOINT: h.url, DOWNLOAD_MODELS_CHUNK_MB: "1" });
     expect(res.code).toBe(1);
     expect(res.stderr).toMatch(/model\.safetensors of acme\/fill@main: the disk is full .*the bytes written so far are kept|ENOSPC/);
     const blobs = await readdir(join(fs, "huggingface", "hub", "models--acme--fill", "blobs"));

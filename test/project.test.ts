@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { loadProjects, validateProject } from "../src/project.ts";
 import { ConfigError } from "../src/errors.ts";
 import { builtinDownloaders, createRegistry, loadRegistry } from "../src/registry.ts";
-import { projectModels } from "../src/plan.ts";
+import { projectModels } from "../src/requests.ts";
 import { tempDir } from "./helpers/tmp.ts";
 
 const SRC = join(import.meta.dirname, "..", "src", "define.ts");

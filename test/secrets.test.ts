@@ -3,7 +3,7 @@ import { readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { makeRepo } from "../local-hub/index.ts";
 import { hub } from "./helpers/hub.ts";
-import { runCli, type CliResult } from "./helpers/cli.ts";
+import { runMain, type CliResult } from "./helpers/cli.ts";
 import { tempDir } from "./helpers/tmp.ts";
 
 const SECRET = "hf_sEcReT0123456789abcdefTOKEN";
@@ -34,12 +34,12 @@ describe("tokens never leak", () => {
     const root = await tempDir();
     const env = { HF_ENDPOINT: h.url, HF_TOKEN: SECRET };
     const runs: CliResult[] = [
-      await runCli(["acme/private", "acme/gated", "acme/limited", "--root", root], env),
-      await runCli(["acme/private", "acme/gated", "acme/limited", "--root", root, "--json", "--force"], env),
-      await runCli(["acme/private", "--root", root, "--token", BAD, "--force"], { HF_ENDPOINT: h.url }),
-      await runCli(["acme/private", "--root", root, `--token=${BAD}`, "--json", "--force"], { HF_ENDPOINT: h.url }),
-      await runCli(["verify", "--root", root, "--json"], env),
-      await runCli(["list", "--root", root, "--bogus-flag", SECRET], env),
+      await runMain(["acme/private", "acme/gated", "acme/limited", "--root", root], env),
+      await runMain(["acme/private", "acme/gated", "acme/limited", "--root", root, "--json", "--force"], env),
+      await runMain(["acme/private", "--root", root, "--token", BAD, "--force"], { HF_ENDPOINT: h.url }),
+      await runMain(["acme/private", "--root", root, `--token=${BAD}`, "--json", "--force"], { HF_ENDPOINT: h.url }),
+      await runMain(["verify", "--root", root, "--json"], env),
+      await runMain(["list", "--root", root, "--bogus-flag", SECRET], env),
     ];
     expect(runs[0]!.code).toBe(1); // gated and limited fail, private succeeds
     expect(runs[2]!.stderr).toMatch(/token was rejected \(invalid credentials\)/);

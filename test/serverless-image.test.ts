@@ -7,7 +7,7 @@ import { dirname, join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import { makeRepo, type HubRepo } from "../local-hub/index.ts";
 import { hub } from "./helpers/hub.ts";
-import { runCli } from "./helpers/cli.ts";
+import { runMain } from "./helpers/cli.ts";
 
 const ROOT = join(import.meta.dirname, "..");
 const SCRIPT = join(ROOT, "build-serverless.sh");
@@ -193,7 +193,7 @@ describe("serverless image, built for real", () => {
 
     // The image's /models, copied out with its symlinks: the tool itself finds every selected model complete.
     const models = join(work, "ci", "image-models");
-    const verify = await runCli(["verify", "--root", models, "--project", "ci-voice,ci-gated", "--projects-dir", PROJECTS]);
+    const verify = await runMain(["verify", "--root", models, "--project", "ci-voice,ci-gated", "--projects-dir", PROJECTS]);
     expect(verify.code, verify.stdout + verify.stderr).toBe(0);
     expect(verify.stdout).toContain("Verified 4 models");
     expect(verify.stdout).toContain("4 ok, 0 corrupt");

@@ -3,7 +3,7 @@ import { open, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { makeRepo } from "../local-hub/index.ts";
 import { hub } from "./helpers/hub.ts";
-import { runCli } from "./helpers/cli.ts";
+import { runMain } from "./helpers/cli.ts";
 import { tempDir } from "./helpers/tmp.ts";
 
 describe("download-models verify", () => {
@@ -21,9 +21,9 @@ describe("download-models verify", () => {
     const h = await hub({ repos: [r] });
     const root = await tempDir();
     const env = { HF_ENDPOINT: h.url };
-    expect((await runCli(["acme/v", "--root", root, "-q"], env)).code).toBe(0);
+    expect((await runMain(["acme/v", "--root", root, "-q"], env)).code).toBe(0);
 
-    const ok = await runCli(["verify", "--root", root], env);
+    const ok = await runMain(["verify", "--root", root], env);
     expect(ok.code).toBe(0);
     expect(ok.stdout).toMatch(/ok +huggingface +acme\/v@main: 4 files, 470 kB re-hashed, all match/);
 
@@ -36,7 +36,7 @@ describe("download-models verify", () => {
     await tok.write(Buffer.from("X"), 0, 1, 0);
     await tok.close();
 
-    const bad = await runCli(["verify", "acme/v", "--root", root], env);
+    const bad = await runMain(["verify", "acme/v", "--root", root], env);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/CORRUPT +huggingface +acme\/v@main: 3 of 4 files bad/);
     expect(bad.stderr).toMatch(/model\.safetensors: sha256 [0-9a-f]{64}, expected [0-9a-f]{64}/);
@@ -45,15 +45,15 @@ describe("download-models verify", () => {
     expect(bad.stdout).toMatch(/1 corrupt.*Run again with --repair/);
 
     h.resetStats();
-    const repair = await runCli(["verify", "--repair", "--root", root], env);
+    const repair = await runMain(["verify", "--repair", "--root", root], env);
     expect(repair.code).toBe(0);
     expect(h.bytesServed).toBe(model!.size + weights!.size + tokenizer!.size); // only the bad files crossed the wire
-    const after = await runCli(["verify", "--root", root, "--json"], env);
+    const after = await runMain(["verify", "--root", root, "--json"], env);
     expect(JSON.parse(after.stdout)).toMatchObject({ type: "verify", ok: true, models: [{ id: "acme/v", status: "ok", problems: [] }] });
   });
 
   it("says when a model was never downloaded to this root", async () => {
-    const r = await runCli(["verify", "acme/none", "--root", await tempDir()]);
+    const r = await runMain(["verify", "acme/none", "--root", await tempDir()]);
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/not downloaded +huggingface +acme\/none@main: no manifest on this root/);
   });

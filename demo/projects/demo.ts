@@ -1,4 +1,4 @@
-import { defineProject } from "../../src/define.ts";
+import { defineProject } from "download-models/define";
 
 // The demo's own project: small repos that exist only on the embedded local hub (`npm run demo`).
 // It shows the shapes a real project uses: a whole repo, a filtered one, a pinned tag, a gated repo, and a private

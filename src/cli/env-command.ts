@@ -2,12 +2,12 @@ import type { Env } from "../roots.ts";
 import { consumerEnv, resolveRoots, rootFor } from "../roots.ts";
 import type { Output } from "./reporter.ts";
 
-export async function envCommand(o: { root?: string; json?: boolean }, io: Output, env: Env): Promise<number> {
-  const roots = resolveRoots({ ...(o.root ? { root: o.root } : {}), env });
+export async function envCommand(options: { root?: string; json?: boolean }, io: Output, env: Env): Promise<number> {
+  const roots = resolveRoots({ ...(options.root ? { root: options.root } : {}), env });
   rootFor(roots, "huggingface");
   rootFor(roots, "modelscope");
   const { lines, vars } = consumerEnv(roots);
-  if (o.json) {
+  if (options.json) {
     io.out(JSON.stringify({ vars, huggingfaceCache: roots.huggingface, modelscopeCache: roots.modelscope, why: roots.why }, null, 2));
     return 0;
   }

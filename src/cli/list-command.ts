@@ -1,38 +1,36 @@
-import type { Env } from "../roots.ts";
-import { resolveRoots, type Roots } from "../roots.ts";
-import { loadProjects } from "../project.ts";
-import { loadRegistry, type Registry } from "../registry.ts";
-import { dedupe, toRequest } from "../plan.ts";
+import type { Env, Roots } from "../roots.ts";
+import type { Registry } from "../registry.ts";
+import { dedupe, toRequest } from "../requests.ts";
 import { findComplete } from "../manifest.ts";
 import { openStore } from "../layouts/index.ts";
 import type { ModelRequest } from "../types.ts";
-import { downloaderDirs, projectDirs, type DirOptions } from "./context.ts";
+import { loadSelection, type PluginDirs } from "../selection.ts";
 import type { Output } from "./reporter.ts";
 
-async function completeOnDisk(m: ModelRequest, registry: Registry, roots: Roots | undefined): Promise<boolean | undefined> {
+async function completeOnDisk(model: ModelRequest, registry: Registry, roots: Roots | undefined): Promise<boolean | undefined> {
   if (!roots) return undefined;
   try {
-    return Boolean(await findComplete(openStore(registry.get(m.source), m, roots), m));
+    return Boolean(await findComplete(openStore(registry.get(model.source), model, roots), model));
   } catch {
     return undefined;
   }
 }
 
-export async function listCommand(o: DirOptions & { root?: string; json?: boolean }, io: Output, env: Env): Promise<number> {
-  const registry = await loadRegistry(downloaderDirs(o, env));
-  const projects = await loadProjects(projectDirs(o, env), registry.names());
+export async function listCommand(options: PluginDirs & { root?: string; json?: boolean }, io: Output, env: Env): Promise<number> {
+  const selected = await loadSelection({ ...options, ids: [], env, loadAllProjects: true });
+  const { registry } = selected;
+  const projects = selected.projects ?? [];
   // In a Pod without a volume list still works, without the on-disk column.
-  const resolved = resolveRoots({ ...(o.root ? { root: o.root } : {}), env });
-  const roots: Roots | undefined = Object.keys(resolved.refused).length > 0 ? undefined : resolved;
+  const roots: Roots | undefined = Object.keys(selected.roots.refused).length > 0 ? undefined : selected.roots;
   const rows = await Promise.all(
-    projects.map(async (p) => {
-      const models = p.models.map((m) => toRequest(m, registry, { source: p.source ?? "huggingface", project: p.name }));
-      return { project: p, models: await Promise.all(models.map(async (m) => ({ m, complete: await completeOnDisk(m, registry, roots) }))) };
+    projects.map(async (project) => {
+      const models = project.models.map((m) => toRequest(m, registry, { source: project.source ?? "huggingface", project: project.name }));
+      return { project, models: await Promise.all(models.map(async (m) => ({ m, complete: await completeOnDisk(m, registry, roots) }))) };
     }),
   );
   const all = rows.flatMap((r) => r.models.map((x) => x.m));
   const distinct = dedupe(all);
-  if (o.json) {
+  if (options.json) {
     io.out(JSON.stringify({
       projects: rows.map((r) => ({
         name: r.project.name, file: r.project.file, description: r.project.description,

@@ -1,15 +1,11 @@
 import type { Env } from "../roots.ts";
-import { resolveRoots } from "../roots.ts";
-import { loadProjects } from "../project.ts";
-import { loadRegistry } from "../registry.ts";
 import { findComplete } from "../manifest.ts";
 import { openStore } from "../layouts/index.ts";
 import { UsageError } from "../errors.ts";
-import { downloaderDirs, projectDirs, type DirOptions } from "./context.ts";
+import { loadSelection, usesProjects, type PluginDirs, type Selection } from "../selection.ts";
 import type { Output } from "./reporter.ts";
-import { selectModels, splitNames, type Selection } from "./select.ts";
 
-export interface PathOptions extends Selection, DirOptions {
+export interface PathOptions extends Selection, PluginDirs {
   root?: string;
   json?: boolean;
 }
@@ -19,13 +15,10 @@ export interface PathOptions extends Selection, DirOptions {
  * (HF: `snapshots/<commit>`; ModelScope: the model directory), one per line in the order asked. Reads local files
  * only; a model that is not complete on this root is an error, so a script never gets a half-filled directory.
  */
-export async function pathCommand(o: PathOptions, io: Output, env: Env): Promise<number> {
-  const usesProjects = Boolean(o.all || splitNames(o.project).length);
-  if (!usesProjects && o.ids.length === 0) throw new UsageError("Name the models: download-models path org/name [more ids], or --project NAME / --all.");
-  const registry = await loadRegistry(downloaderDirs(o, env));
-  const projects = usesProjects ? await loadProjects(projectDirs(o, env), registry.names()) : undefined;
-  const models = selectModels(o, projects, registry);
-  const roots = resolveRoots({ ...(o.root ? { root: o.root } : {}), env });
+export async function pathCommand(options: PathOptions, io: Output, env: Env): Promise<number> {
+  const byProject = usesProjects(options);
+  if (!byProject && options.ids.length === 0) throw new UsageError("Name the models: download-models path org/name [more ids], or --project NAME / --all.");
+  const { registry, models, roots } = await loadSelection({ ...options, env });
   const rows = await Promise.all(
     models.map(async (m) => {
       const downloader = registry.get(m.source);
@@ -36,13 +29,13 @@ export async function pathCommand(o: PathOptions, io: Output, env: Env): Promise
       return { m, ref, modelDir: store.modelDir, path: manifest ? store.snapshotDir(manifest.commit) : undefined };
     }),
   );
-  if (o.json) {
+  if (options.json) {
     io.out(JSON.stringify(rows.map(({ m, path }) => ({ source: m.source, id: m.id, revision: m.revision, complete: Boolean(path), ...(path ? { path } : {}) })), null, 2));
   } else {
     for (const { m, ref, modelDir, path } of rows) {
       // Models picked by project are labelled; ids the user named come back bare, in the order asked.
-      if (path) io.out(usesProjects ? `${m.source}:${m.id}@${m.revision}\t${path}` : path);
-      else io.err(`${m.source} ${m.id}@${m.revision} is not downloaded (completely) at ${modelDir}. Run: download-models ${ref}${o.root ? ` --root ${o.root}` : ""}`);
+      if (path) io.out(byProject ? `${m.source}:${m.id}@${m.revision}\t${path}` : path);
+      else io.err(`${m.source} ${m.id}@${m.revision} is not downloaded (completely) at ${modelDir}. Run: download-models ${ref}${options.root ? ` --root ${options.root}` : ""}`);
     }
   }
   return rows.every((r) => r.path) ? 0 : 1;

@@ -1,14 +1,14 @@
-import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
 import { copyFile, lstat, mkdir, readlink, rm, stat, symlink, writeFile } from "node:fs/promises";
-import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
-import { findComplete, manifestPath, type Manifest } from "../manifest.ts";
+import { dirname, join, resolve } from "node:path";
+import { findComplete, writeManifest, type Manifest } from "../manifest.ts";
 import type { Registry } from "../registry.ts";
 import { resolveRoots, type Env } from "../roots.ts";
 import { openStore } from "../layouts/index.ts";
 import type { ModelRequest } from "../types.ts";
 import { DownloadModelsError } from "../errors.ts";
-import { writeFileAtomic } from "../fs-utils.ts";
+import { entryExists } from "../fs-utils.ts";
+import { relativeWithin } from "../path-safety.ts";
+import { sha256OfFile } from "../verify.ts";
 
 /** Where the bake writes what it baked, relative to the image's model root. */
 export const BAKED_DIR = ".download-models";
@@ -41,28 +41,6 @@ export class BakeError extends DownloadModelsError {
   override name = "BakeError";
 }
 
-/** `path` relative to `root`; throws when it is not strictly inside. */
-function within(root: string, path: string): string {
-  const rel = relative(root, path);
-  if (rel === "" || rel === ".." || rel.startsWith(".." + sep) || isAbsolute(rel)) throw new BakeError(`${path} is outside ${root}`);
-  return rel;
-}
-
-async function sha256Of(path: string): Promise<string> {
-  const hash = createHash("sha256");
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
-  return hash.digest("hex");
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await lstat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * Copies `rel` from the `from` root to the `to` root. A symbolic link is recreated with the same (relative) text and
  * its target is copied too, so the HuggingFace layout (`snapshots/…` → `../../blobs/…`) stays intact.
@@ -79,12 +57,12 @@ async function mirror(from: string, to: string, rel: string, seen: Set<string>):
     const target = resolve(dirname(src), text);
     // A link to a file brings the file; a link to a directory (ModelScope's dotted-name and compat links) is only
     // recreated: the model's own files fill that directory.
-    if (!(await stat(target)).isDirectory()) await mirror(from, to, within(from, target), seen);
-    else within(from, target);
+    if (!(await stat(target)).isDirectory()) await mirror(from, to, relativeWithin(from, target), seen);
+    else relativeWithin(from, target);
     await rm(dest, { force: true });
     await symlink(text, dest);
   } else if (st.isFile()) {
-    if ((await exists(dest)) && (await lstat(dest)).size === st.size) return;
+    if ((await entryExists(dest)) && (await lstat(dest)).size === st.size) return;
     await copyFile(src, dest);
   } else {
     throw new BakeError(`${src} is neither a file nor a symbolic link`);
@@ -115,20 +93,19 @@ export async function bake(options: BakeOptions): Promise<BakedModel[]> {
     if (!manifest) throw new BakeError(`${name} is not complete under ${from}: download it first (download-models --root ${from})`);
     for (const f of manifest.files) {
       const consumer = store.consumerPath(manifest.commit, f.path);
-      const rel = within(from, consumer);
+      const rel = relativeWithin(from, consumer);
       if (rel.includes("\n")) throw new BakeError(`${name}: "${f.path}" has a line break in its name, which the in-image check cannot list`);
       await mirror(from, to, rel, seen);
-      if (!sums.has(rel)) sums.set(rel, f.sha256 ?? (await sha256Of(join(to, rel))));
+      if (!sums.has(rel)) sums.set(rel, f.sha256 ?? (await sha256OfFile(join(to, rel))));
       sizes.set(rel, f.size);
     }
     // The layout's own records and links (HuggingFace `refs/<revision>`; ModelScope `.msc`/`.mdl`/`.mv`, links).
     for (const path of store.layoutFiles?.(model, manifest.commit) ?? []) {
-      if (await exists(path)) await mirror(from, to, within(from, path), seen);
+      if (await entryExists(path)) await mirror(from, to, relativeWithin(from, path), seen);
     }
     // The manifest, as an exact-request one: `download-models verify --root <to>` finds the model complete.
     const toStore = openStore(downloader, model, toRoots);
-    const written = { ...manifest, include: model.include, exclude: model.exclude };
-    await writeFileAtomic(manifestPath(toStore, model), JSON.stringify(written, null, 2) + "\n");
+    await writeManifest(toStore, { ...manifest, include: model.include, exclude: model.exclude });
     if (!(await findComplete(toStore, model))) throw new BakeError(`${name}: the copy under ${to} is incomplete`);
     baked.push({
       source: model.source,
@@ -137,7 +114,7 @@ export async function bake(options: BakeOptions): Promise<BakedModel[]> {
       commit: manifest.commit,
       files: manifest.files.length,
       bytes: manifest.files.reduce((n, f) => n + f.size, 0),
-      path: within(to, toStore.snapshotDir(manifest.commit)),
+      path: relativeWithin(to, toStore.snapshotDir(manifest.commit)),
     });
   }
   const dir = join(to, BAKED_DIR);

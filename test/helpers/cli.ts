@@ -33,3 +33,16 @@ export function runCli(args: string[], env: Record<string, string> = {}, cwd?: s
     });
   });
 }
+
+/**
+ * Run the CLI in this process: `main()` with the same clean environment plus `env`, output captured by line.
+ * For tests of output and exit codes; crashes, signals and several processes need `runCli` / `startCli`.
+ */
+export async function runMain(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  const { main } = await import("../../src/cli/main.ts");
+  let stdout = "";
+  let stderr = "";
+  const io = { out: (line: string) => (stdout += line + "\n"), err: (line: string) => (stderr += line + "\n"), isTTY: false };
+  const code = await main([process.execPath, BIN, ...args], io, { ...cleanEnv(), ...env });
+  return { code, stdout, stderr };
+}

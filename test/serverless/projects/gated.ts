@@ -1,7 +1,7 @@
-import type { ProjectConfig } from "../../../src/define.ts";
+import { defineProject } from "download-models/define";
 
-export default {
+export default defineProject({
   name: "ci-gated",
   description: "a gated HuggingFace model and a private ModelScope one: the build needs both tokens, the image must contain neither",
   models: [{ id: "dm-ci/gated-speaker" }, { source: "modelscope", id: "dm-ci/sv_model.v2" }],
-} satisfies ProjectConfig;
+});

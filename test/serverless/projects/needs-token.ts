@@ -1,7 +1,7 @@
-import type { ProjectConfig } from "../../../src/define.ts";
+import { defineProject } from "download-models/define";
 
-export default {
+export default defineProject({
   name: "ci-needs-token",
   description: "a private model, built without a token: the build must fail",
   models: [{ id: "dm-ci/private-extra" }],
-} satisfies ProjectConfig;
+});

@@ -1,7 +1,7 @@
-import type { ProjectConfig } from "../../../src/define.ts";
+import { defineProject } from "download-models/define";
 
-export default {
+export default defineProject({
   name: "ci-unused",
   description: "never selected: must not be baked",
   models: [{ id: "dm-ci/not-baked" }],
-} satisfies ProjectConfig;
+});

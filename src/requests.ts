@@ -31,6 +31,7 @@ export function dedupe(models: ModelRequest[]): ModelRequest[] {
   return [...byKey.values()];
 }
 
+/** Every model of the projects, as requests, each distinct one once. */
 export function projectModels(projects: Project[], registry: Registry): ModelRequest[] {
   return dedupe(
     projects.flatMap((p) =>

@@ -1,0 +1,29 @@
+import type { Env } from "../roots.ts";
+import { UsageError } from "../errors.ts";
+import { formatBytes } from "../format.ts";
+import { loadSelection, usesProjects, type PluginDirs } from "../selection.ts";
+import { bake } from "../serverless/bake.ts";
+import type { Output } from "./reporter.ts";
+
+export interface BakeCommandOptions extends PluginDirs {
+  from: string;
+  to: string;
+  all?: boolean;
+  project?: string[];
+  note?: string[];
+}
+
+/**
+ * `download-models bake`: the serverless builder stage's last step. Copies the selected projects' models, complete,
+ * from the download root (a build cache mount) to the image root and records them for `download-models-check`.
+ */
+export async function bakeCommand(options: BakeCommandOptions, io: Output, env: Env): Promise<number> {
+  const selection = { ids: [], ...(options.all ? { all: true } : {}), ...(options.project ? { project: options.project } : {}) };
+  if (!usesProjects(selection)) throw new UsageError("Name what to bake: --all, or --project NAME (repeatable, or comma-separated).");
+  const { registry, models } = await loadSelection({ ...options, ...selection, env, requireModels: true });
+  const baked = await bake({ models, registry, from: options.from, to: options.to, env, header: options.note ?? [] });
+  for (const b of baked) io.out(`baked  ${b.source}  ${b.id}@${b.revision}  ${b.commit}  ${b.files} files, ${formatBytes(b.bytes)}  ${b.path}`);
+  const bytes = baked.reduce((n, b) => n + b.bytes, 0);
+  io.out(`Baked ${baked.length} model${baked.length === 1 ? "" : "s"} (${formatBytes(bytes)}) into ${options.to}`);
+  return 0;
+}

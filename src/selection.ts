@@ -1,0 +1,123 @@
+import { join, resolve } from "node:path";
+import type { Project } from "./project.ts";
+import { loadProjects } from "./project.ts";
+import { loadRegistry, type Registry } from "./registry.ts";
+import { resolveRoots, rootFor, type Env, type Roots } from "./roots.ts";
+import type { ModelRequest } from "./types.ts";
+import { UsageError } from "./errors.ts";
+import { guessSource, parseModelRef } from "./model-id.ts";
+import { dedupe, projectModels, toRequest } from "./requests.ts";
+import { layoutOf } from "./layouts/index.ts";
+import { packageRoot } from "./package-root.ts";
+
+/** What a command line picks: model ids (with their source, revision and filters) and/or projects. */
+export interface Selection {
+  ids: string[];
+  all?: boolean;
+  project?: string[];
+  source?: string;
+  revision?: string;
+  include?: string[];
+  exclude?: string[];
+}
+
+/** Where plugins are loaded from. */
+export interface PluginDirs {
+  projectsDir?: string[];
+  downloadersDir?: string[];
+}
+
+/** `--project a,b --project c` → [a, b, c] */
+export function splitNames(values: string[] | undefined): string[] {
+  return (values ?? []).flatMap((v) => v.split(",")).map((v) => v.trim()).filter(Boolean);
+}
+
+/** Does the selection name projects (`--all` or `--project`)? */
+export function usesProjects(selection: Selection): boolean {
+  return Boolean(selection.all || splitNames(selection.project).length);
+}
+
+function fromEnv(value: string | undefined): string[] | undefined {
+  const dirs = value?.split(":").filter(Boolean);
+  return dirs && dirs.length > 0 ? dirs : undefined;
+}
+
+/** `--projects-dir` (repeatable), else `DOWNLOAD_MODELS_PROJECTS` (`:`-separated), else the package's `projects/`. */
+export function projectDirs(dirs: PluginDirs, env: Env): string[] {
+  return (dirs.projectsDir?.length ? dirs.projectsDir : fromEnv(env.DOWNLOAD_MODELS_PROJECTS) ?? [join(packageRoot, "projects")]).map((d) => resolve(d));
+}
+
+/** `--downloaders-dir` (repeatable), else `DOWNLOAD_MODELS_DOWNLOADERS`, else the package's `downloaders/`. */
+export function downloaderDirs(dirs: PluginDirs, env: Env): string[] {
+  return (dirs.downloadersDir?.length ? dirs.downloadersDir : fromEnv(env.DOWNLOAD_MODELS_DOWNLOADERS) ?? [join(packageRoot, "downloaders")]).map((d) => resolve(d));
+}
+
+/**
+ * Models named on the command line: prefix (`hf:`) or `--source`, else ModelScope for its known owners (`iic/…`,
+ * `damo/…`) and HuggingFace for the rest; `@rev` or `--revision`, and the filters.
+ */
+export function commandLineModels(selection: Selection, registry: Registry): ModelRequest[] {
+  return selection.ids.map((ref) => {
+    const parsed = parseModelRef(ref);
+    return toRequest(
+      {
+        id: parsed.id,
+        ...(parsed.source ?? selection.source ? { source: parsed.source ?? selection.source } : {}),
+        ...(parsed.revision ?? selection.revision ? { revision: parsed.revision ?? selection.revision } : {}),
+        ...(selection.include ? { include: selection.include } : {}),
+        ...(selection.exclude ? { exclude: selection.exclude } : {}),
+      },
+      registry,
+      { source: guessSource(parsed.id) },
+    );
+  });
+}
+
+/** The projects `--all` / `--project` pick; an unknown name lists the ones that exist. */
+export function pickProjects(projects: Project[], selection: Selection): Project[] {
+  if (selection.all) return projects;
+  const names = splitNames(selection.project);
+  const unknown = names.filter((n) => !projects.some((p) => p.name === n));
+  if (unknown.length > 0) {
+    const available = projects.map((p) => p.name).join(", ") || "none (the projects folder is empty)";
+    throw new UsageError(`Unknown project${unknown.length > 1 ? "s" : ""}: ${unknown.join(", ")}. Available: ${available}`);
+  }
+  return projects.filter((p) => names.includes(p.name));
+}
+
+/** The picked projects' models and the ids, each distinct request once. */
+export function selectModels(selection: Selection, projects: Project[] | undefined, registry: Registry): ModelRequest[] {
+  const fromProjects = projects ? projectModels(pickProjects(projects, selection), registry) : [];
+  return dedupe([...fromProjects, ...commandLineModels(selection, registry)]);
+}
+
+export interface LoadSelectionOptions extends Selection, PluginDirs {
+  /** `--root DIR`; without it the roots are resolved from the environment. */
+  root?: string;
+  env: Env;
+  /** Load the project files even when the selection names no project (`list`, which shows them all). */
+  loadAllProjects?: boolean;
+  /** An empty selection is a usage error (download, bake). */
+  requireModels?: boolean;
+  /** Raise a refused root (a Pod without a volume) for any selected model now, before any request. */
+  requireRoots?: boolean;
+}
+
+export interface LoadedSelection {
+  registry: Registry;
+  /** The loaded project files; undefined when none were needed. */
+  projects: Project[] | undefined;
+  models: ModelRequest[];
+  roots: Roots;
+}
+
+/** The set-up every command shares: registry (built-in and plugin downloaders), projects, the selected models, roots. */
+export async function loadSelection(options: LoadSelectionOptions): Promise<LoadedSelection> {
+  const registry = await loadRegistry(downloaderDirs(options, options.env));
+  const projects = options.loadAllProjects || usesProjects(options) ? await loadProjects(projectDirs(options, options.env), registry.names()) : undefined;
+  const models = selectModels(options, projects, registry);
+  if (options.requireModels && models.length === 0) throw new UsageError("The selected projects declare no models.");
+  const roots = resolveRoots({ ...(options.root ? { root: options.root } : {}), env: options.env });
+  if (options.requireRoots) for (const m of models) rootFor(roots, layoutOf(registry.get(m.source)));
+  return { registry, projects, models, roots };
+}
