@@ -31,10 +31,3 @@ export function createRedactor(secrets: Iterable<string | undefined> = []): Reda
   for (const s of secrets) redactor.add(s);
   return redactor;
 }
-
-// The CLI's process-wide redactor, until it creates one per invocation.
-const cliRedactor = createRedactor();
-/** @deprecated per-run redactors: createRedactor() */
-export const registerSecret = (value: string | undefined): void => cliRedactor.add(value);
-/** @deprecated per-run redactors: createRedactor() */
-export const redact = (text: string): string => cliRedactor.redact(text);

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { createReporter } from "../src/cli/reporter.ts";
 import type { DownloadEvent, ModelResult } from "../src/events.ts";
 import type { Summary } from "../src/run-download.ts";
-import { registerSecret } from "../src/redact.ts";
+import { createRedactor } from "../src/redact.ts";
 
 const model = { source: "huggingface", id: "acme/x", revision: "main", include: [], exclude: [], projects: [] };
 const result: ModelResult = {
@@ -11,10 +11,12 @@ const result: ModelResult = {
 };
 const summary: Summary = { models: [result], downloaded: 1, skipped: 0, failed: 0, planned: 0, downloadedBytes: 3_000_000, totalBytes: 3_000_000, seconds: 1.5, lockAdded: [] };
 
+const redactor = createRedactor(["hf_TOPSECRET"]);
+
 function run(mode: "human" | "quiet" | "json", events: DownloadEvent[]) {
   const out: string[] = [];
   const err: string[] = [];
-  const r = createReporter({ out: (l) => out.push(l), err: (l) => err.push(l), isTTY: false }, mode, { progressEveryMs: 0 });
+  const r = createReporter({ out: (l) => out.push(l), err: (l) => err.push(l), isTTY: false }, mode, { progressEveryMs: 0, redactor });
   for (const e of events) r.onEvent(e);
   return { out, err, finish: () => r.finish(summary, { lines: ["export HF_HOME=/v/huggingface"], vars: { HF_HOME: "/v/huggingface" } }) };
 }
@@ -32,7 +34,6 @@ const events: DownloadEvent[] = [
 
 describe("reporter (what a person or a log reader sees)", () => {
   it("off a terminal: progress lines, a line per finished file, the model line, the summary and env", async () => {
-    registerSecret("hf_TOPSECRET");
     const r = run("human", events);
     await r.finish();
     expect(r.out).toEqual([

@@ -1,9 +1,11 @@
 import type { Env } from "../roots.ts";
 import { runDownload } from "../run-download.ts";
+import { preflight } from "../preflight.ts";
 import { cachesFor, consumerSetup } from "../consumers.ts";
 import { DownloadModelsError, UsageError } from "../errors.ts";
 import { loadSelection, usesProjects, type PluginDirs, type Selection } from "../selection.ts";
 import { createReporter, type Output } from "./reporter.ts";
+import { createRedactor, type Redactor } from "../redact.ts";
 
 export interface DownloadOptions extends Selection, PluginDirs {
   root?: string;
@@ -29,7 +31,7 @@ function tuning(env: Env) {
   };
 }
 
-export async function downloadCommand(options: DownloadOptions, io: Output, env: Env): Promise<number> {
+export async function downloadCommand(options: DownloadOptions, io: Output, env: Env, redactor: Redactor = createRedactor()): Promise<number> {
   const byProject = usesProjects(options);
   if (!byProject && options.ids.length === 0) {
     throw new UsageError("Nothing to download: give model ids (org/name), --project NAME or --all. `download-models list` shows the projects.");
@@ -38,8 +40,10 @@ export async function downloadCommand(options: DownloadOptions, io: Output, env:
     throw new UsageError("--source, --revision, --include and --exclude apply to model ids given on the command line; projects declare their own.");
   }
   const { registry, models, roots } = await loadSelection({ ...options, env, requireModels: true, requireRoots: true });
+  // Bad endpoint variables and roots that cannot be written fail here, before any request (exit 2).
+  await preflight(models, registry, roots, env, { write: !options.dryRun });
   const mode = options.json ? "json" : options.quiet ? "quiet" : "human";
-  const reporter = createReporter(io, mode);
+  const reporter = createReporter(io, mode, { redactor });
   if (mode === "human") {
     io.out(
       `download-models: ${models.length} model${models.length === 1 ? "" : "s"}` +
@@ -58,7 +62,7 @@ export async function downloadCommand(options: DownloadOptions, io: Output, env:
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
   const summary = await runDownload({
-    models, registry, roots, env, signal: interrupt.signal,
+    models, registry, roots, env, signal: interrupt.signal, redactor,
     ...(options.token ? { token: options.token } : {}),
     force: Boolean(options.force),
     dryRun: Boolean(options.dryRun),

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { Command, CommanderError } from "commander";
 import { DEFAULT_CONNECTIONS, DEFAULT_FILES } from "../defaults.ts";
 import { DownloadModelsError } from "../errors.ts";
-import { redact, registerSecret } from "../redact.ts";
+import { createRedactor, type Redactor } from "../redact.ts";
 import type { Env } from "../roots.ts";
 import { packageRoot } from "../package-root.ts";
 import { jsonOption, pluginDirOptions, positiveInt, projectOptions, rootOption, tokenOption } from "./options.ts";
@@ -29,7 +29,7 @@ const EXAMPLES = [
 ].join("\n");
 
 /** The download command itself: the program's own arguments and options. */
-function downloadProgram(io: Output): Command {
+function downloadProgram(io: Output, redactor: Redactor): Command {
   const program = new Command("download-models")
     .description(
       "Download the models your projects declare (HuggingFace, ModelScope, custom sources) into verified, " +
@@ -43,7 +43,7 @@ function downloadProgram(io: Output): Command {
     .option("--include <patterns...>", "only files matching these fnmatch patterns (ids on the command line)")
     .option("--exclude <patterns...>", "skip files matching these patterns (ids on the command line)");
   rootOption(program, "put everything under DIR: HF in DIR/huggingface/hub, ModelScope in DIR/modelscope");
-  tokenOption(program, "token for the hub (default: HF_TOKEN / MODELSCOPE_API_TOKEN); prefer the env var, argv is visible in ps")
+  tokenOption(program, "token for the hub (default: HF_TOKEN / MODELSCOPE_API_TOKEN); prefer the env var, argv is visible in ps", redactor)
     .option("-f, --force", "download again even when a complete copy is on disk")
     .option("-n, --dry-run", "show what would be downloaded and what is already complete; write nothing")
     .option("-c, --concurrency <n>", "files downloaded at once", positiveInt("--concurrency"), DEFAULT_FILES)
@@ -54,15 +54,15 @@ function downloadProgram(io: Output): Command {
     .option("--verbose", "show stack traces of unexpected errors")
     .showHelpAfterError("(run download-models --help for usage)")
     .addHelpText("after", EXAMPLES)
-    .configureOutput({ writeOut: (s) => io.out(redact(s.trimEnd())), writeErr: (s) => io.err(redact(s.trimEnd())) })
+    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
     .exitOverride();
   return program;
 }
 
-function buildProgram(io: Output, env: Env, setCode: (code: number) => void): Command {
-  const program = downloadProgram(io).action(async (ids: string[], options) => {
+function buildProgram(io: Output, env: Env, redactor: Redactor, setCode: (code: number) => void): Command {
+  const program = downloadProgram(io, redactor).action(async (ids: string[], options) => {
     const { downloadCommand } = await import("./download-command.ts");
-    setCode(await downloadCommand({ ...options, ids }, io, env));
+    setCode(await downloadCommand({ ...options, ids }, io, env, redactor));
   });
 
   const list = program.command("list").description("projects, their models per source, and the deduplicated total; marks what is complete on disk");
@@ -77,10 +77,10 @@ function buildProgram(io: Output, env: Env, setCode: (code: number) => void): Co
     .description("re-hash the downloaded models against their manifests and report every missing or corrupt file")
     .argument("[ids...]", "models to check (default: every model this tool downloaded under the root)");
   projectOptions(verify).option("--repair", "download again only the files found missing or corrupt");
-  tokenOption(rootOption(verify), "token for --repair (default: HF_TOKEN / MODELSCOPE_API_TOKEN)");
+  tokenOption(rootOption(verify), "token for --repair (default: HF_TOKEN / MODELSCOPE_API_TOKEN)", redactor);
   pluginDirOptions(jsonOption(verify, "print the result as JSON")).action(async (ids: string[], _options, cmd: Command) => {
     const { verifyCommand } = await import("./verify-command.ts");
-    setCode(await verifyCommand({ ...cmd.optsWithGlobals(), ids }, io, env));
+    setCode(await verifyCommand({ ...cmd.optsWithGlobals(), ids }, io, env, redactor));
   });
 
   const path = program
@@ -115,12 +115,12 @@ function buildProgram(io: Output, env: Env, setCode: (code: number) => void): Co
 }
 
 /** Run the CLI; returns the exit code (0 ok, 1 a model failed, 2 usage or configuration error). */
-export async function main(argv: string[], io: Output, env: Env = process.env): Promise<number> {
+export async function main(argv: string[], rawIo: Output, env: Env = process.env): Promise<number> {
   let code = 0;
-  registerSecret(env.HF_TOKEN);
-  registerSecret(env.HUGGING_FACE_HUB_TOKEN);
-  registerSecret(env.MODELSCOPE_API_TOKEN);
-  const program = buildProgram(io, env, (c) => (code = c));
+  // One redactor per invocation: tokens from the environment and from flags are hidden in every line printed.
+  const redactor = createRedactor([env.HF_TOKEN, env.HUGGING_FACE_HUB_TOKEN, env.MODELSCOPE_API_TOKEN, env.RUNPOD_S3_SECRET_ACCESS_KEY]);
+  const io: Output = { ...rawIo, out: (line) => rawIo.out(redactor.redact(line)), err: (line) => rawIo.err(redactor.redact(line)) };
+  const program = buildProgram(io, env, redactor, (c) => (code = c));
   try {
     await program.parseAsync(argv);
     return code;
@@ -129,11 +129,11 @@ export async function main(argv: string[], io: Output, env: Env = process.env): 
       return error.code === "commander.helpDisplayed" || error.code === "commander.version" || error.exitCode === 0 ? 0 : 2;
     }
     if (error instanceof DownloadModelsError) {
-      io.err(redact(`download-models: ${error.message}`));
+      io.err(`download-models: ${error.message}`);
       return error.exitCode;
     }
-    io.err(redact(`download-models: unexpected error: ${(error as Error)?.message ?? String(error)}`));
-    if (program.opts().verbose && error instanceof Error && error.stack) io.err(redact(error.stack));
+    io.err(`download-models: unexpected error: ${(error as Error)?.message ?? String(error)}`);
+    if (program.opts().verbose && error instanceof Error && error.stack) io.err(error.stack);
     else io.err("(run again with --verbose for the stack trace, and please report it)");
     return 1;
   }

@@ -1,5 +1,5 @@
 import { InvalidArgumentError, type Command } from "commander";
-import { registerSecret } from "../redact.ts";
+import type { Redactor } from "../redact.ts";
 
 // Options several commands share, declared once; a command adds the ones it takes.
 
@@ -34,9 +34,9 @@ export function projectOptions(command: Command, what = "the models of these pro
 }
 
 /** `--token`: hidden in all output from the moment it is parsed (argv is visible in ps; prefer the env var). */
-export function tokenOption(command: Command, description: string): Command {
+export function tokenOption(command: Command, description: string, redactor: Redactor): Command {
   return command.option("--token <token>", description, (value: string) => {
-    registerSecret(value);
+    redactor.add(value);
     return value;
   });
 }

@@ -1,7 +1,7 @@
 import type { DownloadEvent, ModelResult } from "../events.ts";
 import { modelLabel } from "../events.ts";
+import type { Redactor } from "../redact.ts";
 import type { Summary } from "../run-download.ts";
-import { redact } from "../redact.ts";
 import { formatBytes, formatRate, formatSeconds } from "../format.ts";
 
 export interface Output {
@@ -52,7 +52,7 @@ function modelLine(r: ModelResult): string {
 function jsonEvent(e: DownloadEvent): Record<string, unknown> {
   const out: Record<string, unknown> = { ...e, time: new Date().toISOString() };
   if ("model" in e) out.model = modelLabel(e.model);
-  if ("error" in e) out.error = redact(e.error.message);
+  if ("error" in e) out.error = e.error.message; // the CLI's output redacts every line
   return out;
 }
 
@@ -62,7 +62,9 @@ function jsonEvent(e: DownloadEvent): Record<string, unknown> {
  * line per finished file. `quiet` prints failures and the summary only. `json` prints every event as one JSON
  * line (progress at most once a second per file) and the summary last.
  */
-export function createReporter(io: Output, mode: Mode, opts: { progressEveryMs?: number } = {}) {
+export function createReporter(rawIo: Output, mode: Mode, opts: { progressEveryMs?: number; redactor?: Redactor } = {}) {
+  const hide = (line: string) => opts.redactor?.redact(line) ?? line;
+  const io: Output = { ...rawIo, out: (line) => rawIo.out(hide(line)), err: (line) => rawIo.err(hide(line)) };
   const started = Date.now();
   const every = opts.progressEveryMs ?? 5000;
   let total = 0;
@@ -75,11 +77,11 @@ export function createReporter(io: Output, mode: Mode, opts: { progressEveryMs?:
   const useBars = mode === "human" && io.isTTY;
 
   const print = (line: string, toErr = false) => {
-    const text = redact(line);
+    const text = line;
     if (bars) bars.log(text + "\n");
     else (toErr ? io.err : io.out)(text);
   };
-  const json = (line: Record<string, unknown>) => io.out(redact(JSON.stringify(line)));
+  const json = (line: Record<string, unknown>) => io.out(JSON.stringify(line));
   const speed = () => formatRate(done, (Date.now() - started) / 1000);
   const eta = () => {
     const secs = (Date.now() - started) / 1000;
@@ -193,7 +195,7 @@ export function createReporter(io: Output, mode: Mode, opts: { progressEveryMs?:
         json({ type: "summary", ...summary, ok: summary.failed === 0, env: env.vars, peakRssBytes, time: new Date().toISOString() });
         return;
       }
-      for (const m of summary.models) if (m.status === "planned") io.out(redact(modelLine(m)));
+      for (const m of summary.models) if (m.status === "planned") io.out(modelLine(m));
       const parts = [
         summary.planned ? `${summary.planned} to download` : "",
         `${summary.downloaded} downloaded`,

@@ -2,7 +2,7 @@ import type { Env } from "../roots.ts";
 import { consumerEnv } from "../roots.ts";
 import { runDownload } from "../run-download.ts";
 import { discardProblems, modelsOnDisk, verifyModels, type VerifyResult } from "../verify-models.ts";
-import { redact } from "../redact.ts";
+import { createRedactor, type Redactor } from "../redact.ts";
 import { formatBytes, formatSeconds } from "../format.ts";
 import { loadSelection, usesProjects, type PluginDirs, type Selection } from "../selection.ts";
 import { createReporter, type Output } from "./reporter.ts";
@@ -22,14 +22,14 @@ function line(result: VerifyResult): string {
 }
 
 /** `download-models verify`: re-hash what is on the root against the manifests; `--repair` re-downloads only what is bad. */
-export async function verifyCommand(options: VerifyOptions, io: Output, env: Env): Promise<number> {
+export async function verifyCommand(options: VerifyOptions, io: Output, env: Env, redactor: Redactor = createRedactor()): Promise<number> {
   const started = performance.now();
   const selected = await loadSelection({ ...options, env });
   const { registry, roots } = selected;
   // Without ids or projects: every model this tool downloaded under the root.
   const models = usesProjects(options) || options.ids.length ? selected.models : await modelsOnDisk(registry, roots);
   const results = await verifyModels(models, registry, roots, (r) => {
-    if (!options.json) (r.status === "corrupt" ? io.err : io.out)(redact(line(r)));
+    if (!options.json) (r.status === "corrupt" ? io.err : io.out)(line(r));
   });
   const bad = results.filter((r) => r.status === "corrupt");
   const absent = results.filter((r) => r.status === "not-downloaded");
@@ -39,14 +39,14 @@ export async function verifyCommand(options: VerifyOptions, io: Output, env: Env
     if (!options.json) io.out(`Repairing ${bad.length} model${bad.length === 1 ? "" : "s"}: downloading only the bad files again…`);
     const reporter = createReporter(io, options.json ? "json" : "human");
     const summary = await runDownload({
-      models: bad.map((r) => r.model), registry, roots, env, ...(options.token ? { token: options.token } : {}), onEvent: reporter.onEvent,
+      models: bad.map((r) => r.model), registry, roots, env, redactor, ...(options.token ? { token: options.token } : {}), onEvent: reporter.onEvent,
     });
     await reporter.finish(summary, consumerEnv(roots));
     repairedOk = summary.failed === 0;
   }
   const seconds = (performance.now() - started) / 1000;
   if (options.json) {
-    io.out(redact(JSON.stringify({
+    io.out((JSON.stringify({
       type: "verify",
       ok: (bad.length === 0 || (options.repair && repairedOk)) && absent.length === 0,
       models: results.map((r) => ({ source: r.model.source, id: r.model.id, revision: r.model.revision, commit: r.commit, status: r.status, files: r.files, bytes: r.bytes, problems: r.problems })),

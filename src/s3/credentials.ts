@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { UsageError } from "../errors.ts";
-import { registerSecret } from "../redact.ts";
+import type { Redactor } from "../redact.ts";
 import type { S3Target } from "./target.ts";
 
 export interface S3Credentials {
@@ -17,6 +17,8 @@ export interface CredentialOptions {
   env: NodeJS.ProcessEnv;
   /** `--s3-profile`: a profile of the shared credentials file. */
   profile?: string;
+  /** The run's redactor: the secrets found are hidden in everything printed from then on. */
+  redactor?: Redactor;
 }
 
 /** The sections of an AWS shared credentials file: `[name]` then `key = value` lines. */
@@ -84,8 +86,8 @@ export async function resolveCredentials(target: S3Target, options: CredentialOp
   if (options.profile !== undefined) creds = await fromProfile(options.profile, options.env);
   else if (target.kind === "runpod") creds = fromRunpodEnv(options.env, target);
   if (creds) {
-    registerSecret(creds.secretAccessKey);
-    registerSecret(creds.sessionToken);
+    options.redactor?.add(creds.secretAccessKey);
+    options.redactor?.add(creds.sessionToken);
   }
   return creds;
 }
