@@ -6,8 +6,9 @@ import { DownloadModelsError, UsageError } from "../errors.ts";
 import { loadSelection, usesProjects, type PluginDirs, type Selection } from "../selection.ts";
 import { createReporter, type Output } from "./reporter.ts";
 import { createRedactor, type Redactor } from "../redact.ts";
+import { lockForDownload, pinsOfRun, recordAdded, type LockfileOptions } from "./lockfile-use.ts";
 
-export interface DownloadOptions extends Selection, PluginDirs {
+export interface DownloadOptions extends Selection, PluginDirs, LockfileOptions {
   root?: string;
   token?: string;
   force?: boolean;
@@ -17,6 +18,8 @@ export interface DownloadOptions extends Selection, PluginDirs {
   json?: boolean;
   quiet?: boolean;
   spaceCheck?: boolean;
+  /** Refuse a selection the lockfile does not pin as declared; never write the lock. */
+  frozen?: boolean;
 }
 
 /** Undocumented knobs for benchmarks and experiments. */
@@ -40,6 +43,7 @@ export async function downloadCommand(options: DownloadOptions, io: Output, env:
     throw new UsageError("--source, --revision, --include and --exclude apply to model ids given on the command line; projects declare their own.");
   }
   const { registry, models, roots } = await loadSelection({ ...options, env, requireModels: true, requireRoots: true });
+  const locked = await lockForDownload(options, models, env);
   // Bad endpoint variables and roots that cannot be written fail here, before any request (exit 2).
   await preflight(models, registry, roots, env, { write: !options.dryRun });
   const mode = options.json ? "json" : options.quiet ? "quiet" : "human";
@@ -70,11 +74,17 @@ export async function downloadCommand(options: DownloadOptions, io: Output, env:
     ...(options.concurrency ? { concurrency: options.concurrency } : {}),
     transfer: { ...(options.connections ? { connections: options.connections } : {}), ...tuning(env) },
     onEvent: reporter.onEvent,
+    ...(locked ? { lock: locked.lock } : {}),
   });
   process.off("SIGINT", onSignal);
   process.off("SIGTERM", onSignal);
   const consumers = await consumerSetup(summary, registry, roots);
   await reporter.finish(summary, consumers.env);
+  if (locked) {
+    const added = options.frozen || options.dryRun ? [] : await recordAdded(locked, summary);
+    if (!options.json) for (const line of added) io.out(line);
+    if (!options.json) pinsOfRun(locked, summary, io);
+  }
   if (!options.json) for (const note of consumers.notes) io.err(`Note: ${note.message}`);
   if (interrupt.signal.aborted) {
     if (!options.json) io.err("Interrupted: run the same command again to resume; finished files are kept and big files continue where they stopped.");

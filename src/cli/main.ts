@@ -8,6 +8,8 @@ import type { Env } from "../roots.ts";
 import { packageRoot } from "../package-root.ts";
 import { jsonOption, pluginDirOptions, positiveInt, projectOptions, rootOption, tokenOption } from "./options.ts";
 import type { Output } from "./reporter.ts";
+import { lockfileOption } from "./lockfile-use.ts";
+import { addVolumeCommands } from "./volume-commands.ts";
 
 const version = (JSON.parse(readFileSync(join(packageRoot, "package.json"), "utf8")) as { version: string }).version;
 
@@ -23,6 +25,9 @@ const EXAMPLES = [
   "  download-models path ms:iic/speech_fsmn_vad_zh-cn-16k-common-pytorch   directory for pipeline(model=…)",
   "  download-models env                        env lines for consumers (HF_HOME, HF_HUB_OFFLINE, MODELSCOPE_CACHE)",
   "  download-models verify [--repair]          re-hash what is on the volume; re-download only bad files",
+  "  download-models lock --all                 pin every model's commit and file hashes in models.lock.json",
+  "  download-models --all --frozen             download exactly what the lock pins (CI, image builds)",
+  "  download-models status | prune [--yes]     what the volume holds against the lock; remove what nothing needs",
   "  download-models bake --from DIR --to DIR --all   copy complete models into an image root (Dockerfile.serverless)",
   "",
   "Exit codes: 0 all complete, 1 a model failed (the others still completed), 2 usage or configuration error.",
@@ -50,7 +55,8 @@ function downloadProgram(io: Output, redactor: Redactor): Command {
     .option("--connections <n>", "HTTP connections at once, shared by all files (big files use several)", positiveInt("--connections"), DEFAULT_CONNECTIONS)
     .option("--no-space-check", "do not refuse when the volume reports too little free space (for filesystems that misreport it)");
   jsonOption(program, "print newline-delimited JSON events on stdout, the summary last; nothing else").option("-q, --quiet", "print only failures and the summary");
-  pluginDirOptions(program)
+  lockfileOption(pluginDirOptions(program))
+    .option("--frozen", "follow models.lock.json exactly (CI, image builds): refuse, before any request, a model it lacks or pins otherwise; never write it")
     .option("--verbose", "show stack traces of unexpected errors")
     .showHelpAfterError("(run download-models --help for usage)")
     .addHelpText("after", EXAMPLES)
@@ -96,7 +102,8 @@ function buildProgram(io: Output, env: Env, redactor: Redactor, setCode: (code: 
   });
 
   const envCmd = program.command("env").description("the environment lines a consuming pod needs to load the downloaded models offline");
-  jsonOption(rootOption(envCmd), "print as JSON").action(async (_options, cmd: Command) => {
+  envCmd.option("--lock", "also the commit each model of models.lock.json is pinned at (revision= for consumers)");
+  pluginDirOptions(lockfileOption(jsonOption(rootOption(envCmd), "print as JSON"))).action(async (_options, cmd: Command) => {
     const { envCommand } = await import("./env-command.ts");
     setCode(await envCommand(cmd.optsWithGlobals(), io, env));
   });
@@ -111,6 +118,7 @@ function buildProgram(io: Output, env: Env, redactor: Redactor, setCode: (code: 
     const { bakeCommand } = await import("./bake-command.ts");
     setCode(await bakeCommand(cmd.optsWithGlobals(), io, env));
   });
+  addVolumeCommands(program, io, env, redactor, setCode);
   return program;
 }
 

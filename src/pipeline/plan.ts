@@ -20,7 +20,9 @@ export async function planModel(model: ModelRequest, run: RunContext, signal: Ab
   const store = openStore(downloader, model, run.roots, run.disk);
   if (!run.force) {
     const manifest = await findComplete(store, model);
-    if (manifest) {
+    // A complete copy of another commit than the lock pins (the lock was updated) is downloaded again at the locked one.
+    const pinned = run.lock && findEntry(run.lock.lock, model)?.commit;
+    if (manifest && (!pinned || pinned === manifest.commit)) {
       const bytes = manifest.files.reduce((n, f) => n + f.size, 0);
       return { kind: "skip", store, commit: manifest.commit, files: manifest.files.length, bytes };
     }

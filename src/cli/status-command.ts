@@ -1,0 +1,35 @@
+import type { Env } from "../roots.ts";
+import { loadSelection, usesProjects, type PluginDirs, type Selection } from "../selection.ts";
+import { formatStatus, volumeStatus } from "../volume/status.ts";
+import { openLock, type LockfileOptions } from "./lockfile-use.ts";
+import type { Output } from "./reporter.ts";
+
+export interface VolumeCommandOptions extends PluginDirs, LockfileOptions {
+  all?: boolean;
+  project?: string[];
+  root?: string;
+  json?: boolean;
+}
+
+/** The projects a volume command judges the root against: those named, else every project. */
+export async function volumeSelection(options: VolumeCommandOptions, env: Env) {
+  const selection: Selection = { ids: [], ...(options.project ? { project: options.project } : {}), all: options.all || !usesProjects({ ids: [], ...options }) };
+  const { registry, models, roots } = await loadSelection({ ...options, ...selection, env });
+  const { lock } = await openLock(options, env);
+  return { selection: models, lock, registry, roots };
+}
+
+/** `download-models status`: what the root holds for the projects and the lock, from local reads only. */
+export async function statusCommand(options: VolumeCommandOptions, io: Output, env: Env): Promise<number> {
+  const status = await volumeStatus(await volumeSelection(options, env));
+  if (options.json) {
+    io.out(JSON.stringify({
+      models: status.models.map(({ model, ...rest }) => ({ source: model.source, id: model.id, revision: model.revision, projects: model.projects, ...rest })),
+      undeclared: status.undeclared,
+      roots: status.roots,
+    }, null, 2));
+    return 0;
+  }
+  for (const line of formatStatus(status)) io.out(line);
+  return 0;
+}
