@@ -81,7 +81,7 @@ export async function downloadCommand(options: DownloadOptions, io: Output, env:
   const consumers = await consumerSetup(summary, registry, roots);
   await reporter.finish(summary, consumers.env);
   if (locked) {
-    const added = options.frozen || options.dryRun ? [] : await recordAdded(locked, summary);
+    const added = options.frozen || options.dryRun ? [] : await recordAdded(locked, summary, Boolean(options.lockfile));
     if (!options.json) for (const line of added) io.out(line);
     if (!options.json) pinsOfRun(locked, summary, io);
   }

@@ -56,11 +56,12 @@ const shortCommit = (commit: string) => `${commit.slice(0, 12)}…`;
 
 /**
  * Write the entries of models new to the lock back to it, for the models that completed (a failed download pins
- * nothing); one line per entry says so.
+ * nothing); one line per entry says so. The lock pins what projects declare: ids given on the command line alone are
+ * added only when `--lockfile` names the lock (else a one-off download would be kept by every later prune).
  */
-export async function recordAdded(opened: OpenedLock, summary: Summary): Promise<string[]> {
+export async function recordAdded(opened: OpenedLock, summary: Summary, named: boolean): Promise<string[]> {
   const done = new Set(summary.models.filter((m) => m.status !== "failed").map((m) => modelRef(m)));
-  const entries = summary.lockAdded.filter((e) => done.has(modelRef(e)));
+  const entries = summary.lockAdded.filter((e) => done.has(modelRef(e)) && (named || e.projects.length > 0));
   if (entries.length === 0) return [];
   let lock = await readLock(opened.path); // another run may have written it meanwhile
   for (const entry of entries) lock = putEntry(lock, entry);
