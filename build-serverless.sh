@@ -18,6 +18,8 @@ The image is <dockerhub-user>/<name>:<tag>, or --image. Nothing is pushed withou
 Options:
   -p, --project NAME       bake this project's models (repeatable, or a,b); default: every project (--all)
       --projects-dir DIR   project files from DIR instead of projects/ (repeatable)
+      --lockfile FILE      the models.lock.json to build from (default: the one beside the (first) projects folder,
+                           if any); with a lock the build downloads --frozen: exactly the locked commits and files
   -t, --tag TAG            image tag (default: the git commit, e.g. 4005b85 or 4005b85-dirty; avoid "latest")
       --name NAME          image name after the user (default: runpod-models)
       --image REF          the full image reference (registry/user/name:tag); replaces user, name and tag
@@ -40,7 +42,7 @@ Examples:
   ./build-serverless.sh --project tts --base-image myuser/tts-worker:3 --image myuser/tts:3-models --push
   HF_TOKEN=hf_... ./build-serverless.sh --project tts --platform linux/amd64 myuser
 
-Exit codes: 0 ok, 2 usage error or unknown project, 3 no builder found, 4 the builder cannot pass build secrets
+Exit codes: 0 ok, 2 usage error, unknown project, or a lockfile that does not pin the selection as declared, 3 no builder found, 4 the builder cannot pass build secrets
 (docker without buildx/BuildKit), 5 the build failed (e.g. a model failed to download; nothing was pushed),
 6 the push failed, 7 the image was built but could not be inspected.
 EOF
@@ -53,7 +55,7 @@ die() { # die CODE MESSAGE
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 projects=() projects_dirs=() build_args=() positional=()
-tag= name=runpod-models image= platform=linux/amd64 base_image= node_image= hf_token_file= ms_token_file=
+lockfile= tag= name=runpod-models image= platform=linux/amd64 base_image= node_image= hf_token_file= ms_token_file=
 builder= network= isolation= no_cache=0 push=0 dry_run=0
 
 need_value() { [ $# -ge 2 ] && [ -n "$2" ] || die $E_USAGE "$1 needs a value (see --help)"; }
@@ -61,6 +63,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     -p | --project) need_value "$@"; IFS=, read -r -a names <<< "$2"; projects+=("${names[@]}"); shift 2 ;;
     --projects-dir) need_value "$@"; projects_dirs+=("$2"); shift 2 ;;
+    --lockfile) need_value "$@"; lockfile=$2; shift 2 ;;
     -t | --tag) need_value "$@"; tag=$2; shift 2 ;;
     --name) need_value "$@"; name=$2; shift 2 ;;
     --image) need_value "$@"; image=$2; shift 2 ;;
@@ -154,6 +157,23 @@ else
   echo "build-serverless: warning: node or node_modules missing here (run npm ci): project names are checked by the build only" >&2
 fi
 
+# ---- the lockfile: beside the (first) projects folder, as for download-models; the build then runs --frozen
+if [ -n "$lockfile" ]; then
+  [ -f "$lockfile" ] || die $E_USAGE "--lockfile $lockfile: no such file (create it with: download-models lock)"
+  lockfile="$(cd "$(dirname "$lockfile")" && pwd)/$(basename "$lockfile")"
+else
+  first_dir=$here/projects
+  [ ${#projects_dirs[@]} -eq 0 ] || first_dir=$(cd "${projects_dirs[0]}" && pwd)
+  [ ! -f "$(dirname "$first_dir")/models.lock.json" ] || lockfile=$(dirname "$first_dir")/models.lock.json
+fi
+if [ -n "$lockfile" ] && command -v node > /dev/null 2>&1 && [ -d "$here/node_modules" ]; then
+  # The check --frozen makes in the build, here and before any build: no request, the same message.
+  select_args=(--all)
+  [ ${#projects[@]} -eq 0 ] || select_args=(--project "$(IFS=,; echo "${projects[*]}")")
+  node "$here/bin/download-models.js" lock --check "${select_args[@]}" "${dir_args[@]}" --lockfile "$lockfile" > /dev/null ||
+    die $E_USAGE "$lockfile does not pin the selection as declared (see above); nothing was built"
+fi
+
 # ---- temp files: secrets and the staged project files, removed on exit
 tmp=
 cleanup() {
@@ -186,12 +206,15 @@ add_secret hf_token --hf-token-file "$hf_token_file" HF_TOKEN
 add_secret ms_token --ms-token-file "$ms_token_file" MODELSCOPE_API_TOKEN
 
 projects_dir_arg=()
-if [ ${#projects_dirs[@]} -gt 0 ]; then
-  # The build context is this checkout (.dockerignore keeps it small): other project folders are staged into it.
+if [ ${#projects_dirs[@]} -gt 0 ] || [ -n "$lockfile" ]; then
+  # The build context is this checkout (.dockerignore keeps it small): other project folders, and the lockfile
+  # (as projects/models.lock.json, which the Dockerfile looks for), are staged into it.
   stage=.build-serverless/projects
   projects_dir_arg=(--build-arg "PROJECTS_DIR=$stage")
+  [ ${#projects_dirs[@]} -gt 0 ] || projects_dirs=("$here/projects")
   if [ "$dry_run" = 0 ]; then
     rm -rf "$here/.build-serverless" && mkdir -p "$here/$stage"
+    [ -z "$lockfile" ] || cp "$lockfile" "$here/$stage/models.lock.json"
     for d in "${projects_dirs[@]}"; do
       for f in "$d"/*; do
         [ -f "$f" ] || continue
@@ -243,6 +266,7 @@ print_command() {
 if [ "$dry_run" = 1 ]; then
   echo "# build-serverless: dry run, builder $builder, image $qualified"
   [ ${#projects_dirs[@]} -eq 0 ] || echo "# project files from ${projects_dirs[*]} are copied to $here/${stage} first"
+  [ -z "$lockfile" ] || echo "# lockfile $lockfile is copied to $here/${stage}/models.lock.json: the download runs --frozen"
   for note in "${secret_notes[@]}"; do echo "# secret $note"; done
   print_command "${cmd[@]}"
   if [ "$push" = 1 ]; then

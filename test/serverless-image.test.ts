@@ -1,7 +1,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { chmod, lstat, mkdtemp, readFile, readdir, readlink, rm, symlink, writeFile } from "node:fs/promises";
+import { chmod, lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -50,6 +50,29 @@ describe("build-serverless.sh without building", () => {
     expect(tokenArg.code).toBe(2);
     expect(tokenArg.stderr).toContain("pass tokens with --hf-token-file");
     expect(run(SCRIPT, ["--dry-run", "--builder", "docker"]).code).toBe(2); // no image name
+  });
+
+  it("builds from the lockfile beside the projects folder, and refuses one that does not pin the selection, before building", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "dm-lock-build-"));
+    try {
+      const projects = join(dir, "projects");
+      await mkdir(projects);
+      for (const f of await readdir(PROJECTS)) await writeFile(join(projects, f), await readFile(join(PROJECTS, f)));
+      const entry = (id: string, revision = "main", source = "huggingface", include: string[] = []) =>
+        ({ source, id, revision, include, exclude: [], commit: "a".repeat(40), projects: ["ci-voice"], files: [] });
+      await writeFile(join(dir, "models.lock.json"), JSON.stringify({ lockfileVersion: 1, models: [entry("dm-ci/tiny-voice")] }));
+      const refused = run(SCRIPT, ["--dry-run", "--builder", "docker", "--projects-dir", projects, "--project", "ci-voice", "myuser"]);
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toContain(`--frozen: the selection does not match ${join(dir, "models.lock.json")} (1 model):\n  - hf:dm-ci/multi-format@v1.0: not in the lock`);
+      expect(refused.stderr).toContain("  download-models lock hf:dm-ci/multi-format@v1.0");
+      const models = [entry("dm-ci/tiny-voice"), entry("dm-ci/multi-format", "v1.0", "huggingface", ["*.json", "*.safetensors"])];
+      await writeFile(join(dir, "models.lock.json"), JSON.stringify({ lockfileVersion: 1, models }));
+      const ok = run(SCRIPT, ["--dry-run", "--builder", "docker", "--projects-dir", projects, "--project", "ci-voice", "myuser"]);
+      expect(ok.code, ok.stderr).toBe(0);
+      expect(ok.stdout).toContain(`# lockfile ${join(dir, "models.lock.json")} is copied to ${ROOT}/.build-serverless/projects/models.lock.json: the download runs --frozen`);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it("says so when no builder is installed (exit 3)", async () => {
@@ -197,6 +220,10 @@ describe("serverless image, built for real", () => {
     expect(verify.code, verify.stdout + verify.stderr).toBe(0);
     expect(verify.stdout).toContain("Verified 4 models");
     expect(verify.stdout).toContain("4 ok, 0 corrupt");
+    // Built from a lockfile: the image records the entries of what it baked, at the commits the hub had.
+    const bakedLock = JSON.parse(await readFile(join(models, ".download-models", "lock.json"), "utf8")) as { models: { id: string; commit: string }[] };
+    expect(bakedLock.models.map((m) => m.id).sort()).toEqual(["dm-ci/gated-speaker", "dm-ci/multi-format", "dm-ci/sv_model.v2", "dm-ci/tiny-voice"]);
+    expect(bakedLock.models.find((m) => m.id === "dm-ci/tiny-voice")!.commit).toBe(repos[0]!.refs.main);
 
     // The HuggingFace cache layout transformers reads offline: refs → commit, snapshot links → blobs.
     const hubDir = join(models, "huggingface", "hub");

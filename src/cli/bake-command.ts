@@ -4,8 +4,9 @@ import { formatBytes } from "../format.ts";
 import { loadSelection, usesProjects, type PluginDirs } from "../selection.ts";
 import { bake } from "../serverless/bake.ts";
 import type { Output } from "./reporter.ts";
+import { openLock, type LockfileOptions } from "./lockfile-use.ts";
 
-export interface BakeCommandOptions extends PluginDirs {
+export interface BakeCommandOptions extends PluginDirs, LockfileOptions {
   from: string;
   to: string;
   all?: boolean;
@@ -21,7 +22,9 @@ export async function bakeCommand(options: BakeCommandOptions, io: Output, env: 
   const selection = { ids: [], ...(options.all ? { all: true } : {}), ...(options.project ? { project: options.project } : {}) };
   if (!usesProjects(selection)) throw new UsageError("Name what to bake: --all, or --project NAME (repeatable, or comma-separated).");
   const { registry, models } = await loadSelection({ ...options, ...selection, env, requireModels: true });
-  const baked = await bake({ models, registry, from: options.from, to: options.to, env, header: options.note ?? [] });
+  // `--lockfile`: the download followed it (--frozen); the image records its entries and each commit is checked.
+  const lock = options.lockfile ? (await openLock(options, env)).lock : undefined;
+  const baked = await bake({ models, registry, from: options.from, to: options.to, env, header: options.note ?? [], ...(lock ? { lock } : {}) });
   for (const b of baked) io.out(`baked  ${b.source}  ${b.id}@${b.revision}  ${b.commit}  ${b.files} files, ${formatBytes(b.bytes)}  ${b.path}`);
   const bytes = baked.reduce((n, b) => n + b.bytes, 0);
   io.out(`Baked ${baked.length} model${baked.length === 1 ? "" : "s"} (${formatBytes(bytes)}) into ${options.to}`);

@@ -4,8 +4,8 @@ import type { ModelRequest } from "../types.ts";
 import { UsageError } from "../errors.ts";
 import { parseModelRef } from "../model-id.ts";
 import { commandLineModels, loadSelection, usesProjects, type PluginDirs, type Selection } from "../selection.ts";
-import { writeLock } from "../lock/lockfile.ts";
-import { formatDiff, isUnchanged, modelRef } from "../lock/diff.ts";
+import { LockfileError, writeLock } from "../lock/lockfile.ts";
+import { formatDiff, formatFrozenProblems, frozenProblems, isUnchanged, modelRef } from "../lock/diff.ts";
 import { lockModels } from "../lock/resolve-lock.ts";
 import { openLock, pinLine, pinOf, type LockfileOptions } from "./lockfile-use.ts";
 import type { Output } from "./reporter.ts";
@@ -15,6 +15,8 @@ export interface LockOptions extends Selection, PluginDirs, LockfileOptions {
   update?: boolean | string[];
   token?: string;
   json?: boolean;
+  /** Only check that the lock pins the selection as declared (what `--frozen` demands); no request, no write. */
+  check?: boolean;
 }
 
 /** Which selected models `--update` names: by source and id, and by revision when the name gives one. */
@@ -40,6 +42,13 @@ export async function lockCommand(options: LockOptions, io: Output, env: Env): P
   const unmatched = updateIds.filter((ref) => !models.some(updateFilter([ref], options, registry)));
   if (unmatched.length) throw new UsageError(`--update ${unmatched.join(" ")}: not in the selection`);
   const opened = await openLock(options, env);
+  if (options.check) {
+    if (!opened.exists) throw new LockfileError(`${opened.path} does not exist: run \`download-models lock\` (same selection) and commit it.`);
+    const problems = frozenProblems(models, opened.lock);
+    if (problems.length > 0) throw new LockfileError(formatFrozenProblems(problems, opened.path));
+    io.out(`${opened.path} pins all ${models.length} selected model${models.length === 1 ? "" : "s"} as declared (--frozen will accept them).`);
+    return 0;
+  }
   const dispatcher = new Agent({ connections: 8 });
   const changes = await lockModels(opened.lock, models, update, {
     registry, env, dispatcher, ...(options.token ? { token: options.token } : {}),

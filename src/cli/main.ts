@@ -114,7 +114,7 @@ function buildProgram(io: Output, env: Env, redactor: Redactor, setCode: (code: 
     .requiredOption("--from <dir>", "the root the models were downloaded to (download-models --root DIR)")
     .requiredOption("--to <dir>", "the image's model root (e.g. /models); receives only the selected models");
   projectOptions(bake).option("--note <text>", "a line for the header of baked.txt (repeatable)", (value: string, previous: string[] = []) => [...previous, value]);
-  pluginDirOptions(bake).action(async (_options, cmd: Command) => {
+  pluginDirOptions(lockfileOption(bake)).action(async (_options, cmd: Command) => {
     const { bakeCommand } = await import("./bake-command.ts");
     setCode(await bakeCommand(cmd.optsWithGlobals(), io, env));
   });

@@ -12,7 +12,8 @@ export function addVolumeCommands(program: Command, io: Output, env: Env, redact
     .command("lock")
     .description("resolve the selection (no download) and write models.lock.json: the commit and every file's size and hashes; existing entries are kept")
     .argument("[ids...]", "model ids as for downloads (default, with no --project/--all either: every project)")
-    .option("--update [ids...]", "move these models (default: every selected one) to what their revision points to now, and print what changed");
+    .option("--update [ids...]", "move these models (default: every selected one) to what their revision points to now, and print what changed")
+    .option("--check", "only check that the lock pins the selection as declared (as --frozen will); no request, nothing written; exit 2 if not");
   projectOptions(lock);
   tokenOption(lockfileOption(lock), "token for the hub (default: HF_TOKEN / MODELSCOPE_API_TOKEN)", redactor);
   pluginDirOptions(jsonOption(lock, "print what changed as JSON")).action(async (ids: string[], _options, cmd: Command) => {

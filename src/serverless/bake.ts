@@ -9,6 +9,7 @@ import { DownloadModelsError } from "../errors.ts";
 import { entryExists } from "../fs-utils.ts";
 import { relativeWithin } from "../path-safety.ts";
 import { sha256OfFile } from "../verify.ts";
+import { findEntry, serializeLock, type Lock, type LockEntry } from "../lock/lockfile.ts";
 
 /** Where the bake writes what it baked, relative to the image's model root. */
 export const BAKED_DIR = ".download-models";
@@ -24,6 +25,8 @@ export interface BakeOptions {
   env: Env;
   /** Free-form lines for the header of baked.txt (tool version, commit, projects). */
   header?: string[];
+  /** The lock the download followed: each baked model must be at its locked commit; its entries go to lock.json. */
+  lock?: Lock;
 }
 
 export interface BakedModel {
@@ -85,12 +88,16 @@ export async function bake(options: BakeOptions): Promise<BakedModel[]> {
   const sums = new Map<string, string>();
   const sizes = new Map<string, number>();
   const seen = new Set<string>();
+  const locked: LockEntry[] = [];
   for (const model of options.models) {
     const downloader = options.registry.get(model.source);
     const store = openStore(downloader, model, fromRoots);
     const manifest: Manifest | undefined = await findComplete(store, model);
     const name = `${model.source} ${model.id}@${model.revision}`;
     if (!manifest) throw new BakeError(`${name} is not complete under ${from}: download it first (download-models --root ${from})`);
+    const entry = options.lock && findEntry(options.lock, model);
+    if (entry && entry.commit !== manifest.commit) throw new BakeError(`${name}: ${manifest.commit} under ${from}, the lock pins ${entry.commit}`);
+    if (entry) locked.push(entry);
     for (const f of manifest.files) {
       const consumer = store.consumerPath(manifest.commit, f.path);
       const rel = relativeWithin(from, consumer);
@@ -119,9 +126,12 @@ export async function bake(options: BakeOptions): Promise<BakedModel[]> {
   }
   const dir = join(to, BAKED_DIR);
   await mkdir(dir, { recursive: true });
-  const header = (options.header ?? []).map((l) => `# ${l}`);
+  const lockNote = options.lock ? [`lock: ${locked.length} of ${baked.length} models at their locked commit (.download-models/lock.json)`] : [];
+  const header = [...(options.header ?? []), ...lockNote].map((l) => `# ${l}`);
   const rows = baked.map((b) => [b.source, b.id, b.revision, b.commit, b.files, b.bytes, b.path].join(" "));
   await writeFile(join(dir, "baked.txt"), [...header, "# source id revision commit files bytes path", ...rows, ""].join("\n"));
+  // The lock entries of what was baked: the image says which commits and file hashes it holds.
+  if (options.lock) await writeFile(join(dir, "lock.json"), serializeLock({ lockfileVersion: options.lock.lockfileVersion, models: locked }));
   await writeFile(join(dir, "baked.json"), JSON.stringify({ header: options.header ?? [], models: baked }, null, 2) + "\n");
   // Formats of `sha256sum -c` and of `read -r size path` in download-models-check; paths relative to `to`.
   const paths = [...sums.keys()].sort();

@@ -118,9 +118,21 @@ build() { # build IMAGE [options…]: build-serverless.sh with the local bases a
     --base-image "$BASE" --node-image "$NODE_IMAGE" --projects-dir "$PROJECTS_DIR" \
     --build-arg "HF_ENDPOINT=$HF_ENDPOINT" --build-arg "MODELSCOPE_ENDPOINT=$MODELSCOPE_ENDPOINT" --image "$image" "$@"
 }
-step "build-serverless.sh --project ci-voice --project ci-gated (token from a file)"
+# The build follows a lockfile: made here against the hub, then the image must hold exactly its commits.
+LOCK=$WORK/models.lock.json
+step "download-models lock --project ci-voice,ci-gated --lockfile $LOCK"
+HF_TOKEN=$(cat "$HF_TOKEN_FILE") MODELSCOPE_API_TOKEN=$(cat "$MS_TOKEN_FILE") "$NODE_BIN" "$REPO/bin/download-models.js" lock \
+  --project ci-voice,ci-gated --projects-dir "$PROJECTS_DIR" --lockfile "$LOCK" > "$WORK/lock.log" || { cat "$WORK/lock.log"; fail "download-models lock"; }
+set +e
+build "$NEG_IMAGE" --project ci-voice,ci-needs-token --lockfile "$LOCK" > "$WORK/unlocked.log" 2>&1
+rc=$?
+set -e
+[ "$rc" = 2 ] && grep -q 'not in the lock' "$WORK/unlocked.log" || { cat "$WORK/unlocked.log"; fail "a project the lock lacks was not refused before the build (exit $rc)"; }
+ok "a selection the lock does not pin is refused before any build (exit 2, the --frozen message)"
+
+step "build-serverless.sh --project ci-voice --project ci-gated --lockfile (token from a file)"
 b0=$(date +%s)
-build "$IMAGE" --project ci-voice,ci-gated --hf-token-file "$HF_TOKEN_FILE" --ms-token-file "$MS_TOKEN_FILE" 2>&1 | tee "$WORK/build.log" ||
+build "$IMAGE" --project ci-voice,ci-gated --lockfile "$LOCK" --hf-token-file "$HF_TOKEN_FILE" --ms-token-file "$MS_TOKEN_FILE" 2>&1 | tee "$WORK/build.log" ||
   fail "build-serverless.sh failed"
 b1=$(date +%s)
 ok "image built in $((b1 - b0))s"
@@ -151,6 +163,12 @@ for id in dm-ci/tiny-voice dm-ci/multi-format dm-ci/gated-speaker dm-ci/sv_model
 done
 ! grep -q 'dm-ci/not-baked' "$WORK/list.log" || fail "a model of an unselected project was baked"
 ok "download-models-check --list names the 4 selected models and not the unselected one"
+buildah run "$c" -- test -s /models/.download-models/lock.json || fail "the image records no lock entries"
+for commit in $(sed -n 's/^ *"commit": "\([^"]*\)".*/\1/p' "$LOCK"); do
+  grep -q " $commit .* locked$" "$WORK/list.log" || fail "--list does not show the locked commit $commit"
+done
+! grep -q 'NOT THE LOCKED COMMIT' "$WORK/list.log" || fail "a baked model is not at its locked commit"
+ok "the image records its lock entries; --list shows each locked commit"
 m=$(buildah mount "$c")
 rm -rf "$WORK/image-models"
 cp -a "$m/models" "$WORK/image-models"
@@ -173,7 +191,7 @@ ok "download-models-check fails on a flipped byte ($(grep -c 'FAILED' "$WORK/cor
 # skips every model, complete in the build's cache mount, without a single request to the hub.
 step "rebuild with --no-cache"
 b0=$(date +%s)
-build "$IMAGE" --project ci-voice,ci-gated --hf-token-file "$HF_TOKEN_FILE" --ms-token-file "$MS_TOKEN_FILE" --no-cache \
+build "$IMAGE" --project ci-voice,ci-gated --lockfile "$LOCK" --hf-token-file "$HF_TOKEN_FILE" --ms-token-file "$MS_TOKEN_FILE" --no-cache \
   > "$WORK/rebuild.log" 2>&1 || { tail -n 30 "$WORK/rebuild.log"; fail "the rebuild failed"; }
 b1=$(date +%s)
 grep -E '^Summary: 0 downloaded, 4 skipped, 0 failed' "$WORK/rebuild.log" || fail "the rebuild did not skip the 4 models"
