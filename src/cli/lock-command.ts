@@ -7,7 +7,7 @@ import { commandLineModels, loadSelection, usesProjects, type PluginDirs, type S
 import { LockfileError, writeLock } from "../lock/lockfile.ts";
 import { formatDiff, formatFrozenProblems, frozenProblems, isUnchanged, modelRef } from "../lock/diff.ts";
 import { lockModels } from "../lock/resolve-lock.ts";
-import { openLock, pinLine, pinOf, type LockfileOptions } from "./lockfile-use.ts";
+import { openLock, pinOf, type LockfileOptions } from "./lockfile-use.ts";
 import type { Output } from "./reporter.ts";
 
 export interface LockOptions extends Selection, PluginDirs, LockfileOptions {
@@ -71,8 +71,7 @@ export async function lockCommand(options: LockOptions, io: Output, env: Env): P
   const moved = changes.updated.filter((d) => !isUnchanged(d)).length;
   io.out(
     `${opened.path}: ${changes.added.length} added, ${moved} updated, ${changes.updated.length - moved + changes.kept} unchanged` +
-      (changes.failed.length ? `, ${changes.failed.length} failed (not written; run again)` : "") + ".",
+      (changes.failed.length ? `, ${changes.failed.length} failed (their entries left as they were; run again)` : "") + ".",
   );
-  if (changes.added.length) for (const e of changes.added) io.out(pinLine(pinOf(e)));
   return changes.failed.length ? 1 : 0;
 }

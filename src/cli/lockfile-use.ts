@@ -89,7 +89,7 @@ export interface Pin {
 export function pinOf(entry: LockEntry): Pin {
   const base = { ref: modelRef(entry), source: entry.source, id: entry.id, revision: entry.revision, commit: entry.commit };
   if (entry.source === "huggingface") return { ...base, pin: entry.commit };
-  return { ...base, pin: entry.revision, note: `listing ${entry.commit.slice(0, 12)} locked; ${entry.source} has no commit ids for branches` };
+  return { ...base, pin: entry.revision, note: `no commit ids on ${entry.source}; listing ${entry.commit.slice(0, 12)} locked` };
 }
 
 export function pinLine(p: Pin): string {
