@@ -97,7 +97,7 @@ describe("lock, --frozen and lock --update through the CLI", () => {
     expect(refused.stderr).toContain(`--frozen: the selection does not match ${lockPath} (2 models):`);
     expect(refused.stderr).toContain("  - hf:acme/extra@main: not in the lock");
     expect(refused.stderr).toContain("  - hf:acme/tts@main: declared differently than locked\n      include: locked [], declared [*.json]");
-    expect(refused.stderr).toContain("  download-models lock hf:acme/extra@main");
+    expect(refused.stderr).toContain("  download-models lock --project more");
     expect(refused.stderr).toContain("  download-models lock --update hf:acme/tts@main");
     expect(await readFile(lockPath, "utf8")).toBe(before);
     expect(existsSync(join(root, "huggingface"))).toBe(false);

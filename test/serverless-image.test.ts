@@ -64,7 +64,7 @@ describe("build-serverless.sh without building", () => {
       const refused = run(SCRIPT, ["--dry-run", "--builder", "docker", "--projects-dir", projects, "--project", "ci-voice", "myuser"]);
       expect(refused.code).toBe(2);
       expect(refused.stderr).toContain(`--frozen: the selection does not match ${join(dir, "models.lock.json")} (1 model):\n  - hf:dm-ci/multi-format@v1.0: not in the lock`);
-      expect(refused.stderr).toContain("  download-models lock hf:dm-ci/multi-format@v1.0");
+      expect(refused.stderr).toContain("  download-models lock --project ci-voice");
       const models = [entry("dm-ci/tiny-voice"), entry("dm-ci/multi-format", "v1.0", "huggingface", ["*.json", "*.safetensors"])];
       await writeFile(join(dir, "models.lock.json"), JSON.stringify({ lockfileVersion: 1, models }));
       const ok = run(SCRIPT, ["--dry-run", "--builder", "docker", "--projects-dir", projects, "--project", "ci-voice", "myuser"]);

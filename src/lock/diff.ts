@@ -113,7 +113,9 @@ export function frozenProblems(selection: readonly ModelRequest[], lock: Lock): 
     const closest = sameId.find((e) => e.source === model.source) ?? sameId[0];
     const ref = modelRef(model);
     if (!closest) {
-      problems.push({ ref, kind: "missing", differences: [], fix: `download-models lock ${ref}` });
+      // A project's model is locked with its project, filters included; `lock` then resolves only what is missing.
+      const fix = model.projects.length ? `download-models lock --project ${model.projects.join(",")}` : `download-models lock ${ref}`;
+      problems.push({ ref, kind: "missing", differences: [], fix });
     } else {
       problems.push({ ref, kind: "declared-differently", differences: differencesOf(model, closest), fix: `download-models lock --update ${ref}` });
     }
