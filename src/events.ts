@@ -1,6 +1,6 @@
 import type { ModelRequest } from "./types.ts";
 
-export type ModelStatus = "downloaded" | "skipped" | "failed" | "planned";
+export type ModelStatus = "downloaded" | "relinked" | "skipped" | "failed" | "planned";
 
 /** Result of one model, as reported in the summary. */
 export interface ModelResult {
@@ -17,6 +17,8 @@ export interface ModelResult {
   downloadedBytes: number;
   /** Files that were already on disk and reused. */
   reusedFiles: number;
+  /** Files another process (or another request of this run) finished while this one waited for it. */
+  sharedFiles?: number;
   /** Where a consumer finds the files (HF: the snapshot directory). */
   path?: string;
   projects: string[];

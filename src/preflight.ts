@@ -29,8 +29,8 @@ export async function rootProblem(dir: string): Promise<string | undefined> {
       break;
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      if (code === "ENOTDIR") return `${dir} cannot be created: part of it is a file (${MEANING.ENOTDIR})`;
-      if (code !== "ENOENT" || dirname(existing) === existing) return `${existing}: ${MEANING[code ?? ""] ?? (error as Error).message}`;
+      // ENOTDIR: a file stands somewhere above; walking up finds and names it.
+      if ((code !== "ENOENT" && code !== "ENOTDIR") || dirname(existing) === existing) return `${existing}: ${MEANING[code ?? ""] ?? (error as Error).message}`;
       existing = dirname(existing);
     }
   }
