@@ -20,6 +20,8 @@ export interface Selection {
   revision?: string;
   include?: string[];
   exclude?: string[];
+  /** `--local-dir DIR`: the one model id on the command line goes to DIR as a plain folder. */
+  localDir?: string;
 }
 
 /** Where plugins are loaded from. */
@@ -66,6 +68,9 @@ export function downloaderDirs(dirs: PluginDirs, env: Env): string[] {
  * `damo/…`) and HuggingFace for the rest; `@rev` or `--revision`, and the filters.
  */
 export function commandLineModels(selection: Selection, registry: Registry): ModelRequest[] {
+  if (selection.localDir && selection.ids.length !== 1) {
+    throw new UsageError(`--local-dir takes exactly one model id (got ${selection.ids.length}): one folder holds one model's files.`);
+  }
   return selection.ids.map((ref) => {
     const parsed = parseModelRef(ref);
     return toRequest(
@@ -75,6 +80,7 @@ export function commandLineModels(selection: Selection, registry: Registry): Mod
         ...(parsed.revision ?? selection.revision ? { revision: parsed.revision ?? selection.revision } : {}),
         ...(selection.include ? { include: selection.include } : {}),
         ...(selection.exclude ? { exclude: selection.exclude } : {}),
+        ...(selection.localDir ? { localDir: selection.localDir } : {}),
       },
       registry,
       { source: guessSource(parsed.id) },
@@ -137,6 +143,6 @@ export async function loadSelection(options: LoadSelectionOptions): Promise<Load
   const models = selectModels(options, projects, registry);
   if (options.requireModels && models.length === 0) throw new UsageError("The selected projects declare no models.");
   const roots = resolveRoots({ ...(options.root ? { root: options.root } : {}), env: options.env });
-  if (options.requireRoots) for (const m of models) rootFor(roots, layoutOf(registry.get(m.source)));
+  if (options.requireRoots) for (const m of models) if (!m.localDir) rootFor(roots, layoutOf(registry.get(m.source)));
   return { registry, projects, models, roots };
 }

@@ -143,3 +143,37 @@ describe("dry runs and small messages tell the truth", () => {
     expect(again.stdout).toMatch(/Summary: 0 downloaded, 1 relinked, 0 skipped, 0 failed; 0 B downloaded/);
   });
 });
+
+describe("--local-dir and localDir", () => {
+  it("puts the files as a plain folder, verified; skips when complete; path prints the folder", async () => {
+    const h = await hub({ repos: [small("acme/x")] });
+    const dir = join(await tempDir(), "my-model");
+    const env = { HF_ENDPOINT: h.url };
+    const first = await runMain(["acme/x", "--local-dir", dir], env);
+    expect(first.code).toBe(0);
+    expect((await readdir(dir)).sort()).toEqual([".cache", "config.json", "model.safetensors"]);
+    expect(await readdir(join(dir, ".cache"))).toEqual(["download-models"]); // ours, beside hf's own .cache/huggingface
+    h.resetStats();
+    const again = await runMain(["acme/x", "--local-dir", dir], env);
+    expect(again.stdout).toMatch(/skipped +huggingface +acme\/x@main/);
+    expect(h.requests).toHaveLength(0);
+    const path = await runMain(["path", "acme/x", "--local-dir", dir], env);
+    expect(path.stdout.trim()).toBe(dir);
+    const two = await runMain(["acme/x", "acme/y", "--local-dir", dir], env);
+    expect(two.code).toBe(2);
+    expect(two.stderr).toMatch(/--local-dir takes exactly one model id/);
+  });
+
+  it("a project's localDir puts that model in its own folder", async () => {
+    const h = await hub({ repos: [small("acme/x")] });
+    const base = await tempDir();
+    const projects = join(base, "projects");
+    const { mkdir, writeFile } = await import("node:fs/promises");
+    await mkdir(projects);
+    const target = join(base, "weights");
+    await writeFile(join(projects, "p.ts"), `export default { name: "p", models: [{ id: "acme/x", localDir: ${JSON.stringify(target)} }] };\n`);
+    const r = await runMain(["--project", "p", "--projects-dir", projects], { HF_ENDPOINT: h.url, HOME: base });
+    expect(r.code).toBe(0);
+    expect((await readdir(target)).sort()).toEqual([".cache", "config.json", "model.safetensors"]);
+  });
+});

@@ -41,7 +41,8 @@ function downloadProgram(io: Output, redactor: Redactor): Command {
     .option("-s, --source <name>", "source for ids without a prefix (huggingface, hf, modelscope, ms, or a custom downloader; default: modelscope for damo/, iic/, modelscope/, AI-ModelScope/ ids, else huggingface)")
     .option("-r, --revision <rev>", "branch, tag or commit for ids on the command line")
     .option("--include <patterns...>", "only files matching these fnmatch patterns (ids on the command line)")
-    .option("--exclude <patterns...>", "skip files matching these patterns (ids on the command line)");
+    .option("--exclude <patterns...>", "skip files matching these patterns (ids on the command line)")
+    .option("--local-dir <dir>", "put the one model id's files in DIR as a plain folder (no cache layout), like hf download --local-dir; still verified and resumable");
   rootOption(program, "put everything under DIR: HF in DIR/huggingface/hub, ModelScope in DIR/modelscope");
   tokenOption(program, "token for the hub (default: HF_TOKEN / MODELSCOPE_API_TOKEN); prefer the env var, argv is visible in ps", redactor)
     .option("-f, --force", "download again even when a complete copy is on disk")
@@ -91,7 +92,8 @@ function buildProgram(io: Output, env: Env, redactor: Redactor, setCode: (code: 
     .argument("[ids...]", "model ids as for downloads (hf:/ms: prefix, @revision)");
   projectOptions(path)
     .option("-s, --source <name>", "source for ids without a prefix")
-    .option("-r, --revision <rev>", "revision for ids on the command line");
+    .option("-r, --revision <rev>", "revision for ids on the command line")
+    .option("--local-dir <dir>", "the folder the model was downloaded to with --local-dir");
   pluginDirOptions(jsonOption(rootOption(path), "print as JSON")).action(async (ids: string[], _options, cmd: Command) => {
     const { pathCommand } = await import("./path-command.ts");
     setCode(await pathCommand({ ...cmd.optsWithGlobals(), ids }, io, env));
