@@ -24,6 +24,9 @@ export interface ModelResult {
   projects: string[];
   seconds: number;
   error?: string;
+  /** The request's filters: offline `snapshot_download` callers must pass the same patterns. */
+  include?: string[];
+  exclude?: string[];
   /** With a lockfile: fetched at the locked commit, or resolved now and added to the lock. */
   lock?: "locked" | "added";
 }

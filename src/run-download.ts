@@ -66,6 +66,7 @@ async function runModel(model: ModelRequest, run: RunContext): Promise<ModelResu
   const result: ModelResult = {
     source: model.source, id: model.id, revision: model.revision, status: "failed",
     files: 0, bytes: 0, downloadedBytes: 0, reusedFiles: 0, projects: model.projects, seconds: 0,
+    ...(model.include.length ? { include: model.include } : {}), ...(model.exclude.length ? { exclude: model.exclude } : {}),
   };
   const signal = run.signal ?? new AbortController().signal;
   const done = (status: ModelResult["status"]) => {

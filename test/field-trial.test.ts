@@ -177,3 +177,15 @@ describe("--local-dir and localDir", () => {
     expect((await readdir(target)).sort()).toEqual([".cache", "config.json", "model.safetensors"]);
   });
 });
+
+describe("consumers of filtered models are told the patterns", () => {
+  it("prints the snapshot_download call with the same patterns, and HF_HUB_CACHE (not HF_HOME)", async () => {
+    const h = await hub({ repos: [small("acme/x")] });
+    const root = await tempDir();
+    const r = await runMain(["acme/x", "--include", "*.json", "--root", root], { HF_ENDPOINT: h.url });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`Note: acme/x holds only the files its filters select: offline, call snapshot_download("acme/x", allow_patterns=["*.json"]) with the same patterns`);
+    expect(r.stdout).toContain(`export HF_HUB_CACHE=${root}/huggingface/hub`);
+    expect(r.stdout).not.toContain("HF_HOME");
+  });
+});
