@@ -189,3 +189,18 @@ describe("consumers of filtered models are told the patterns", () => {
     expect(r.stdout).not.toContain("HF_HOME");
   });
 });
+
+describe("list", () => {
+  it("says how many distinct models are complete on the root and how many a download would fetch", async () => {
+    const h = await hub({ repos: [small("acme/x"), small("acme/y")] });
+    const base = await tempDir();
+    const projects = join(base, "projects");
+    const { mkdir, writeFile } = await import("node:fs/promises");
+    await mkdir(projects);
+    await writeFile(join(projects, "p.ts"), `export default { name: "p", models: [{ id: "acme/x" }, { id: "acme/y" }] };\n`);
+    const root = join(base, "root");
+    expect((await runMain(["acme/x", "--root", root], { HF_ENDPOINT: h.url })).code).toBe(0);
+    const list = await runMain(["list", "--projects-dir", projects, "--root", root], { HF_ENDPOINT: h.url });
+    expect(list.stdout).toContain("1 project, 2 model declarations, 2 distinct models to download; 1 complete on disk, 1 would be downloaded");
+  });
+});
