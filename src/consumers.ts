@@ -36,7 +36,7 @@ export interface ConsumerSetup {
  */
 function filterNotes(summary: Summary, registry: Registry): FilterNote[] {
   return summary.models
-    .filter((m) => m.status !== "failed" && (m.include?.length || m.exclude?.length) && layoutOf(registry.get(m.source)) === "huggingface")
+    .filter((m) => (m.status === "downloaded" || m.status === "relinked") && (m.include?.length || m.exclude?.length) && layoutOf(registry.get(m.source)) === "huggingface")
     .map((m) => {
       const py = (xs: string[] | undefined) => `[${(xs ?? []).map((x) => JSON.stringify(x)).join(", ")}]`;
       const args = [m.include?.length ? `allow_patterns=${py(m.include)}` : "", m.exclude?.length ? `ignore_patterns=${py(m.exclude)}` : ""].filter(Boolean).join(", ");
