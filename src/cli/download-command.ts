@@ -18,6 +18,7 @@ export interface DownloadOptions extends Selection, PluginDirs, LockfileOptions 
   json?: boolean;
   quiet?: boolean;
   spaceCheck?: boolean;
+  verbose?: boolean;
   /** Refuse a selection the lockfile does not pin as declared; never write the lock. */
   frozen?: boolean;
 }
@@ -47,7 +48,7 @@ export async function downloadCommand(options: DownloadOptions, io: Output, env:
   // Bad endpoint variables and roots that cannot be written fail here, before any request (exit 2).
   await preflight(models, registry, roots, env, { write: !options.dryRun });
   const mode = options.json ? "json" : options.quiet ? "quiet" : "human";
-  const reporter = createReporter(io, mode, { redactor });
+  const reporter = createReporter(io, mode, { redactor, ...(options.verbose ? { verbose: true } : {}) });
   if (mode === "human") {
     io.out(
       `download-models: ${models.length} model${models.length === 1 ? "" : "s"}` +
@@ -79,11 +80,13 @@ export async function downloadCommand(options: DownloadOptions, io: Output, env:
   process.off("SIGINT", onSignal);
   process.off("SIGTERM", onSignal);
   const consumers = await consumerSetup(summary, registry, roots);
-  await reporter.finish(summary, consumers.env);
+  // A dry run or an interrupted run has not made the volume ready: no env block that says it is.
+  const ready = !options.dryRun && !interrupt.signal.aborted;
+  await reporter.finish(summary, ready ? consumers.env : { lines: [], vars: {} });
   if (locked) {
     const added = options.frozen || options.dryRun ? [] : await recordAdded(locked, summary, Boolean(options.lockfile));
     if (!options.json) for (const line of added) io.out(line);
-    if (!options.json) pinsOfRun(locked, summary, io);
+    if (!options.json && ready) pinsOfRun(locked, summary, io);
   }
   if (!options.json) for (const note of consumers.notes) io.err(`Note: ${note.message}`);
   if (interrupt.signal.aborted) {
