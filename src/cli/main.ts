@@ -8,6 +8,7 @@ import type { Env } from "../roots.ts";
 import { packageRoot } from "../package-root.ts";
 import { jsonOption, pluginDirOptions, positiveInt, projectOptions, rootOption, tokenOption } from "./options.ts";
 import type { Output } from "./reporter.ts";
+import { volumeOptions } from "./volume-targets.ts";
 
 const version = (JSON.parse(readFileSync(join(packageRoot, "package.json"), "utf8")) as { version: string }).version;
 
@@ -50,6 +51,7 @@ function downloadProgram(io: Output, redactor: Redactor): Command {
     .option("--connections <n>", "HTTP connections at once, shared by all files (big files use several)", positiveInt("--connections"), DEFAULT_CONNECTIONS)
     .option("--no-space-check", "do not refuse when the volume reports too little free space (for filesystems that misreport it)");
   jsonOption(program, "print newline-delimited JSON events on stdout, the summary last; nothing else").option("-q, --quiet", "print only failures and the summary");
+  volumeOptions(program).option("--modelscope-compat <mode>", "with --volume: \"copy\" uploads full copies where modelscope 1.12–1.22 look (+100 % storage per copy)");
   pluginDirOptions(program)
     .option("--verbose", "show stack traces of unexpected errors")
     .showHelpAfterError("(run download-models --help for usage)")
@@ -61,6 +63,10 @@ function downloadProgram(io: Output, redactor: Redactor): Command {
 
 function buildProgram(io: Output, env: Env, redactor: Redactor, setCode: (code: number) => void): Command {
   const program = downloadProgram(io, redactor).action(async (ids: string[], options) => {
+    if (options.volume || options.s3Endpoint || options.s3Profile || options.modelscopeCompat) {
+      const { volumeRun } = await import("./volume-run.ts");
+      return setCode(await volumeRun({ ...options, ids }, io, env, redactor));
+    }
     const { downloadCommand } = await import("./download-command.ts");
     setCode(await downloadCommand({ ...options, ids }, io, env, redactor));
   });
