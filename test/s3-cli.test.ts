@@ -1,4 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { createHash } from "node:crypto";
+import { lstat, readFile, readdir, readlink, realpath, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { makeRepo } from "../local-hub/index.ts";
 import { hub } from "./helpers/hub.ts";
@@ -29,21 +31,142 @@ const msRepo = () =>
   });
 
 async function setup(buckets = ["vol1"]) {
-  const h = await hub({ repos: [hfRepo(), msRepo()] });
+  const hf = hfRepo();
+  const h = await hub({ repos: [hf, msRepo()] });
   const s3 = await localS3({ buckets });
   const home = await tempDir();
   const env = {
     HOME: home, XDG_CACHE_HOME: join(home, "cache"), HF_ENDPOINT: h.url, MODELSCOPE_ENDPOINT: h.url,
     RUNPOD_S3_ACCESS_KEY_ID: KEYS.accessKeyId, RUNPOD_S3_SECRET_ACCESS_KEY: KEYS.secretAccessKey, DOWNLOAD_MODELS_S3_PART_MB: "1",
   };
-  return { h, s3, home, env };
+  return { h, hf, s3, home, env };
 }
 
-describe("download-models --volume", () => {
-  it("smoke", async () => {
-    const { s3, env } = await setup();
-    const r = await runMain(["acme/tiny-model", MS_ID, "--volume", "vol1@EU-RO-1", "--s3-endpoint", s3.url], env);
-    console.log(r.stdout, r.stderr, r.code);
-    console.log(await s3.store.listObjects?.("vol1"));
+const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
+const VOL = (s3: { url: string }, ...volumes: string[]) => [...volumes.flatMap((v) => ["--volume", v]), "--s3-endpoint", s3.url];
+const writesOf = (s3: import("../local-hub/index.ts").LocalS3) =>
+  s3.requests.filter((r) => ["PutObject", "UploadPart", "CompleteMultipartUpload", "CreateMultipartUpload"].includes(r.operation));
+
+/** Every entry under `dir` (links not followed), relative paths. */
+async function walk(dir: string, prefix = ""): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const rel = prefix ? `${prefix}/${e.name}` : e.name;
+    if (e.isDirectory()) out.push(...(await walk(join(dir, e.name), rel)));
+    else out.push(rel);
+  }
+  return out;
+}
+
+describe("download-models --volume: a fill over S3, read as a volume", () => {
+  it("lays out HF and ModelScope as specified; the copied bucket verifies clean; after `link` it reads like a Pod fill", async () => {
+    const { h, hf, s3, home, env } = await setup();
+    const fill = await runMain(["acme/tiny-model", MS_ID, ...VOL(s3, "vol1@EU-RO-1")], env);
+    expect(fill.stderr).toBe("");
+    expect(fill.code).toBe(0);
+    expect(fill.stdout).toMatch(/ok +vol1@EU-RO-1: 2 models uploaded \(14 objects, [\d.]+ MB sent\), 0 already complete/);
+    expect(fill.stdout).toContain("needs `download-models link`");
+    expect(fill.stdout).toContain("export HF_HUB_CACHE=/runpod-volume/models/huggingface/hub");
+    expect(s3.count("UploadPart")).toBeGreaterThan(2); // 1 MiB parts: the weights went multipart
+    // The staging store is removed after a successful run without --root.
+    await expect(lstat(join(home, "cache", "download-models", "staging"))).rejects.toThrow();
+
+    const volume = await tempDir();
+    await s3.materialize("vol1", volume);
+    expect(await readdir(volume)).toEqual(["models"]);
+    const root = join(volume, "models");
+    const commit = hf.refs.main!;
+    const repoDir = join(root, "huggingface", "hub", "models--acme--tiny-model");
+    expect(await readFile(join(repoDir, "refs", "main"), "utf8")).toBe(commit);
+    for (const f of hf.commits[0]!.files) {
+      const path = join(repoDir, "snapshots", commit, f.path);
+      expect((await lstat(path)).isFile()).toBe(true);
+      expect(sha256(await readFile(path))).toBe(f.sha256);
+    }
+    expect(JSON.parse(await readFile(join(repoDir, "trees", `${commit}.json`), "utf8"))).toMatchObject({ format_version: 1 });
+    expect((await readdir(repoDir)).sort()).toEqual([".download-models", "refs", "snapshots", "trees"]); // no blobs/
+    const ms = join(root, "modelscope");
+    const msDir = join(ms, "models", "damo", MASKED);
+    expect((await walk(msDir)).sort()).toEqual([".mdl", ".msc", ".mv", "configuration.json", "model.pt", "sub/deep/vocab.txt"]);
+    expect((await readdir(ms)).sort()).toEqual([".download-models", "models"]); // no links over S3
+    expect((await readdir(join(root, ".download-models", "huggingface", "acme"))).sort()).toEqual(["tiny-model"]);
+
+    const verify = await runMain(["verify", "--root", root], env);
+    expect(verify.stdout).toMatch(/Verified 2 models .*2 ok, 0 corrupt, 0 not downloaded/);
+    expect(verify.code).toBe(0);
+
+    const link = await runMain(["link", "--root", root], env);
+    expect(link.code).toBe(0);
+    expect(link.stdout).toMatch(/linked +modelscope:damo\/speech_model.v2: 4 links/);
+    // The links a Pod fill makes, relative, resolving to the model directory.
+    expect(await readlink(join(ms, "models", "damo", "speech_model.v2"))).toBe(MASKED);
+    expect(await readlink(join(ms, "hub", "damo", MASKED))).toBe(`../../models/damo/${MASKED}`);
+    expect(await readlink(join(ms, "damo", MASKED))).toBe(`../models/damo/${MASKED}`);
+    expect(await readlink(join(ms, "damo", "speech_model.v2"))).toBe(`../models/damo/${MASKED}`);
+    expect(await realpath(join(ms, "hub", "damo", MASKED))).toBe(await realpath(msDir));
+    expect((await readdir(ms)).sort()).toEqual([".download-models", "damo", "hub", "models"]);
+    expect((await runMain(["link", "--root", root], env)).stdout).toMatch(/4 links/); // again: nothing changes
+
+    // A Pod run on the linked volume finds both complete (zero hub requests) and verify stays clean.
+    h.resetStats();
+    const pod = await runMain(["acme/tiny-model", MS_ID, "--root", root], env);
+    expect(pod.stdout).toMatch(/Summary: 0 downloaded, 2 skipped, 0 failed/);
+    expect(h.requests).toHaveLength(0);
+    expect((await runMain(["verify", "--root", root], env)).code).toBe(0);
+  });
+
+  it("re-runs with nothing to download or send in a few requests per model; --root keeps the staging store", async () => {
+    const { h, s3, home, env } = await setup();
+    const staging = join(home, "staging");
+    const args = ["acme/tiny-model", MS_ID, ...VOL(s3, "vol1@EU-RO-1"), "--root", staging];
+    expect((await runMain(args, env)).code).toBe(0);
+    expect((await readdir(staging)).sort()).toEqual(["huggingface", "modelscope"]);
+    h.resetStats();
+    s3.resetStats();
+    const again = await runMain(args, env);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(/on volume +huggingface:acme\/tiny-model@main: complete on every target/);
+    expect(h.requests).toHaveLength(0);
+    expect(writesOf(s3)).toEqual([]);
+    // One HeadBucket; per model the record and one listing (ModelScope: two folders).
+    expect(s3.requests.map((r) => r.operation).sort()).toEqual(["GetObject", "GetObject", "HeadBucket", "ListObjectsV2", "ListObjectsV2", "ListObjectsV2"]);
+
+    // Without --root and without the staging store, the same holds: the volume is what counts.
+    await rm(staging, { recursive: true });
+    h.resetStats();
+    s3.resetStats();
+    const bare = await runMain(["acme/tiny-model", MS_ID, ...VOL(s3, "vol1@EU-RO-1")], env);
+    expect(bare.code).toBe(0);
+    expect(h.requests).toHaveLength(0);
+    expect(writesOf(s3)).toEqual([]);
+  });
+
+  it("fills two targets at once; one failing mid-way (volume full) does not stop the other; one line per target, exit 1", async () => {
+    const { hf, s3, home, env } = await setup();
+    const creds = join(home, "aws-credentials");
+    await writeFile(creds, `[runpod]\naws_access_key_id = ${KEYS.accessKeyId}\naws_secret_access_key = ${KEYS.secretAccessKey}\n`);
+    const commit = hf.refs.main!;
+    // Same bucket, another prefix: only the second target's config.json answers 507.
+    s3.faults.errors.push({ operation: "PutObject", status: 507, times: 100, key: `other/huggingface/hub/models--acme--tiny-model/snapshots/${commit}/config.json` });
+    const r = await runMain(["acme/tiny-model", ...VOL(s3, "vol1@EU-RO-1", "s3://vol1/other"), "--s3-profile", "runpod"], { ...env, AWS_SHARED_CREDENTIALS_FILE: creds });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/^  ok +vol1@EU-RO-1: 1 model uploaded/m);
+    expect(r.stderr).toMatch(/^  FAILED +s3:\/\/vol1\/other: 0 models uploaded .*1 failed \(volume full: nothing more was sent to it\)/m);
+    expect(r.stderr).toMatch(/Volume s3:\/\/vol1\/other is full \(507 Insufficient Storage while writing other\/huggingface/);
+    const lines = (r.stdout + r.stderr).split("\n").filter((l) => /^  (ok|FAILED) /.test(l));
+    expect(lines).toHaveLength(2);
+    const keys = [...s3.store.buckets.get("vol1")!.keys()];
+    expect(keys).toContain("models/.download-models/huggingface/acme/tiny-model/main.json");
+    expect(keys.some((k) => k.startsWith("other/.download-models/"))).toBe(false);
+  });
+
+  it("checks every target before downloading: an unusable one is reported, the other filled, exit 1", async () => {
+    const { h, s3, env } = await setup();
+    const r = await runMain(["acme/tiny-model", ...VOL(s3, "vol1@EU-RO-1", "nope123@EU-RO-1")], env);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/--volume nope123@EU-RO-1: no network volume nope123 in EU-RO-1 .*this target is skipped/);
+    expect(r.stdout).toMatch(/ok +vol1@EU-RO-1: 1 model uploaded/);
+    expect(r.stderr).toMatch(/FAILED +nope123@EU-RO-1: not usable, nothing sent/);
+    expect(h.requests.length).toBeGreaterThan(0);
   });
 });

@@ -24,6 +24,8 @@ const EXAMPLES = [
   "  download-models path ms:iic/speech_fsmn_vad_zh-cn-16k-common-pytorch   directory for pipeline(model=…)",
   "  download-models env                        env lines for consumers (HF_HOME, HF_HUB_OFFLINE, MODELSCOPE_CACHE)",
   "  download-models verify [--repair]          re-hash what is on the volume; re-download only bad files",
+  "  download-models --all --volume abc123xyz@EU-RO-1 --volume def456uvw@US-KS-2   fill network volumes over S3, no Pod",
+  "  download-models link                       once, in a Pod or worker: add the links S3 cannot create",
   "  download-models bake --from DIR --to DIR --all   copy complete models into an image root (Dockerfile.serverless)",
   "",
   "Exit codes: 0 all complete, 1 a model failed (the others still completed), 2 usage or configuration error.",
@@ -73,7 +75,12 @@ function buildProgram(io: Output, env: Env, redactor: Redactor, setCode: (code: 
 
   const list = program.command("list").description("projects, their models per source, and the deduplicated total; marks what is complete on disk");
   rootOption(list, "root to check for completeness (as for downloads)");
+  volumeOptions(list);
   pluginDirOptions(jsonOption(list, "print as JSON")).action(async (_options, cmd: Command) => {
+    if (cmd.optsWithGlobals().volume) {
+      const { volumeListCommand } = await import("./volume-commands.ts");
+      return setCode(await volumeListCommand(cmd.optsWithGlobals(), io, env, redactor));
+    }
     const { listCommand } = await import("./list-command.ts");
     setCode(await listCommand(cmd.optsWithGlobals(), io, env));
   });
@@ -84,7 +91,12 @@ function buildProgram(io: Output, env: Env, redactor: Redactor, setCode: (code: 
     .argument("[ids...]", "models to check (default: every model this tool downloaded under the root)");
   projectOptions(verify).option("--repair", "download again only the files found missing or corrupt");
   tokenOption(rootOption(verify), "token for --repair (default: HF_TOKEN / MODELSCOPE_API_TOKEN)", redactor);
+  volumeOptions(verify);
   pluginDirOptions(jsonOption(verify, "print the result as JSON")).action(async (ids: string[], _options, cmd: Command) => {
+    if (cmd.optsWithGlobals().volume) {
+      const { volumeVerifyCommand } = await import("./volume-commands.ts");
+      return setCode(await volumeVerifyCommand({ ...cmd.optsWithGlobals(), ids }, io, env, redactor));
+    }
     const { verifyCommand } = await import("./verify-command.ts");
     setCode(await verifyCommand({ ...cmd.optsWithGlobals(), ids }, io, env, redactor));
   });
@@ -105,6 +117,14 @@ function buildProgram(io: Output, env: Env, redactor: Redactor, setCode: (code: 
   jsonOption(rootOption(envCmd), "print as JSON").action(async (_options, cmd: Command) => {
     const { envCommand } = await import("./env-command.ts");
     setCode(await envCommand(cmd.optsWithGlobals(), io, env));
+  });
+
+  const link = program
+    .command("link")
+    .description("in a Pod or worker that mounts a volume filled over S3 (--volume): add the links S3 cannot create (ModelScope compat links); seconds, no downloads");
+  pluginDirOptions(jsonOption(rootOption(link, "the volume's model root (default: /workspace/models in a Pod, /runpod-volume/models in a worker)"), "print as JSON")).action(async (_options, cmd: Command) => {
+    const { linkCommand } = await import("./link-command.ts");
+    setCode(await linkCommand(cmd.optsWithGlobals(), io, env));
   });
 
   const bake = program

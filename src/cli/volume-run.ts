@@ -9,7 +9,7 @@ import { layoutOf } from "../layouts/index.ts";
 import { preflight } from "../preflight.ts";
 import type { Redactor } from "../redact.ts";
 import type { Registry } from "../registry.ts";
-import { consumerEnv, resolveRoots, type Env } from "../roots.ts";
+import { consumerEnv, resolveRoots, type Env, type Roots } from "../roots.ts";
 import { runDownload, type Summary } from "../run-download.ts";
 import { loadSelection, usesProjects } from "../selection.ts";
 import type { ModelRequest } from "../types.ts";
@@ -19,7 +19,7 @@ import type { DownloadOptions } from "./download-command.ts";
 import { createReporter, type Output } from "./reporter.ts";
 import { createUploadReporter } from "./upload-reporter.ts";
 import { completeOnVolume, createUploader, type ModelOnVolumes, type TargetTally } from "./volume-upload.ts";
-import { openTargets, type VolumeFlags } from "./volume-targets.ts";
+import { openTargets, type OpenTargets, type VolumeFlags } from "./volume-targets.ts";
 import { readerLines, targetLine } from "./volume-summary.ts";
 
 export interface VolumeRunOptions extends DownloadOptions, VolumeFlags {
@@ -69,49 +69,68 @@ export async function volumeRun(options: VolumeRunOptions, io: Output, env: Env,
   const { registry, models, roots } = await loadSelection({ ...options, root: stagingRoot, env, requireModels: true, requireRoots: true });
   await preflight(models, registry, roots, env, { write: !options.dryRun });
   const targets = await openTargets(options, env, redactor);
-  const mode = options.json ? "json" : options.quiet ? "quiet" : "human";
   try {
-    for (const f of targets.failures) io.err(`download-models: ${f.message} (this target is skipped; the others are filled)`);
-    const uploads = createUploadReporter(io, mode);
-    const budget = pLimit(options.connections ?? DEFAULT_CONNECTIONS);
-    const contexts: UploadContext[] = targets.usable.map((conn) => ({ conn, limit: budget, env: env as NodeJS.ProcessEnv, stateDir: uploadStateDir(env as NodeJS.ProcessEnv), onEvent: uploads.onEvent }));
-    const copies = options.modelscopeCompat === "copy";
-    const there = await alreadyThere(models, contexts, copies, Boolean(options.force));
-    const todo = models.filter((m) => !there.has(m));
-    if (mode === "human") {
-      io.out(
-        `download-models: ${models.length} model${models.length === 1 ? "" : "s"} → ${targets.usable.map((c) => c.target.label).join(", ")}` +
-          `${options.dryRun ? " (dry run)" : ""}; staging in ${stagingRoot}${options.root ? "" : " (removed after success)"}`,
-      );
-      for (const m of there) io.out(`  on volume   ${m.source}:${m.id}@${m.revision}: complete on every target, nothing to download or send`);
-    }
-    const reporter = createReporter(io, mode, { redactor });
-    const uploader = createUploader({ contexts, registry, roots, stagingRoot, modelscopeCopies: copies });
-    const summary = await runDownload({
-      models: todo, registry, roots, env, redactor,
-      ...(options.token ? { token: options.token } : {}),
-      force: Boolean(options.force), dryRun: Boolean(options.dryRun), skipSpaceCheck: options.spaceCheck === false,
-      ...(options.concurrency ? { concurrency: options.concurrency } : {}),
-      ...(options.connections ? { transfer: { connections: options.connections } } : {}),
-      onEvent: (e) => {
-        reporter.onEvent(e);
-        if (!options.dryRun && (e.type === "model-done" || e.type === "model-skip")) uploader.add(e.model);
-      },
-    });
-    const kinds = new Set(models.map((m) => layoutOf(registry.get(m.source))));
-    const onVolume = targets.usable.some((c) => c.target.kind === "runpod")
-      ? consumerEnv(resolveRoots({ root: "/runpod-volume/models", env: {} }), { huggingface: kinds.has("huggingface"), modelscope: kinds.has("modelscope") })
-      : { lines: [], vars: {} };
-    await reporter.finish(summary, mode === "human" ? { lines: [], vars: onVolume.vars } : onVolume);
-    if (options.dryRun) return dryRunReport(summary, stagingRoot, targets.usable.length, io, mode);
-    const placed = await uploader.done();
-    const failed = summary.failed > 0 || targets.failures.length > 0 || uploader.tallies.some((t) => t.failed > 0);
-    report({ io, mode, tallies: uploader.tallies, failures: targets.failures.map((f) => ({ target: f.target, message: f.message })), placed, there, onVolume: onVolume.lines, registry });
-    if (!failed && !options.root) await rm(stagingRoot, { recursive: true, force: true });
-    return failed ? 1 : 0;
+    return await fillTargets({ models, registry, roots, stagingRoot, targets, options, io, env, redactor });
   } finally {
     targets.close();
   }
+}
+
+export interface FillInput {
+  models: ModelRequest[];
+  registry: Registry;
+  /** The staging store's roots (resolveRoots of `stagingRoot`). */
+  roots: Roots;
+  stagingRoot: string;
+  targets: OpenTargets;
+  options: VolumeRunOptions;
+  io: Output;
+  env: Env;
+  redactor: Redactor;
+}
+
+/** Fill checked targets with `models` (also `verify --volume --repair`): what every target holds is neither fetched nor sent. */
+export async function fillTargets(input: FillInput): Promise<number> {
+  const { models, registry, roots, stagingRoot, targets, options, io, env, redactor } = input;
+  const mode = options.json ? "json" : options.quiet ? "quiet" : "human";
+  for (const f of targets.failures) io.err(`download-models: ${f.message} (this target is skipped; the others are filled)`);
+  const uploads = createUploadReporter(io, mode);
+  const budget = pLimit(options.connections ?? DEFAULT_CONNECTIONS);
+  const contexts: UploadContext[] = targets.usable.map((conn) => ({ conn, limit: budget, env: env as NodeJS.ProcessEnv, stateDir: uploadStateDir(env as NodeJS.ProcessEnv), onEvent: uploads.onEvent }));
+  const copies = options.modelscopeCompat === "copy";
+  const there = await alreadyThere(models, contexts, copies, Boolean(options.force));
+  const todo = models.filter((m) => !there.has(m));
+  if (mode === "human") {
+    io.out(
+      `download-models: ${models.length} model${models.length === 1 ? "" : "s"} → ${targets.usable.map((c) => c.target.label).join(", ")}` +
+        `${options.dryRun ? " (dry run)" : ""}; staging in ${stagingRoot}${options.root ? "" : " (removed after success)"}`,
+    );
+    for (const m of there) io.out(`  on volume   ${m.source}:${m.id}@${m.revision}: complete on every target, nothing to download or send`);
+  }
+  const reporter = createReporter(io, mode, { redactor });
+  const uploader = createUploader({ contexts, registry, roots, stagingRoot, modelscopeCopies: copies });
+  const summary = await runDownload({
+    models: todo, registry, roots, env, redactor,
+    ...(options.token ? { token: options.token } : {}),
+    force: Boolean(options.force), dryRun: Boolean(options.dryRun), skipSpaceCheck: options.spaceCheck === false,
+    ...(options.concurrency ? { concurrency: options.concurrency } : {}),
+    ...(options.connections ? { transfer: { connections: options.connections } } : {}),
+    onEvent: (e) => {
+      reporter.onEvent(e);
+      if (!options.dryRun && (e.type === "model-done" || e.type === "model-skip")) uploader.add(e.model);
+    },
+  });
+  const kinds = new Set(models.map((m) => layoutOf(registry.get(m.source))));
+  const onVolume = targets.usable.some((c) => c.target.kind === "runpod")
+    ? consumerEnv(resolveRoots({ root: "/runpod-volume/models", env: {} }), { huggingface: kinds.has("huggingface"), modelscope: kinds.has("modelscope") })
+    : { lines: [], vars: {} };
+  await reporter.finish(summary, mode === "human" ? { lines: [], vars: onVolume.vars } : onVolume);
+  if (options.dryRun) return dryRunReport(summary, stagingRoot, targets.usable.length, io, mode);
+  const placed = await uploader.done();
+  const failed = summary.failed > 0 || targets.failures.length > 0 || uploader.tallies.some((t) => t.failed > 0);
+  report({ io, mode, tallies: uploader.tallies, failures: targets.failures.map((f) => ({ target: f.target, message: f.message })), placed, there, onVolume: onVolume.lines, registry });
+  if (!failed && !options.root) await rm(stagingRoot, { recursive: true, force: true });
+  return failed ? 1 : 0;
 }
 
 function dryRunReport(summary: Summary, stagingRoot: string, targets: number, io: Output, mode: string): number {
