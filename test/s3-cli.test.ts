@@ -170,3 +170,104 @@ describe("download-models --volume: a fill over S3, read as a volume", () => {
     expect(h.requests.length).toBeGreaterThan(0);
   });
 });
+
+describe("volume commands", () => {
+  it("list --volume shows what the volume holds per project; verify --volume names the model and file of each bad object; --repair sends only those", async () => {
+    const { s3, env } = await setup();
+    expect((await runMain(["acme/tiny-model", MS_ID, ...VOL(s3, "vol1@EU-RO-1")], env)).code).toBe(0);
+    const list = await runMain(["list", ...VOL(s3, "vol1@EU-RO-1")], env);
+    expect(list.code).toBe(0);
+    expect(list.stdout).toMatch(/^vol1@EU-RO-1:\n  \(command line\)\n    huggingface:acme\/tiny-model@main \([0-9a-f]{10}\)  3 files, 2\.22 MB\n    modelscope:damo\/speech_model\.v2@master/m);
+    expect(list.stdout).toMatch(/  2 models, 5\.37 MB/);
+
+    const clean = await runMain(["verify", ...VOL(s3, "vol1@EU-RO-1")], env);
+    expect(clean.code).toBe(0);
+    expect(clean.stdout).toMatch(/2 ok, 0 bad/);
+    expect(s3.requests.filter((r) => r.operation === "GetObject" && !r.key.includes(".download-models/"))).toEqual([]); // no data read
+
+    await s3.store.deleteObject("vol1", `models/modelscope/models/damo/${MASKED}/model.pt`);
+    const bad = await runMain(["verify", ...VOL(s3, "vol1@EU-RO-1")], env);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/BAD +modelscope:damo\/speech_model.v2@master on vol1@EU-RO-1: 1 object\n +model\.pt: model\.pt is missing/);
+    expect(bad.stdout).toMatch(/1 ok, 1 bad\. Run again with --repair/);
+
+    s3.resetStats();
+    const repair = await runMain(["verify", "--repair", ...VOL(s3, "vol1@EU-RO-1")], env);
+    expect(repair.code).toBe(0);
+    const sent = s3.requests.filter((r) => r.status === 200 && ["PutObject", "CompleteMultipartUpload"].includes(r.operation)).map((r) => r.key);
+    expect(sent).toEqual([`models/modelscope/models/damo/${MASKED}/model.pt`, "models/.download-models/modelscope/damo/speech_model.v2/master.json"]);
+    expect((await runMain(["verify", ...VOL(s3, "vol1@EU-RO-1")], env)).code).toBe(0);
+  });
+
+  it("--modelscope-compat=copy puts full copies where old readers look; --dry-run states the disk needed and writes nothing", async () => {
+    const { h, s3, home, env } = await setup();
+    const dry = await runMain([MS_ID, "acme/tiny-model", ...VOL(s3, "vol1@EU-RO-1"), "--dry-run"], env);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toMatch(/Disk needed on this machine: 5\.37 MB more in .*staging \(the models to upload, 5\.37 MB in all\); up to 5\.37 MB to send to each of 1 target/);
+    expect(writesOf(s3)).toEqual([]);
+    await expect(lstat(join(home, "cache", "download-models", "staging", "modelscope", "models"))).rejects.toThrow();
+    void h;
+
+    const r = await runMain([MS_ID, ...VOL(s3, "vol1@EU-RO-1"), "--modelscope-compat=copy"], env);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("modelscope 1.12–1.22 and ≤ 1.11 by id (full copies were uploaded)");
+    expect(r.stdout).not.toContain("needs `download-models link`");
+    const volume = await tempDir();
+    await s3.materialize("vol1", volume);
+    const ms = join(volume, "models", "modelscope");
+    for (const dir of [join(ms, "hub", "damo", MASKED), join(ms, "damo", MASKED), join(ms, "damo", "speech_model.v2")]) {
+      expect((await lstat(dir)).isDirectory()).toBe(true);
+      expect((await walk(dir)).sort()).toEqual([".mdl", ".msc", ".mv", "configuration.json", "model.pt", "sub/deep/vocab.txt"]);
+    }
+    // link leaves the real copies alone and adds only the dotted-name link.
+    const link = await runMain(["link", "--root", join(volume, "models")], env);
+    expect(link.stdout).toMatch(/1 link \(models\/damo\/speech_model\.v2\)/);
+    expect(link.stdout).toMatch(/left real folders alone/);
+    expect((await runMain(["verify", ...VOL(s3, "vol1@EU-RO-1")], env)).code).toBe(0);
+  });
+
+  it("--json prints upload events and a volume summary last, nothing else", async () => {
+    const { s3, env } = await setup();
+    const r = await runMain(["acme/tiny-model", ...VOL(s3, "vol1@EU-RO-1"), "--json"], env);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe("");
+    const events = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as { type: string; targets?: { target: string; ok: boolean }[] });
+    expect(events.some((e) => e.type === "upload-done")).toBe(true);
+    expect(events.some((e) => e.type === "model-uploaded")).toBe(true);
+    expect(events.at(-1)).toMatchObject({ type: "volume-summary", targets: [{ target: "vol1@EU-RO-1", ok: true, uploaded: 1 }] });
+  });
+});
+
+describe("bad input: exit 2 before anything is downloaded", () => {
+  const cases: [string, (s3: { url: string }) => string[], Record<string, string>, RegExp, object?][] = [
+    ["a volume without an id", (s3) => VOL(s3, "@EU-RO-1"), {}, /the network volume id before "@" is missing or malformed/],
+    ["a datacenter that is not one", (s3) => VOL(s3, "vol1@nowhere"), {}, /"nowhere" does not look like a RunPod datacenter id \(letters-letters-digits/],
+    ["neither form", (s3) => VOL(s3, "vol1"), {}, /is neither VOLUME_ID@DATACENTER/],
+    ["no credentials", (s3) => VOL(s3, "vol1@EU-RO-1"), { RUNPOD_S3_ACCESS_KEY_ID: "", RUNPOD_S3_SECRET_ACCESS_KEY: "" }, /set RUNPOD_S3_ACCESS_KEY_ID and RUNPOD_S3_SECRET_ACCESS_KEY/],
+    ["an unknown access key", (s3) => VOL(s3, "vol1@EU-RO-1"), { RUNPOD_S3_ACCESS_KEY_ID: "user_wrong" }, /access key is unknown .*check RUNPOD_S3_ACCESS_KEY_ID/],
+    ["a wrong secret", (s3) => VOL(s3, "vol1@EU-RO-1"), { RUNPOD_S3_SECRET_ACCESS_KEY: "rps_wrongwrongwrong" }, /secret does not match the access key: check RUNPOD_S3_SECRET_ACCESS_KEY/],
+    ["a volume that does not exist", (s3) => VOL(s3, "zzz999@EU-RO-1"), {}, /no network volume zzz999 in EU-RO-1/],
+    ["an unreachable endpoint", () => ["--volume", "vol1@EU-RO-1", "--s3-endpoint", "http://127.0.0.1:9"], {}, /cannot reach http:\/\/127\.0\.0\.1:9 \(ECONNREFUSED\)/],
+    ["a clock far off", (s3) => VOL(s3, "vol1@EU-RO-1"), {}, /clock is too far from the server's/, { clockOffsetMs: 2 * 3_600_000, advertiseClock: false }],
+    ["an endpoint that is not http(s)", () => ["--volume", "vol1@EU-RO-1", "--s3-endpoint", "ftp://x"], {}, /must start with http:\/\/ or https:\/\//],
+    ["an unknown --modelscope-compat", (s3) => [...VOL(s3, "vol1@EU-RO-1"), "--modelscope-compat", "link"], {}, /--modelscope-compat takes "copy"/],
+    ["a bad part size", (s3) => VOL(s3, "vol1@EU-RO-1"), { DOWNLOAD_MODELS_S3_PART_MB: "0.5" }, /DOWNLOAD_MODELS_S3_PART_MB="0.5" must be a whole number/],
+    ["--s3-endpoint without --volume", (s3) => ["--s3-endpoint", s3.url], {}, /go with --volume/],
+  ];
+  for (const [name, args, extraEnv, message, server] of cases) {
+    it(name, async () => {
+      const h = await hub({ repos: [hfRepo()] });
+      const s3 = await localS3(server ?? {});
+      const home = await tempDir();
+      const env = {
+        HOME: home, XDG_CACHE_HOME: join(home, "cache"), HF_ENDPOINT: h.url,
+        RUNPOD_S3_ACCESS_KEY_ID: KEYS.accessKeyId, RUNPOD_S3_SECRET_ACCESS_KEY: KEYS.secretAccessKey, DOWNLOAD_MODELS_S3_PART_MB: "1", ...extraEnv,
+      };
+      const r = await runMain(["acme/tiny-model", ...args(s3)], env);
+      expect(r.stderr).toMatch(message);
+      expect(r.code).toBe(2);
+      expect(h.requests).toHaveLength(0);
+      expect(r.stderr).not.toContain(KEYS.secretAccessKey);
+    });
+  }
+});
