@@ -126,6 +126,7 @@ describe("download-models --volume: a fill over S3, read as a volume", () => {
     const again = await runMain(args, env);
     expect(again.code).toBe(0);
     expect(again.stdout).toMatch(/on volume +huggingface:acme\/tiny-model@main: complete on every target/);
+    expect(again.stdout).toMatch(/ok +vol1@EU-RO-1: 0 models uploaded \(0 objects, 0 B sent\), 2 already complete/);
     expect(h.requests).toHaveLength(0);
     expect(writesOf(s3)).toEqual([]);
     // One HeadBucket; per model the record and one listing (ModelScope: two folders).

@@ -109,6 +109,7 @@ export async function fillTargets(input: FillInput): Promise<number> {
   }
   const reporter = createReporter(io, mode, { redactor });
   const uploader = createUploader({ contexts, registry, roots, stagingRoot, modelscopeCopies: copies });
+  for (const t of uploader.tallies) t.skipped += there.size;
   const summary = await runDownload({
     models: todo, registry, roots, env, redactor,
     ...(options.token ? { token: options.token } : {}),
@@ -124,7 +125,8 @@ export async function fillTargets(input: FillInput): Promise<number> {
   const onVolume = targets.usable.some((c) => c.target.kind === "runpod")
     ? consumerEnv(resolveRoots({ root: "/runpod-volume/models", env: {} }), { huggingface: kinds.has("huggingface"), modelscope: kinds.has("modelscope") })
     : { lines: [], vars: {} };
-  await reporter.finish(summary, mode === "human" ? { lines: [], vars: onVolume.vars } : onVolume);
+  // Nothing was to be downloaded: the download summary would only say "0 downloaded".
+  if (todo.length > 0 || mode === "json") await reporter.finish(summary, mode === "human" ? { lines: [], vars: onVolume.vars } : onVolume);
   if (options.dryRun) return dryRunReport(summary, stagingRoot, targets.usable.length, io, mode);
   const placed = await uploader.done();
   const failed = summary.failed > 0 || targets.failures.length > 0 || uploader.tallies.some((t) => t.failed > 0);
