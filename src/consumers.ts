@@ -16,10 +16,35 @@ export interface SubModelNote {
   message: string;
 }
 
+/** A filtered HF model: offline `snapshot_download` must be given the same patterns. */
+export interface FilterNote {
+  model: string;
+  include: string[];
+  exclude: string[];
+  message: string;
+}
+
 export interface ConsumerSetup {
   /** What a consuming pod exports to load this run's caches offline. */
   env: { lines: string[]; vars: Record<string, string> };
-  notes: SubModelNote[];
+  notes: Array<SubModelNote | FilterNote>;
+}
+
+/**
+ * The listing cache holds the whole commit, so an offline `snapshot_download` of a filtered model without the same
+ * patterns reports the snapshot incomplete (it is); `from_pretrained` and `hf_hub_download` need nothing.
+ */
+function filterNotes(summary: Summary, registry: Registry): FilterNote[] {
+  return summary.models
+    .filter((m) => (m.status === "downloaded" || m.status === "relinked") && (m.include?.length || m.exclude?.length) && layoutOf(registry.get(m.source)) === "huggingface")
+    .map((m) => {
+      const py = (xs: string[] | undefined) => `[${(xs ?? []).map((x) => JSON.stringify(x)).join(", ")}]`;
+      const args = [m.include?.length ? `allow_patterns=${py(m.include)}` : "", m.exclude?.length ? `ignore_patterns=${py(m.exclude)}` : ""].filter(Boolean).join(", ");
+      return {
+        model: m.id, include: m.include ?? [], exclude: m.exclude ?? [],
+        message: `${m.id} holds only the files its filters select: offline, call snapshot_download("${m.id}", ${args}) with the same patterns (from_pretrained and hf_hub_download need nothing).`,
+      };
+    });
 }
 
 /** The caches the models go to, for the run's opening line: label, directory and why that directory. */
@@ -60,6 +85,6 @@ export async function consumerSetup(summary: Summary, registry: Registry, roots:
   const used = new Set(summary.models.filter((m) => m.status !== "failed").map((m) => layoutOf(registry.get(m.source))));
   return {
     env: consumerEnv(roots, { huggingface: used.has("huggingface"), modelscope: used.has("modelscope") }),
-    notes: await undeclaredSubModels(summary, registry),
+    notes: [...(await undeclaredSubModels(summary, registry)), ...filterNotes(summary, registry)],
   };
 }

@@ -1,6 +1,6 @@
 import type { ModelRequest } from "./types.ts";
 
-export type ModelStatus = "downloaded" | "skipped" | "failed" | "planned";
+export type ModelStatus = "downloaded" | "relinked" | "skipped" | "failed" | "planned";
 
 /** Result of one model, as reported in the summary. */
 export interface ModelResult {
@@ -17,11 +17,16 @@ export interface ModelResult {
   downloadedBytes: number;
   /** Files that were already on disk and reused. */
   reusedFiles: number;
+  /** Files another process (or another request of this run) finished while this one waited for it. */
+  sharedFiles?: number;
   /** Where a consumer finds the files (HF: the snapshot directory). */
   path?: string;
   projects: string[];
   seconds: number;
   error?: string;
+  /** The request's filters: offline `snapshot_download` callers must pass the same patterns. */
+  include?: string[];
+  exclude?: string[];
   /** With a lockfile: fetched at the locked commit, or resolved now and added to the lock. */
   lock?: "locked" | "added";
 }

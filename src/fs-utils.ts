@@ -10,9 +10,13 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
   try {
     await fh.writeFile(data);
     await fh.sync();
-  } finally {
-    await fh.close();
+  } catch (error) {
+    // Disk full: no half-written or empty record is left behind under any name.
+    await fh.close().catch(() => {});
+    await rm(temp, { force: true });
+    throw error;
   }
+  await fh.close();
   try {
     await rename(temp, path);
   } catch (error) {

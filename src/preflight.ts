@@ -29,8 +29,8 @@ export async function rootProblem(dir: string): Promise<string | undefined> {
       break;
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      if (code === "ENOTDIR") return `${dir} cannot be created: part of it is a file (${MEANING.ENOTDIR})`;
-      if (code !== "ENOENT" || dirname(existing) === existing) return `${existing}: ${MEANING[code ?? ""] ?? (error as Error).message}`;
+      // ENOTDIR: a file stands somewhere above; walking up finds and names it.
+      if ((code !== "ENOENT" && code !== "ENOTDIR") || dirname(existing) === existing) return `${existing}: ${MEANING[code ?? ""] ?? (error as Error).message}`;
       existing = dirname(existing);
     }
   }
@@ -53,10 +53,13 @@ export async function preflight(models: ModelRequest[], registry: Registry, root
   const settings = downloaders.map((d) => d.checkEnv?.(env)).filter((p): p is string => Boolean(p));
   if (settings.length > 0) throw new UsageError(settings.join("\n"));
   const problems: string[] = [];
-  for (const layout of new Set(downloaders.map(layoutOf))) {
-    const root = rootFor(roots, layout);
-    if (!options.write) continue;
-    const problem = await rootProblem(root);
+  const inCaches = models.filter((m) => !m.localDir);
+  const dirs = [
+    ...new Set(inCaches.map((m) => layoutOf(registry.get(m.source)))),
+  ].map((layout) => rootFor(roots, layout));
+  dirs.push(...models.flatMap((m) => (m.localDir ? [m.localDir] : [])));
+  for (const dir of options.write ? new Set(dirs) : []) {
+    const problem = await rootProblem(dir);
     if (problem) problems.push(problem);
   }
   if (problems.length > 0) {

@@ -36,6 +36,7 @@ const modelSchema = z.strictObject({
   revision: z.string().min(1, { error: "empty revision; leave it out for the default branch" }).optional(),
   include: patterns.optional(),
   exclude: patterns.optional(),
+  localDir: z.string().min(1, { error: "empty localDir; leave it out to use the cache" }).optional(),
 });
 
 const projectSchema = z.strictObject({

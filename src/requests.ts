@@ -1,3 +1,4 @@
+import { resolve } from "node:path";
 import type { Downloader } from "./downloader.ts";
 import type { Project } from "./project.ts";
 import type { Registry } from "./registry.ts";
@@ -13,11 +14,12 @@ export function toRequest(spec: ModelSpec, registry: Registry, defaults: { sourc
     include: [...(spec.include ?? [])],
     exclude: [...(spec.exclude ?? [])],
     projects: defaults.project ? [defaults.project] : [],
+    ...(spec.localDir ? { localDir: resolve(spec.localDir) } : {}),
   };
 }
 
 function key(m: ModelRequest): string {
-  return JSON.stringify([m.source, m.id, m.revision, [...m.include].sort(), [...m.exclude].sort()]);
+  return JSON.stringify([m.source, m.id, m.revision, [...m.include].sort(), [...m.exclude].sort(), m.localDir ?? ""]);
 }
 
 /** One request per distinct (source, id, revision, filters): a model declared by several projects is fetched once. */

@@ -46,6 +46,8 @@ export interface RunDownloadOptions {
 export interface Summary {
   models: ModelResult[];
   downloaded: number;
+  /** Complete again without a byte fetched: every file was on disk, only links or records were missing. */
+  relinked: number;
   skipped: number;
   failed: number;
   planned: number;
@@ -64,6 +66,7 @@ async function runModel(model: ModelRequest, run: RunContext): Promise<ModelResu
   const result: ModelResult = {
     source: model.source, id: model.id, revision: model.revision, status: "failed",
     files: 0, bytes: 0, downloadedBytes: 0, reusedFiles: 0, projects: model.projects, seconds: 0,
+    ...(model.include.length ? { include: model.include } : {}), ...(model.exclude.length ? { exclude: model.exclude } : {}),
   };
   const signal = run.signal ?? new AbortController().signal;
   const done = (status: ModelResult["status"]) => {
@@ -89,7 +92,8 @@ async function runModel(model: ModelRequest, run: RunContext): Promise<ModelResu
     }
     await fetchModel(plan, run, result, signal);
     await commitModel(plan, run);
-    run.emit({ type: "model-done", model, result: done("downloaded") });
+    // Nothing had to be fetched (a deleted snapshot link, a lost manifest): the files were only linked again.
+    run.emit({ type: "model-done", model, result: done(plan.reused.size === plan.files.length ? "relinked" : "downloaded") });
     return result;
   } catch (error) {
     const err = error instanceof Error ? error : new Error(String(error));
@@ -131,7 +135,7 @@ export async function runDownload(options: RunDownloadOptions): Promise<Summary>
     const count = (s: ModelResult["status"]) => results.filter((r) => r.status === s).length;
     return {
       models: results,
-      downloaded: count("downloaded"), skipped: count("skipped"), failed: count("failed"), planned: count("planned"),
+      downloaded: count("downloaded"), relinked: count("relinked"), skipped: count("skipped"), failed: count("failed"), planned: count("planned"),
       downloadedBytes: results.reduce((n, r) => n + (r.status === "planned" ? 0 : r.downloadedBytes), 0),
       totalBytes: results.reduce((n, r) => n + r.bytes, 0),
       seconds: (performance.now() - started) / 1000,

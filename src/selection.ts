@@ -1,3 +1,4 @@
+import { existsSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Project } from "./project.ts";
 import { loadProjects } from "./project.ts";
@@ -19,6 +20,8 @@ export interface Selection {
   revision?: string;
   include?: string[];
   exclude?: string[];
+  /** `--local-dir DIR`: the one model id on the command line goes to DIR as a plain folder. */
+  localDir?: string;
 }
 
 /** Where plugins are loaded from. */
@@ -43,6 +46,14 @@ function fromEnv(value: string | undefined): string[] | undefined {
 }
 
 /** `--projects-dir` (repeatable), else `DOWNLOAD_MODELS_PROJECTS` (`:`-separated), else the package's `projects/`. */
+/** A `--projects-dir` / `--downloaders-dir` the user named must exist: an empty selection would hide the typo. */
+function requireFolders(dirs: string[], flag: string): void {
+  for (const dir of dirs) {
+    if (!existsSync(dir)) throw new UsageError(`${flag} ${dir}: no such folder.`);
+    if (!statSync(dir).isDirectory()) throw new UsageError(`${flag} ${dir}: not a folder.`);
+  }
+}
+
 export function projectDirs(dirs: PluginDirs, env: Env): string[] {
   return (dirs.projectsDir?.length ? dirs.projectsDir : fromEnv(env.DOWNLOAD_MODELS_PROJECTS) ?? [join(packageRoot, "projects")]).map((d) => resolve(d));
 }
@@ -57,6 +68,9 @@ export function downloaderDirs(dirs: PluginDirs, env: Env): string[] {
  * `damo/…`) and HuggingFace for the rest; `@rev` or `--revision`, and the filters.
  */
 export function commandLineModels(selection: Selection, registry: Registry): ModelRequest[] {
+  if (selection.localDir && selection.ids.length !== 1) {
+    throw new UsageError(`--local-dir takes exactly one model id (got ${selection.ids.length}): one folder holds one model's files.`);
+  }
   return selection.ids.map((ref) => {
     const parsed = parseModelRef(ref);
     return toRequest(
@@ -66,6 +80,7 @@ export function commandLineModels(selection: Selection, registry: Registry): Mod
         ...(parsed.revision ?? selection.revision ? { revision: parsed.revision ?? selection.revision } : {}),
         ...(selection.include ? { include: selection.include } : {}),
         ...(selection.exclude ? { exclude: selection.exclude } : {}),
+        ...(selection.localDir ? { localDir: selection.localDir } : {}),
       },
       registry,
       { source: guessSource(parsed.id) },
@@ -75,12 +90,20 @@ export function commandLineModels(selection: Selection, registry: Registry): Mod
 
 /** The projects `--all` / `--project` pick; an unknown name lists the ones that exist. */
 export function pickProjects(projects: Project[], selection: Selection): Project[] {
-  if (selection.all) return projects;
   const names = splitNames(selection.project);
+  if (selection.all && names.length > 0) {
+    throw new UsageError("--all already selects every project: give either --all or --project NAME, not both.");
+  }
+  if (selection.all) return projects;
   const unknown = names.filter((n) => !projects.some((p) => p.name === n));
   if (unknown.length > 0) {
     const available = projects.map((p) => p.name).join(", ") || "none (the projects folder is empty)";
-    throw new UsageError(`Unknown project${unknown.length > 1 ? "s" : ""}: ${unknown.join(", ")}. Available: ${available}`);
+    // `--project tts org/x`: the flag takes every word after it, so a model id lands among the project names.
+    const ids = unknown.filter((n) => n.includes("/"));
+    const hint = ids.length
+      ? ` ${ids.join(", ")} looks like a model id: --project takes every word after it, so put model ids before --project, or write --project=${names.find((n) => !n.includes("/")) ?? "NAME"}.`
+      : "";
+    throw new UsageError(`Unknown project${unknown.length > 1 ? "s" : ""}: ${unknown.join(", ")}. Available: ${available}.${hint}`);
   }
   return projects.filter((p) => names.includes(p.name));
 }
@@ -113,11 +136,13 @@ export interface LoadedSelection {
 
 /** The set-up every command shares: registry (built-in and plugin downloaders), projects, the selected models, roots. */
 export async function loadSelection(options: LoadSelectionOptions): Promise<LoadedSelection> {
+  requireFolders((options.projectsDir ?? []).map((d) => resolve(d)), "--projects-dir");
+  requireFolders((options.downloadersDir ?? []).map((d) => resolve(d)), "--downloaders-dir");
   const registry = await loadRegistry(downloaderDirs(options, options.env));
   const projects = options.loadAllProjects || usesProjects(options) ? await loadProjects(projectDirs(options, options.env), registry.names()) : undefined;
   const models = selectModels(options, projects, registry);
   if (options.requireModels && models.length === 0) throw new UsageError("The selected projects declare no models.");
   const roots = resolveRoots({ ...(options.root ? { root: options.root } : {}), env: options.env });
-  if (options.requireRoots) for (const m of models) rootFor(roots, layoutOf(registry.get(m.source)));
+  if (options.requireRoots) for (const m of models) if (!m.localDir) rootFor(roots, layoutOf(registry.get(m.source)));
   return { registry, projects, models, roots };
 }

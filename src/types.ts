@@ -10,6 +10,11 @@ export interface ModelSpec {
   include?: string[];
   /** fnmatch patterns applied after `include`. */
   exclude?: string[];
+  /**
+   * Put the files in this folder as a plain tree (no cache layout), as `hf download --local-dir` does; still
+   * verified, resumable and skipped when complete. Relative to the working directory.
+   */
+  localDir?: string;
 }
 
 /** A model after defaults are applied: what the core works with. */
@@ -22,6 +27,8 @@ export interface ModelRequest {
   exclude: string[];
   /** Projects that declared it (empty for ids given on the command line). */
   projects: string[];
+  /** An absolute folder for the files as a plain tree, instead of the source's cache layout. */
+  localDir?: string;
 }
 
 /** One file of a resolved snapshot. Paths are POSIX, relative to the repo root. */

@@ -9,14 +9,14 @@ const result: ModelResult = {
   source: "huggingface", id: "acme/x", revision: "main", commit: "a".repeat(40), status: "downloaded",
   files: 2, bytes: 3_000_000, downloadedBytes: 3_000_000, reusedFiles: 0, projects: [], seconds: 1.5,
 };
-const summary: Summary = { models: [result], downloaded: 1, skipped: 0, failed: 0, planned: 0, downloadedBytes: 3_000_000, totalBytes: 3_000_000, seconds: 1.5, lockAdded: [] };
+const summary: Summary = { models: [result], downloaded: 1, skipped: 0, failed: 0, planned: 0, downloadedBytes: 3_000_000, totalBytes: 3_000_000, seconds: 1.5, lockAdded: [], relinked: 0 };
 
 const redactor = createRedactor(["hf_TOPSECRET"]);
 
-function run(mode: "human" | "quiet" | "json", events: DownloadEvent[]) {
+function run(mode: "human" | "quiet" | "json", events: DownloadEvent[], verbose = true) {
   const out: string[] = [];
   const err: string[] = [];
-  const r = createReporter({ out: (l) => out.push(l), err: (l) => err.push(l), isTTY: false }, mode, { progressEveryMs: 0, redactor });
+  const r = createReporter({ out: (l) => out.push(l), err: (l) => err.push(l), isTTY: false }, mode, { progressEveryMs: 0, redactor, verbose });
   for (const e of events) r.onEvent(e);
   return { out, err, finish: () => r.finish(summary, { lines: ["export HF_HOME=/v/huggingface"], vars: { HF_HOME: "/v/huggingface" } }) };
 }
@@ -47,6 +47,33 @@ describe("reporter (what a person or a log reader sees)", () => {
       "  export HF_HOME=/v/huggingface",
     ]);
     expect(r.err).toEqual(["  retry 1 for model.safetensors of acme/x in 0.5 s: network error: token *** leaked?"]);
+  });
+
+  it("off a terminal without --verbose: no line per finished file, the model line and the summary stay", async () => {
+    const r = run("human", events, false);
+    await r.finish();
+    expect(r.out.some((l) => l.includes("done acme"))).toBe(false);
+    expect(r.out.some((l) => /^ {2}downloaded {2}huggingface {2}acme\/x@main/.test(l))).toBe(true);
+  });
+
+  it("waits are said: a retry wait of the hub API, and one waiting line per model whatever its number of files", async () => {
+    const waits: DownloadEvent[] = [
+      { type: "model-resolving", model },
+      { type: "model-wait", model, reason: "rate limited by the hub", delayMs: 42_000, attempt: 2, attempts: 4 },
+      ...["a", "b", "c"].map((path): DownloadEvent => ({ type: "file-wait", model, path, holder: "pod-2:77:abc" })),
+    ];
+    const r = run("human", waits, false);
+    expect(r.err).toEqual(["  acme/x@main: rate limited by the hub: retrying in 42 s, attempt 2 of 4"]);
+    expect(r.out.filter((l) => l.includes("waiting for pod-2:77:abc"))).toHaveLength(1);
+  });
+
+  it("a silent wait gets a line every few seconds off a terminal", async () => {
+    const out: string[] = [];
+    const r = createReporter({ out: (l) => out.push(l), err: (l) => out.push(l), isTTY: false }, "human", { progressEveryMs: 50 });
+    r.onEvent({ type: "model-resolving", model });
+    await new Promise((done) => setTimeout(done, 1300));
+    await r.finish({ ...summary, models: [] }, { lines: [], vars: {} });
+    expect(out.filter((l) => /^ {2}\.\.\. waiting: acme\/x@main \(asking the hub, \S+/.test(l)).length).toBeGreaterThanOrEqual(1);
   });
 
   it("quiet: only the summary (and failures)", async () => {

@@ -17,6 +17,7 @@ export interface DownloadOptions extends Selection, PluginDirs {
   json?: boolean;
   quiet?: boolean;
   spaceCheck?: boolean;
+  verbose?: boolean;
 }
 
 /** Undocumented knobs for benchmarks and experiments. */
@@ -43,7 +44,7 @@ export async function downloadCommand(options: DownloadOptions, io: Output, env:
   // Bad endpoint variables and roots that cannot be written fail here, before any request (exit 2).
   await preflight(models, registry, roots, env, { write: !options.dryRun });
   const mode = options.json ? "json" : options.quiet ? "quiet" : "human";
-  const reporter = createReporter(io, mode, { redactor });
+  const reporter = createReporter(io, mode, { redactor, ...(options.verbose ? { verbose: true } : {}) });
   if (mode === "human") {
     io.out(
       `download-models: ${models.length} model${models.length === 1 ? "" : "s"}` +
@@ -74,7 +75,9 @@ export async function downloadCommand(options: DownloadOptions, io: Output, env:
   process.off("SIGINT", onSignal);
   process.off("SIGTERM", onSignal);
   const consumers = await consumerSetup(summary, registry, roots);
-  await reporter.finish(summary, consumers.env);
+  // A dry run or an interrupted run has not made the volume ready: no env block that says it is.
+  const ready = !options.dryRun && !interrupt.signal.aborted;
+  await reporter.finish(summary, ready ? consumers.env : { lines: [], vars: {} });
   if (!options.json) for (const note of consumers.notes) io.err(`Note: ${note.message}`);
   if (interrupt.signal.aborted) {
     if (!options.json) io.err("Interrupted: run the same command again to resume; finished files are kept and big files continue where they stopped.");

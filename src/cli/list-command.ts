@@ -55,6 +55,10 @@ export async function listCommand(options: PluginDirs & { root?: string; json?: 
     }
   }
   const shared = all.length - distinct.length;
-  io.out(`${projects.length} project${projects.length === 1 ? "" : "s"}, ${all.length} model declaration${all.length === 1 ? "" : "s"}, ${distinct.length} distinct model${distinct.length === 1 ? "" : "s"} to download${shared ? ` (${shared} shared between projects, fetched once)` : ""}`);
+  // Of the distinct models: how many are complete on this root, how many a download would still fetch.
+  const state = new Map(rows.flatMap((r) => r.models).map(({ m, complete }) => [JSON.stringify([m.source, m.id, m.revision, m.include, m.exclude]), complete]));
+  const complete = [...state.values()].filter((c) => c === true).length;
+  const onDisk = roots ? `; ${complete} complete on disk, ${state.size - complete} would be downloaded` : "";
+  io.out(`${projects.length} project${projects.length === 1 ? "" : "s"}, ${all.length} model declaration${all.length === 1 ? "" : "s"}, ${distinct.length} distinct model${distinct.length === 1 ? "" : "s"} to download${shared ? ` (${shared} shared between projects, fetched once)` : ""}${onDisk}`);
   return 0;
 }

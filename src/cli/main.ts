@@ -2,11 +2,11 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Command, CommanderError } from "commander";
 import { DEFAULT_CONNECTIONS, DEFAULT_FILES } from "../defaults.ts";
-import { DownloadModelsError } from "../errors.ts";
+import { DownloadModelsError, UsageError } from "../errors.ts";
 import { createRedactor, type Redactor } from "../redact.ts";
 import type { Env } from "../roots.ts";
 import { packageRoot } from "../package-root.ts";
-import { jsonOption, pluginDirOptions, positiveInt, projectOptions, rootOption, tokenOption } from "./options.ts";
+import { jsonOption, nearCommand, pluginDirOptions, positiveInt, projectOptions, rootOption, tokenOption } from "./options.ts";
 import type { Output } from "./reporter.ts";
 import { volumeOptions } from "./volume-targets.ts";
 
@@ -44,22 +44,25 @@ function downloadProgram(io: Output, redactor: Redactor): Command {
     .option("-s, --source <name>", "source for ids without a prefix (huggingface, hf, modelscope, ms, or a custom downloader; default: modelscope for damo/, iic/, modelscope/, AI-ModelScope/ ids, else huggingface)")
     .option("-r, --revision <rev>", "branch, tag or commit for ids on the command line")
     .option("--include <patterns...>", "only files matching these fnmatch patterns (ids on the command line)")
-    .option("--exclude <patterns...>", "skip files matching these patterns (ids on the command line)");
+    .option("--exclude <patterns...>", "skip files matching these patterns (ids on the command line)")
+    .option("--local-dir <dir>", "put the one model id's files in DIR as a plain folder (no cache layout), like hf download --local-dir; still verified and resumable");
   rootOption(program, "put everything under DIR: HF in DIR/huggingface/hub, ModelScope in DIR/modelscope");
   tokenOption(program, "token for the hub (default: HF_TOKEN / MODELSCOPE_API_TOKEN); prefer the env var, argv is visible in ps", redactor)
     .option("-f, --force", "download again even when a complete copy is on disk")
     .option("-n, --dry-run", "show what would be downloaded and what is already complete; write nothing")
-    .option("-c, --concurrency <n>", "files downloaded at once", positiveInt("--concurrency"), DEFAULT_FILES)
-    .option("--connections <n>", "HTTP connections at once, shared by all files (big files use several)", positiveInt("--connections"), DEFAULT_CONNECTIONS)
+    .option("-c, --concurrency <n>", "files downloaded at once (1–1024)", positiveInt("--concurrency", 1024), DEFAULT_FILES)
+    .option("--connections <n>", "HTTP connections at once, shared by all files (big files use several; 1–256)", positiveInt("--connections", 256), DEFAULT_CONNECTIONS)
     .option("--no-space-check", "do not refuse when the volume reports too little free space (for filesystems that misreport it)");
   jsonOption(program, "print newline-delimited JSON events on stdout, the summary last; nothing else").option("-q, --quiet", "print only failures and the summary");
   volumeOptions(program).option("--modelscope-compat <mode>", "with --volume: \"copy\" uploads full copies where modelscope 1.12–1.22 look (+100 % storage per copy)");
   pluginDirOptions(program)
-    .option("--verbose", "show stack traces of unexpected errors")
+    .option("--verbose", "a line per finished file off a terminal, and stack traces of unexpected errors")
     .showHelpAfterError("(run download-models --help for usage)")
     .addHelpText("after", EXAMPLES)
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
-    .exitOverride();
+    .exitOverride()
+    // Options go with the command they belong to: `verify --connections 3` is refused, not silently ignored.
+    .enablePositionalOptions();
   return program;
 }
 
@@ -107,7 +110,8 @@ function buildProgram(io: Output, env: Env, redactor: Redactor, setCode: (code: 
     .argument("[ids...]", "model ids as for downloads (hf:/ms: prefix, @revision)");
   projectOptions(path)
     .option("-s, --source <name>", "source for ids without a prefix")
-    .option("-r, --revision <rev>", "revision for ids on the command line");
+    .option("-r, --revision <rev>", "revision for ids on the command line")
+    .option("--local-dir <dir>", "the folder the model was downloaded to with --local-dir");
   pluginDirOptions(jsonOption(rootOption(path), "print as JSON")).action(async (ids: string[], _options, cmd: Command) => {
     const { pathCommand } = await import("./path-command.ts");
     setCode(await pathCommand({ ...cmd.optsWithGlobals(), ids }, io, env));
@@ -147,7 +151,19 @@ export async function main(argv: string[], rawIo: Output, env: Env = process.env
   const redactor = createRedactor([env.HF_TOKEN, env.HUGGING_FACE_HUB_TOKEN, env.MODELSCOPE_API_TOKEN, env.RUNPOD_S3_SECRET_ACCESS_KEY]);
   const io: Output = { ...rawIo, out: (line) => rawIo.out(redactor.redact(line)), err: (line) => rawIo.err(redactor.redact(line)) };
   const program = buildProgram(io, env, redactor, (c) => (code = c));
+  const commands = program.commands.map((c) => c.name());
   try {
+    // `help` and `help <command>` show help; a bare word that is (nearly) a command name is never a model id.
+    const first = argv.slice(2).find((a) => !a.startsWith("-"));
+    if (argv[2] === "help") {
+      const target = program.commands.find((c) => c.name() === argv[3]);
+      (target ?? program).outputHelp();
+      return 0;
+    }
+    if (first !== undefined && !commands.includes(first)) {
+      const near = nearCommand(first, [...commands, "help"]);
+      if (near) throw new UsageError(`"${first}" is not a model id: did you mean \`download-models ${near}\`? (Run download-models --help; a model id is org/name.)`);
+    }
     await program.parseAsync(argv);
     return code;
   } catch (error) {

@@ -3,12 +3,36 @@ import type { Redactor } from "../redact.ts";
 
 // Options several commands share, declared once; a command adds the ones it takes.
 
-export function positiveInt(name: string) {
+/** An integer from 1 to `max` (a sane bound: 99999 connections would only exhaust sockets and memory). */
+export function positiveInt(name: string, max = Number.MAX_SAFE_INTEGER) {
   return (value: string): number => {
     const n = Number(value);
-    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`\`${name}\` must be an integer ≥ 1`);
+    if (!Number.isInteger(n) || n < 1 || n > max) {
+      throw new InvalidArgumentError(max < Number.MAX_SAFE_INTEGER ? `\`${name}\` must be an integer from 1 to ${max}` : `\`${name}\` must be an integer ≥ 1`);
+    }
     return n;
   };
+}
+
+/** Edit distance counting a swap of two neighbours as one edit ("lsit"), for "did you mean". */
+export function distance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let best = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) best = Math.min(best, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = best;
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/** The subcommand a bare word is, or nearly is (one edit for short names, two for longer ones). */
+export function nearCommand(word: string, commands: string[]): string | undefined {
+  if (word.includes("/") || word.includes(":")) return undefined;
+  const lower = word.toLowerCase();
+  return commands.find((c) => distance(lower, c) <= (c.length <= 4 ? 1 : 2));
 }
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];

@@ -28,14 +28,22 @@ interface Bars {
 
 const FILE_BARS = 6;
 
+const waitText = (ms: number) => (ms >= 10_000 ? `${Math.round(ms / 1000)} s` : `${(ms / 1000).toFixed(1)} s`);
+
+/** Sources padded to the longest built-in name, so the id column lines up. */
 function modelLine(r: ModelResult): string {
-  const name = `${r.source}  ${r.id}@${r.revision}`;
+  const name = `${r.source.padEnd(11)}  ${r.id}@${r.revision}`;
   const commit = r.commit && r.commit !== r.revision ? ` (${r.commit.slice(0, 10)})` : "";
   const size = `${r.files} file${r.files === 1 ? "" : "s"}, ${formatBytes(r.bytes)}`;
   switch (r.status) {
     case "skipped":
       return `  skipped     ${name}${commit}: complete on disk, ${size}`;
+    case "relinked":
+      return `  relinked    ${name}${commit}: ${size}, every file was already on disk; its links were put back`;
     case "downloaded": {
+      if (r.downloadedBytes === 0 && r.sharedFiles && r.sharedFiles + r.reusedFiles >= r.files) {
+        return `  completed   ${name}${commit}: ${size}, completed by another process`;
+      }
       const reused = r.reusedFiles ? `, ${r.reusedFiles} already on disk` : "";
       return `  downloaded  ${name}${commit}: ${size}${reused}; ${formatBytes(r.downloadedBytes)} in ${formatSeconds(r.seconds)} (${formatRate(r.downloadedBytes, r.seconds)})`;
     }
@@ -62,7 +70,15 @@ function jsonEvent(e: DownloadEvent): Record<string, unknown> {
  * line per finished file. `quiet` prints failures and the summary only. `json` prints every event as one JSON
  * line (progress at most once a second per file) and the summary last.
  */
-export function createReporter(rawIo: Output, mode: Mode, opts: { progressEveryMs?: number; redactor?: Redactor } = {}) {
+export interface ReporterOptions {
+  /** Off a terminal: how often the progress or waiting line is printed. @default 5000 */
+  progressEveryMs?: number;
+  redactor?: Redactor;
+  /** Off a terminal, also a line per finished file. */
+  verbose?: boolean;
+}
+
+export function createReporter(rawIo: Output, mode: Mode, opts: ReporterOptions = {}) {
   const hide = (line: string) => opts.redactor?.redact(line) ?? line;
   const io: Output = { ...rawIo, out: (line) => rawIo.out(hide(line)), err: (line) => rawIo.err(hide(line)) };
   const started = Date.now();
@@ -75,12 +91,28 @@ export function createReporter(rawIo: Output, mode: Mode, opts: { progressEveryM
   let overall: Bar | undefined;
   let barsLoading: Promise<void> | undefined;
   const useBars = mode === "human" && io.isTTY;
+  // What each model not yet moving bytes waits for (the hub API, a retry, another process), and since when.
+  const waiting = new Map<string, { what: string; since: number }>();
+  const waitingFor = (key: string, what: string) => waiting.set(key, { what, since: waiting.get(key)?.since ?? Date.now() });
+  const toldWait = new Set<string>();
+  let lastLine = Date.now();
 
   const print = (line: string, toErr = false) => {
-    const text = line;
-    if (bars) bars.log(text + "\n");
-    else (toErr ? io.err : io.out)(text);
+    lastLine = Date.now();
+    if (bars) bars.log(line + "\n");
+    else (toErr ? io.err : io.out)(line);
   };
+  // No run stays silent while it waits: a line every `every` ms off a terminal, every 10 s on one.
+  const quietFor = useBars ? Math.max(every, 10_000) : every;
+  const heartbeat =
+    mode === "human" && every > 0
+      ? setInterval(() => {
+          if (waiting.size === 0 || Date.now() - lastLine < quietFor) return;
+          const list = [...waiting].slice(0, 3).map(([key, w]) => `${key} (${w.what}, ${formatSeconds((Date.now() - w.since) / 1000)})`);
+          print(`  ... waiting: ${list.join("; ")}${waiting.size > 3 ? ` and ${waiting.size - 3} more` : ""}`);
+        }, Math.min(quietFor, 1000))
+      : undefined;
+  heartbeat?.unref();
   const json = (line: Record<string, unknown>) => io.out(JSON.stringify(line));
   const speed = () => formatRate(done, (Date.now() - started) / 1000);
   const eta = () => {
@@ -124,7 +156,19 @@ export function createReporter(rawIo: Output, mode: Mode, opts: { progressEveryM
 
     onEvent(e: DownloadEvent): void {
       if (mode === "json" && e.type !== "file-progress") json(jsonEvent(e));
+      if ("model" in e) {
+        const key = `${e.model.id}@${e.model.revision}`;
+        if (e.type === "model-resolving") waitingFor(key, "asking the hub");
+        else if (e.type === "file-wait") waitingFor(key, "another process is downloading it");
+        else if (e.type !== "model-wait") waiting.delete(key);
+      }
       switch (e.type) {
+        case "model-wait":
+          waitingFor(`${e.model.id}@${e.model.revision}`, `${e.reason}; retry ${e.attempt} of ${e.attempts}`);
+          if (mode !== "json") {
+            print(`  ${e.model.id}@${e.model.revision}: ${e.reason}: retrying in ${waitText(e.delayMs)}, attempt ${e.attempt} of ${e.attempts}`, true);
+          }
+          break;
         case "model-resolved":
           total += e.missingBytes;
           overall?.setTotal(Math.max(total, 1));
@@ -157,13 +201,19 @@ export function createReporter(rawIo: Output, mode: Mode, opts: { progressEveryM
           if (mode === "human" && !useBars && Date.now() - lastLog >= every) {
             lastLog = Date.now();
             const pct = total > 0 ? ` (${Math.floor((done / total) * 100)}%)` : "";
-            io.out(`  ... ${formatBytes(done)} of ${formatBytes(total)}${pct}, ${speed()}, ETA ${eta()}, ${active.size} file(s) in flight`);
+            print(`  ... ${formatBytes(done)} of ${formatBytes(total)}${pct}, ${speed()}, ETA ${eta()}, ${active.size} file(s) in flight`);
           }
           break;
         }
-        case "file-wait":
-          if (mode === "human") print(`  waiting for ${e.holder} (another process on this volume) to finish ${e.path} of ${e.model.id}`);
+        case "file-wait": {
+          // One line per model, not one per file: the other process downloads them all.
+          const key = `${e.model.id}@${e.model.revision}`;
+          if (mode === "human" && !toldWait.has(key)) {
+            toldWait.add(key);
+            print(`  waiting for ${e.holder} (another process on this volume) to finish ${e.path} of ${e.model.id} (and the model's other files it holds)`);
+          }
           break;
+        }
         case "file-retry":
           if (mode !== "json") print(`  retry ${e.attempt} for ${e.path} of ${e.model.id} in ${(e.delayMs / 1000).toFixed(1)} s: ${e.reason}`, true);
           break;
@@ -172,7 +222,7 @@ export function createReporter(rawIo: Output, mode: Mode, opts: { progressEveryM
           const a = active.get(key);
           if (a?.bar) bars?.remove(a.bar);
           active.delete(key);
-          if (mode === "human" && !useBars && !e.reused) io.out(`  done ${e.model.id}/${e.path} (${formatBytes(e.size)})`);
+          if (mode === "human" && !useBars && !e.reused && opts.verbose) print(`  done ${e.model.id}/${e.path} (${formatBytes(e.size)})`);
           break;
         }
         case "model-skip":
@@ -186,6 +236,7 @@ export function createReporter(rawIo: Output, mode: Mode, opts: { progressEveryM
     },
 
     async finish(summary: Summary, env: { lines: string[]; vars: Record<string, string> }): Promise<void> {
+      if (heartbeat) clearInterval(heartbeat);
       await barsLoading;
       bars?.update(); // lines queued with log() are written on a redraw, never by stop()
       bars?.stop();
@@ -199,6 +250,7 @@ export function createReporter(rawIo: Output, mode: Mode, opts: { progressEveryM
       const parts = [
         summary.planned ? `${summary.planned} to download` : "",
         `${summary.downloaded} downloaded`,
+        summary.relinked ? `${summary.relinked} relinked` : "",
         `${summary.skipped} skipped`,
         `${summary.failed} failed`,
       ].filter(Boolean);

@@ -49,7 +49,7 @@ export function huggingfaceError(r: FailedResponse, ctx: HfErrorContext): HubErr
       info,
     );
   }
-  if (r.status === 401 && said === "Invalid credentials in Authorization header") {
+  if (r.status === 401 && said === "Invalid credentials in Authorization header" && ctx.hasToken) {
     return new HubError(`The HuggingFace token was rejected (invalid credentials) while fetching ${where}. Check HF_TOKEN or --token.`, info);
   }
   if (code === "RepoNotFound" || r.status === 401) {
@@ -66,9 +66,8 @@ export function huggingfaceError(r: FailedResponse, ctx: HfErrorContext): HubErr
   if (r.status === 429) {
     const wait = retryAfterMs(r.headers);
     return new HubError(
-      `HuggingFace rate limit hit while fetching ${where}` +
-        (wait !== undefined ? ` (retry in ${Math.ceil(wait / 1000)} s)` : "") +
-        (ctx.hasToken ? "." : `. Anonymous requests share a per-IP quota: ${tokenHint}.`),
+      // The wait is in `info` for the retry loop; the message outlives the retries, so it does not promise one.
+      `HuggingFace rate limit hit while fetching ${where}` + (ctx.hasToken ? "." : `. Anonymous requests share a per-IP quota: ${tokenHint}.`),
       { ...info, retryable: true, ...(wait !== undefined ? { retryAfterMs: wait } : {}) },
     );
   }

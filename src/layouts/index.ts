@@ -3,7 +3,7 @@ import { rootFor, type Roots } from "../roots.ts";
 import type { LayoutName, ModelRequest } from "../types.ts";
 import { huggingfaceStore } from "./huggingface.ts";
 import { modelscopeStore } from "./modelscope.ts";
-import { plainStore } from "./plain.ts";
+import { localDirStore, plainStore } from "./plain.ts";
 import type { ModelStore } from "./store.ts";
 import { createDisk, type Disk } from "../path-safety.ts";
 
@@ -18,6 +18,7 @@ export function layoutOf(downloader: Pick<Downloader, "layout">): LayoutName {
  * `disk` is the run's memo of checked and created directories (a fresh one for one-off reads).
  */
 export function openStore(downloader: Pick<Downloader, "layout">, model: ModelRequest, roots: Roots, disk: Disk = createDisk()): ModelStore {
+  if (model.localDir) return localDirStore(model.localDir, model);
   const layout = layoutOf(downloader);
   const root = rootFor(roots, layout);
   switch (layout) {

@@ -27,3 +27,27 @@ export function plainStore(root: string, model: ModelRequest): ModelStore {
     revisionMatches: async () => true,
   };
 }
+
+/**
+ * `--local-dir DIR` / `localDir`: the model's files as a plain folder at DIR, as `hf download --local-dir` leaves
+ * them. This tool's manifest and partial files live in `DIR/.cache/download-models/`, a hidden folder the hub
+ * libraries ignore (they keep their own in `.cache/huggingface`).
+ */
+export function localDirStore(dir: string, model: ModelRequest): ModelStore {
+  const ours = join(dir, ".cache", "download-models");
+  const blobPath = (file: { path: string }) => inside(dir, file.path);
+  return {
+    ...plainStore(dir, model),
+    root: dir,
+    modelDir: dir,
+    manifestDir: join(ours, "manifests"),
+    blobPath,
+    tempPath: (file) => `${inside(join(ours, "temp"), file.path)}.incomplete`,
+    consumerPath: (_commit, path) => inside(dir, path),
+    snapshotDir: () => dir,
+    canReuse: async (file) =>
+      (await sizeOf(blobPath(file))) === file.size &&
+      Boolean(file.sha256 || file.gitSha1) &&
+      (await verifyFileOnDisk(blobPath(file), file)) === undefined,
+  };
+}

@@ -92,7 +92,7 @@ export function modelscopeError(r: FailedResponse, ctx: MsErrorContext): HubErro
   if (r.status === 429) {
     const wait = retryAfterMs(r.headers);
     return new HubError(
-      `ModelScope rate limit hit while fetching ${where(ctx)}` + (wait !== undefined ? ` (retry in ${Math.ceil(wait / 1000)} s).` : "."),
+      `ModelScope rate limit hit while fetching ${where(ctx)}.`,
       { ...info, retryable: true, ...(wait !== undefined ? { retryAfterMs: wait } : {}) },
     );
   }

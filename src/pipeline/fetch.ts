@@ -33,11 +33,12 @@ export async function fetchModel(plan: FetchPlan, run: RunContext, result: Model
         run.emit({ type: "file-progress", model, path: file.path, bytes, size: file.size, delta: e.delta });
       }
     };
-    await run.transfer.fetch({
+    const outcome = await run.transfer.fetch({
       file, temp: store.tempPath(file), dest: store.blobPath(file), root: store.root, signal: abort.signal,
       label: `${file.path} of ${model.id}@${model.revision}`, isDone: () => store.canReuse(file), onEvent,
       describeError: (r) => plan.downloader.describeError?.(r, model, { path: file.path, env: run.env, hasToken: Boolean(plan.token) }),
     });
+    if (outcome === "shared") result.sharedFiles = (result.sharedFiles ?? 0) + 1;
   };
   const place = async (file: ResolvedFile): Promise<void> => {
     const reused = plan.reused.has(file);

@@ -7,6 +7,7 @@ import { openStore } from "../layouts/index.ts";
 import { findComplete } from "../manifest.ts";
 import { matchesFilters } from "../patterns.ts";
 import { checkSnapshot, describeNoMatch } from "./snapshot-checks.ts";
+import { probeAccess } from "./probe.ts";
 import { missingBytes, tokenFor, type ModelPlan, type RunContext } from "./context.ts";
 
 /**
@@ -45,6 +46,7 @@ export async function planModel(model: ModelRequest, run: RunContext, signal: Ab
     type: "model-resolved", model, commit: snapshot.commit, files: files.length,
     bytes: files.reduce((n, f) => n + f.size, 0), missingBytes: missingBytes(plan),
   });
+  if (run.dryRun) await probeAccess(plan, run, signal);
   if (!run.dryRun && !run.skipSpaceCheck) {
     await run.space.reserve(model, store, files.filter((f) => !plan.reused.has(f)));
   }

@@ -24,6 +24,7 @@ export function checkSnapshot(snapshot: Snapshot, model: ModelRequest): void {
 }
 
 export function describeNoMatch(model: ModelRequest, all: ResolvedFile[]): string {
+  if (all.length === 0) return `${model.id}@${model.revision}: the repo has no files at this revision (nothing to download).`;
   const sample = all.slice(0, 8).map((f) => f.path).join(", ");
   return (
     `${model.id}@${model.revision}: no file matches include [${model.include.join(", ")}]` +

@@ -114,7 +114,8 @@ export async function fetchRange(round: GapRound, start: number, end: number): P
         },
         onData(buf) {
           if (round.isCancelled?.()) throw new DownloadModelsError(`${job.label}: another process took over this download (its lock was judged stale); run again if it does not finish`);
-          if (pos + buf.length > stop) throw new Retryable(`the server sent more bytes than asked for (bytes ${pos + buf.length} > ${stop})`);
+          // A server that sends more than asked for will do it again: no retry heals that.
+          if (pos + buf.length > stop) throw new DownloadModelsError(`${job.label}: the server sent more bytes than asked for (bytes ${pos + buf.length} > ${stop}); the file was not written`);
           if (!job.ranged) job.verifier.update(buf);
           job.writer.write(buf, pos);
           pos += buf.length;
