@@ -3,11 +3,11 @@ import { formatBytes, formatRate } from "../format.ts";
 import type { Mode, Output } from "./reporter.ts";
 
 /**
- * Renders upload events like the download reporter does downloads: `human` a line per finished object and model
- * and a progress line every few seconds, `quiet` retries and failures only, `json` one JSON line per event
- * (progress at most once a second per object).
+ * Renders upload events like the download reporter does downloads: `human` a line per model and target, a
+ * progress line every few seconds and, with --verbose, a line per object; `quiet` retries and failures only;
+ * `json` one JSON line per event (progress at most once a second per object).
  */
-export function createUploadReporter(io: Output, mode: Mode, opts: { progressEveryMs?: number } = {}) {
+export function createUploadReporter(io: Output, mode: Mode, opts: { progressEveryMs?: number; verbose?: boolean } = {}) {
   const started = Date.now();
   const every = opts.progressEveryMs ?? 5000;
   let sent = 0;
@@ -39,7 +39,7 @@ export function createUploadReporter(io: Output, mode: Mode, opts: { progressEve
           io.err(`  retry ${e.attempt} for ${e.key} on ${e.target} in ${(e.delayMs / 1000).toFixed(1)} s: ${e.reason}`);
           break;
         case "upload-done":
-          if (mode === "human") io.out(`  uploaded ${e.key} to ${e.target} (${formatBytes(e.size)}${e.etagCheck === "unverified" ? ", ETag not checkable" : ""})`);
+          if (mode === "human" && opts.verbose) io.out(`  uploaded ${e.key} to ${e.target} (${formatBytes(e.size)}${e.etagCheck === "unverified" ? ", ETag not checkable" : ""})`);
           break;
         case "listing-fallback":
           io.err(`  listing ${e.prefix} on ${e.target} broke (${e.reason}); listing it folder by folder instead`);

@@ -24,6 +24,7 @@ import { readerLines, targetLine } from "./volume-summary.ts";
 
 export interface VolumeRunOptions extends DownloadOptions, VolumeFlags {
   modelscopeCompat?: string;
+  verbose?: boolean;
 }
 
 /** Where models wait between download and upload when no `--root` keeps them; removed after a fully successful run. */
@@ -94,7 +95,7 @@ export async function fillTargets(input: FillInput): Promise<number> {
   const { models, registry, roots, stagingRoot, targets, options, io, env, redactor } = input;
   const mode = options.json ? "json" : options.quiet ? "quiet" : "human";
   for (const f of targets.failures) io.err(`download-models: ${f.message} (this target is skipped; the others are filled)`);
-  const uploads = createUploadReporter(io, mode);
+  const uploads = createUploadReporter(io, mode, { verbose: Boolean(options.verbose) });
   const budget = pLimit(options.connections ?? DEFAULT_CONNECTIONS);
   const contexts: UploadContext[] = targets.usable.map((conn) => ({ conn, limit: budget, env: env as NodeJS.ProcessEnv, stateDir: uploadStateDir(env as NodeJS.ProcessEnv), onEvent: uploads.onEvent }));
   const copies = options.modelscopeCompat === "copy";
