@@ -31,7 +31,8 @@ const manifestSchema = z.object({
 /** Written last and atomically: its presence means every listed file was verified and put in place. */
 export type Manifest = z.infer<typeof manifestSchema>;
 
-function filtersKey(include: readonly string[], exclude: readonly string[]): string {
+/** `""` without filters, else `.<12 hex>` of them: requests of one revision with other filters are kept apart. */
+export function filtersKey(include: readonly string[], exclude: readonly string[]): string {
   if (include.length === 0 && exclude.length === 0) return "";
   const h = createHash("sha256").update(JSON.stringify([include, exclude])).digest("hex");
   return `.${h.slice(0, 12)}`;

@@ -9,7 +9,8 @@ import { packageRoot } from "../package-root.ts";
 import { jsonOption, nearCommand, pluginDirOptions, positiveInt, projectOptions, rootOption, tokenOption } from "./options.ts";
 import type { Output } from "./reporter.ts";
 import { lockfileOption } from "./lockfile-use.ts";
-import { addVolumeCommands } from "./volume-commands.ts";
+import { addLockCommands } from "./lock-commands.ts";
+import { volumeOptions } from "./volume-targets.ts";
 
 const version = (JSON.parse(readFileSync(join(packageRoot, "package.json"), "utf8")) as { version: string }).version;
 
@@ -28,6 +29,8 @@ const EXAMPLES = [
   "  download-models lock --all                 pin every model's commit and file hashes in models.lock.json",
   "  download-models --all --frozen             download exactly what the lock pins (CI, image builds)",
   "  download-models status | prune [--yes]     what the volume holds against the lock; remove what nothing needs",
+  "  download-models --all --volume abc123xyz@EU-RO-1 --volume def456uvw@US-KS-2   fill network volumes over S3, no Pod",
+  "  download-models link                       once, in a Pod or worker: add the links S3 cannot create",
   "  download-models bake --from DIR --to DIR --all   copy complete models into an image root (Dockerfile.serverless)",
   "",
   "Exit codes: 0 all complete, 1 a model failed (the others still completed), 2 usage or configuration error.",
@@ -56,6 +59,7 @@ function downloadProgram(io: Output, redactor: Redactor): Command {
     .option("--connections <n>", "HTTP connections at once, shared by all files (big files use several; 1–256)", positiveInt("--connections", 256), DEFAULT_CONNECTIONS)
     .option("--no-space-check", "do not refuse when the volume reports too little free space (for filesystems that misreport it)");
   jsonOption(program, "print newline-delimited JSON events on stdout, the summary last; nothing else").option("-q, --quiet", "print only failures and the summary");
+  volumeOptions(program).option("--modelscope-compat <mode>", "with --volume: \"copy\" uploads full copies where modelscope 1.12–1.22 look (+100 % storage per copy)");
   lockfileOption(pluginDirOptions(program))
     .option("--frozen", "follow models.lock.json exactly (CI, image builds): refuse, before any request, a model it lacks or pins otherwise; never write it")
     .option("--verbose", "a line per finished file off a terminal, and stack traces of unexpected errors")
@@ -70,13 +74,22 @@ function downloadProgram(io: Output, redactor: Redactor): Command {
 
 function buildProgram(io: Output, env: Env, redactor: Redactor, setCode: (code: number) => void): Command {
   const program = downloadProgram(io, redactor).action(async (ids: string[], options) => {
+    if (options.volume || options.s3Endpoint || options.s3Profile || options.modelscopeCompat) {
+      const { volumeRun } = await import("./volume-run.ts");
+      return setCode(await volumeRun({ ...options, ids }, io, env, redactor));
+    }
     const { downloadCommand } = await import("./download-command.ts");
     setCode(await downloadCommand({ ...options, ids }, io, env, redactor));
   });
 
   const list = program.command("list").description("projects, their models per source, and the deduplicated total; marks what is complete on disk");
   rootOption(list, "root to check for completeness (as for downloads)");
+  volumeOptions(list);
   pluginDirOptions(jsonOption(list, "print as JSON")).action(async (_options, cmd: Command) => {
+    if (cmd.optsWithGlobals().volume) {
+      const { volumeListCommand } = await import("./volume-commands.ts");
+      return setCode(await volumeListCommand(cmd.optsWithGlobals(), io, env, redactor));
+    }
     const { listCommand } = await import("./list-command.ts");
     setCode(await listCommand(cmd.optsWithGlobals(), io, env));
   });
@@ -87,7 +100,12 @@ function buildProgram(io: Output, env: Env, redactor: Redactor, setCode: (code: 
     .argument("[ids...]", "models to check (default: every model this tool downloaded under the root)");
   projectOptions(verify).option("--repair", "download again only the files found missing or corrupt");
   tokenOption(rootOption(verify), "token for --repair (default: HF_TOKEN / MODELSCOPE_API_TOKEN)", redactor);
+  volumeOptions(verify);
   pluginDirOptions(jsonOption(verify, "print the result as JSON")).action(async (ids: string[], _options, cmd: Command) => {
+    if (cmd.optsWithGlobals().volume) {
+      const { volumeVerifyCommand } = await import("./volume-commands.ts");
+      return setCode(await volumeVerifyCommand({ ...cmd.optsWithGlobals(), ids }, io, env, redactor));
+    }
     const { verifyCommand } = await import("./verify-command.ts");
     setCode(await verifyCommand({ ...cmd.optsWithGlobals(), ids }, io, env, redactor));
   });
@@ -112,6 +130,14 @@ function buildProgram(io: Output, env: Env, redactor: Redactor, setCode: (code: 
     setCode(await envCommand(cmd.optsWithGlobals(), io, env));
   });
 
+  const link = program
+    .command("link")
+    .description("in a Pod or worker that mounts a volume filled over S3 (--volume): add the links S3 cannot create (ModelScope compat links); seconds, no downloads");
+  pluginDirOptions(jsonOption(rootOption(link, "the volume's model root (default: /workspace/models in a Pod, /runpod-volume/models in a worker)"), "print as JSON")).action(async (_options, cmd: Command) => {
+    const { linkCommand } = await import("./link-command.ts");
+    setCode(await linkCommand(cmd.optsWithGlobals(), io, env));
+  });
+
   const bake = program
     .command("bake")
     .description("copy the selected projects' models, complete, from a download root to an image root, with the records download-models-check reads")
@@ -122,7 +148,7 @@ function buildProgram(io: Output, env: Env, redactor: Redactor, setCode: (code: 
     const { bakeCommand } = await import("./bake-command.ts");
     setCode(await bakeCommand(cmd.optsWithGlobals(), io, env));
   });
-  addVolumeCommands(program, io, env, redactor, setCode);
+  addLockCommands(program, io, env, redactor, setCode);
   return program;
 }
 

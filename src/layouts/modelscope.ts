@@ -68,7 +68,7 @@ function sameRevision(a: string, b: string): boolean {
  * Point `link` at `target` (relative) atomically. Leaves a real file or directory alone (someone else's data, or an
  * older library's download) and reports whether the link is in place.
  */
-async function relativeLink(link: string, targetAbs: string, makeDir: (dir: string) => Promise<void>): Promise<boolean> {
+export async function relativeLink(link: string, targetAbs: string, makeDir: (dir: string) => Promise<void>): Promise<boolean> {
   const target = relative(dirname(link), targetAbs);
   try {
     const st = await lstat(link);
@@ -94,6 +94,21 @@ async function relativeLink(link: string, targetAbs: string, makeDir: (dir: stri
 }
 
 /**
+ * The compat links of a model, each pointing at its model directory. v1.20+ readers and users look for the dotted
+ * name too (the library's own link is absolute, ours relative); older readers: v1.15–v1.22 read
+ * <cache>/hub/<owner>/<masked>, v1.12–v1.14 <cache>/<owner>/<masked>, and up to v1.11 <cache>/<owner>/<name>.
+ */
+export function modelscopeLinks(cache: string, id: string): string[] {
+  const { owner, name, masked } = modelscopePaths(cache, id);
+  return [
+    ...(masked !== name ? [join(cache, "models", owner, name)] : []),
+    join(cache, "hub", owner, masked),
+    join(cache, owner, masked),
+    ...(masked !== name ? [join(cache, owner, name)] : []),
+  ];
+}
+
+/**
  * The ModelScope cache, laid out so that every modelscope version loads it offline:
  * real files in `<cache>/models/<owner>/<masked>/`, the `.msc`/`.mdl`/`.mv` markers of the legacy library, a
  * relative link from the dotted name, and relative links for the v1.12–v1.22 layouts. Links are relative so the
@@ -102,22 +117,14 @@ async function relativeLink(link: string, targetAbs: string, makeDir: (dir: stri
  * `<cache>/.download-models/temp/<owner>/<masked>/`; its empty folders stay, since another process may be using them.
  */
 export function modelscopeStore(cache: string, model: ModelRequest, disk: Disk): ModelStore {
-  const { owner, name, masked, modelDir } = modelscopePaths(cache, model.id);
+  const { owner, masked, modelDir } = modelscopePaths(cache, model.id);
   // This tool's records live beside the model, not in it: the model directory is what users pass to pipeline(model=…).
   const manifestDir = inside(join(cache, ".download-models", "records", owner), masked);
   const currentPath = join(manifestDir, "current");
   const legacyDir = join(modelDir, ".download-models");
   const tempDir = inside(join(cache, ".download-models", "temp", owner), masked);
   const blobPath = (file: { path: string }) => inside(modelDir, file.path);
-  // v1.20+ readers and users look for the dotted name too (the library's own link is absolute, ours relative);
-  // older readers: v1.15–v1.22 read <cache>/hub/<owner>/<masked>, v1.12–v1.14 <cache>/<owner>/<masked>, and up to
-  // v1.11 <cache>/<owner>/<name>.
-  const links = [
-    ...(masked !== name ? [join(cache, "models", owner, name)] : []),
-    join(cache, "hub", owner, masked),
-    join(cache, owner, masked),
-    ...(masked !== name ? [join(cache, owner, name)] : []),
-  ];
+  const links = modelscopeLinks(cache, model.id);
   let msc: Promise<StrDict[]> | undefined;
   const entries = () => (msc ??= readMsc(join(modelDir, ".msc")));
 

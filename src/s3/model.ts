@@ -30,6 +30,11 @@ export interface VolumeModel {
   manifest: unknown;
   /** Prefix to list for what is already there. @default the deepest directory common to all keys */
   listPrefix?: string;
+  /**
+   * More prefixes to list besides `listPrefix`, for models whose keys sit in separate folders (ModelScope: the
+   * model directory and the records folder): listing their common parent would walk every other model too.
+   */
+  extraPrefixes?: string[];
 }
 
 export interface ModelUploadOptions {
@@ -107,7 +112,9 @@ export async function uploadModel(ctx: UploadContext, model: VolumeModel, option
   const label = ctx.conn.target.label;
   const root = model.listPrefix ?? commonDir(model.files.map((f) => f.key));
   const previous = await readRecord(ctx.conn, model.recordKey, ctx.retry);
-  const listed = await listPrefix(ctx.conn, root, { retry: ctx.retry, faultPauseMs: options.listingFaultPauseMs, onEvent: ctx.onEvent });
+  const listOptions = { retry: ctx.retry, faultPauseMs: options.listingFaultPauseMs, onEvent: ctx.onEvent };
+  const listed = await listPrefix(ctx.conn, root, listOptions);
+  for (const extra of model.extraPrefixes ?? []) for (const [k, o] of await listPrefix(ctx.conn, extra, listOptions)) listed.set(k, o);
   const objects: Record<string, RecordedObject> = {};
   const todo: ModelFile[] = [];
   for (const file of model.files) {
@@ -133,11 +140,14 @@ export async function uploadModel(ctx: UploadContext, model: VolumeModel, option
     }
   }
   const present = model.files.length - todo.length;
-  if (todo.length === 0 && previous && isDeepStrictEqual(previous.manifest, model.manifest) && isDeepStrictEqual(previous.objects, objects) && previous.root === root) {
+  if (todo.length === 0 && previous && isDeepStrictEqual(previous.manifest, model.manifest) && isDeepStrictEqual(previous.objects, objects) && previous.root === root && isDeepStrictEqual(previous.extraPrefixes ?? [], model.extraPrefixes ?? [])) {
     ctx.onEvent?.({ type: "model-skip", target: label, model: model.label });
     return { target: label, label: model.label, status: "skipped", uploaded: 0, present, bytesSent: 0 };
   }
-  const record: VolumeRecord = { formatVersion: 1, label: model.label, root, writtenAt: new Date().toISOString(), manifest: model.manifest, objects };
+  const record: VolumeRecord = {
+    formatVersion: 1, label: model.label, root, ...(model.extraPrefixes?.length ? { extraPrefixes: model.extraPrefixes } : {}),
+    writtenAt: new Date().toISOString(), manifest: model.manifest, objects,
+  };
   bytesSent += (await uploadBytes(ctx, model.recordKey, Buffer.from(JSON.stringify(record, null, 2)))).bytesSent;
   ctx.onEvent?.({ type: "model-uploaded", target: label, model: model.label, uploaded: todo.length, present, bytesSent });
   return { target: label, label: model.label, status: "uploaded", uploaded: todo.length, present, bytesSent };

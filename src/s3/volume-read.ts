@@ -36,6 +36,7 @@ export async function verifyVolumeModel(conn: S3Connection, record: VolumeRecord
   const keys = Object.keys(record.objects);
   const root = record.root || commonDir(keys);
   const listed = await listPrefix(conn, root, options);
+  for (const extra of record.extraPrefixes ?? []) for (const [k, o] of await listPrefix(conn, extra, options)) listed.set(k, o);
   const problems: VolumeProblem[] = [];
   for (const key of keys.sort()) {
     const want = record.objects[key]!;

@@ -20,6 +20,8 @@ export interface VolumeRecord {
   label: string;
   /** Key prefix the model's files are under; file names in messages are relative to it. */
   root: string;
+  /** Other prefixes its keys are under (listed too when checking it). */
+  extraPrefixes?: string[];
   writtenAt: string;
   /** The caller's own manifest content (project list, commit, …), stored as given. */
   manifest: unknown;
