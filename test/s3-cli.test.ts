@@ -142,6 +142,22 @@ describe("download-models --volume: a fill over S3, read as a volume", () => {
     expect(writesOf(s3)).toEqual([]);
   });
 
+  it("--frozen works with --volume: a model the lock lacks is refused before any request to the hub or the volume; a locked fill follows the lock", async () => {
+    const { h, s3, home, env } = await setup();
+    const lockfile = join(home, "models.lock.json");
+    const missing = await runMain(["acme/tiny-model", ...VOL(s3, "vol1@EU-RO-1"), "--frozen", "--lockfile", lockfile], env);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/--frozen: .*models\.lock\.json does not exist/);
+    expect(h.requests).toHaveLength(0);
+    expect(s3.requests).toHaveLength(0);
+    expect((await runMain(["lock", "acme/tiny-model", "--lockfile", lockfile], env)).code).toBe(0);
+    h.resetStats();
+    const frozen = await runMain(["acme/tiny-model", ...VOL(s3, "vol1@EU-RO-1"), "--frozen", "--lockfile", lockfile], env);
+    expect(frozen.code).toBe(0);
+    expect(h.requests.filter((r) => r.path.startsWith("/api/"))).toEqual([]); // fetched at the locked commit, no revision request
+    expect(frozen.stdout).toMatch(/ok +vol1@EU-RO-1: 1 model uploaded/);
+  });
+
   it("fills two targets at once; one failing mid-way (volume full) does not stop the other; one line per target, exit 1", async () => {
     const { hf, s3, home, env } = await setup();
     const creds = join(home, "aws-credentials");

@@ -11,6 +11,8 @@ import type { Redactor } from "../redact.ts";
 import type { Registry } from "../registry.ts";
 import { consumerEnv, resolveRoots, type Env, type Roots } from "../roots.ts";
 import { runDownload, type Summary } from "../run-download.ts";
+import { lockForDownload, recordAdded } from "./lockfile-use.ts";
+import type { Lock } from "../lock/schema.ts";
 import { loadSelection, usesProjects } from "../selection.ts";
 import type { ModelRequest } from "../types.ts";
 import { uploadStateDir } from "../s3/upload-state.ts";
@@ -68,10 +70,20 @@ export async function volumeRun(options: VolumeRunOptions, io: Output, env: Env,
   checkSelection(options);
   const stagingRoot = resolve(options.root ?? stagingDir(env));
   const { registry, models, roots } = await loadSelection({ ...options, root: stagingRoot, env, requireModels: true, requireRoots: true });
+  // The lock, and --frozen's refusal, come before any request: to the hub and to the volumes alike.
+  const locked = await lockForDownload(options, models, env);
   await preflight(models, registry, roots, env, { write: !options.dryRun });
   const targets = await openTargets(options, env, redactor);
   try {
-    return await fillTargets({ models, registry, roots, stagingRoot, targets, options, io, env, redactor });
+    let summary: Summary | undefined;
+    const code = await fillTargets({
+      models, registry, roots, stagingRoot, targets, options, io, env, redactor, ...(locked ? { lock: locked.lock } : {}), onSummary: (s) => (summary = s),
+    });
+    if (locked && !options.frozen && !options.dryRun && summary) {
+      const added = await recordAdded(locked, summary, Boolean(options.lockfile));
+      if (!options.json) for (const line of added) io.out(line);
+    }
+    return code;
   } finally {
     targets.close();
   }
@@ -88,6 +100,10 @@ export interface FillInput {
   io: Output;
   env: Env;
   redactor: Redactor;
+  /** A lockfile to follow: locked models are fetched at their locked commit. */
+  lock?: Lock;
+  /** Receives the download summary (models new to the lock are written back from it). */
+  onSummary?: (summary: Summary) => void;
 }
 
 /** Fill checked targets with `models` (also `verify --volume --repair`): what every target holds is neither fetched nor sent. */
@@ -117,11 +133,13 @@ export async function fillTargets(input: FillInput): Promise<number> {
     force: Boolean(options.force), dryRun: Boolean(options.dryRun), skipSpaceCheck: options.spaceCheck === false,
     ...(options.concurrency ? { concurrency: options.concurrency } : {}),
     ...(options.connections ? { transfer: { connections: options.connections } } : {}),
+    ...(input.lock ? { lock: input.lock } : {}),
     onEvent: (e) => {
       reporter.onEvent(e);
       if (!options.dryRun && (e.type === "model-done" || e.type === "model-skip")) uploader.add(e.model);
     },
   });
+  input.onSummary?.(summary);
   const kinds = new Set(models.map((m) => layoutOf(registry.get(m.source))));
   const onVolume = targets.usable.some((c) => c.target.kind === "runpod")
     ? consumerEnv(resolveRoots({ root: "/runpod-volume/models", env: {} }), { huggingface: kinds.has("huggingface"), modelscope: kinds.has("modelscope") })

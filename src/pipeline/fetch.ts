@@ -35,7 +35,7 @@ export async function fetchModel(plan: FetchPlan, run: RunContext, result: Model
     };
     const outcome = await run.transfer.fetch({
       file, temp: store.tempPath(file), dest: store.blobPath(file), root: store.root, signal: abort.signal,
-      label: `${file.path} of ${model.id}@${model.revision}`, isDone: () => store.canReuse(file), onEvent,
+      label: `${file.path} of ${model.id}@${model.revision}`, isDone: () => (run.force ? Promise.resolve(false) : store.canReuse(file)), onEvent,
       describeError: (r) => plan.downloader.describeError?.(r, model, { path: file.path, env: run.env, hasToken: Boolean(plan.token) }),
     });
     if (outcome === "shared") result.sharedFiles = (result.sharedFiles ?? 0) + 1;

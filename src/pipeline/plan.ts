@@ -39,7 +39,8 @@ export async function planModel(model: ModelRequest, run: RunContext, signal: Ab
   checkSnapshot(snapshot, model);
   const files = snapshot.files.filter((f) => matchesFilters(f.path, model.include, model.exclude));
   if (files.length === 0) throw new DownloadModelsError(describeNoMatch(model, snapshot.files));
-  const reusable = await Promise.all(files.map((f) => run.hashing(() => store.canReuse(f))));
+  // --force fetches every byte again: nothing on disk is trusted, not even a blob of the right size.
+  const reusable = run.force ? files.map(() => false) : await Promise.all(files.map((f) => run.hashing(() => store.canReuse(f))));
   const plan: ModelPlan = {
     kind: "fetch", model, downloader, store, snapshot, files,
     reused: new Set(files.filter((_, i) => reusable[i])), ...(token ? { token } : {}), ...(lockUse ? { lockUse } : {}),
