@@ -158,6 +158,23 @@ describe("download-models --volume: a fill over S3, read as a volume", () => {
     expect(frozen.stdout).toMatch(/ok +vol1@EU-RO-1: 1 model uploaded/);
   });
 
+  it("status --volume: per selected model complete or missing on the volume, locked or not, and what nothing declares", async () => {
+    const { s3, home, env } = await setup();
+    const projects = join(home, "projects");
+    const { mkdir } = await import("node:fs/promises");
+    await mkdir(projects);
+    await writeFile(join(projects, "p.ts"), `export default { name: "p", models: [{ id: "acme/tiny-model" }, { id: "acme/absent" }] };\n`);
+    expect((await runMain([MS_ID, "acme/tiny-model", ...VOL(s3, "vol1@EU-RO-1")], env)).code).toBe(0);
+    s3.resetStats();
+    const r = await runMain(["status", "--projects-dir", projects, ...VOL(s3, "vol1@EU-RO-1")], env);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^vol1@EU-RO-1:/m);
+    expect(r.stdout).toMatch(/huggingface:acme\/tiny-model@main +complete +[\d.]+ MB [0-9a-f]{12} not locked/);
+    expect(r.stdout).toMatch(/huggingface:acme\/absent@main +missing +not locked/);
+    expect(r.stdout).toMatch(/Not declared by a selected project:\n +modelscope:damo\/speech_model\.v2@master/);
+    expect(s3.requests.some((q) => ["PutObject", "UploadPart", "DeleteObject"].includes(q.operation))).toBe(false);
+  });
+
   it("fills two targets at once; one failing mid-way (volume full) does not stop the other; one line per target, exit 1", async () => {
     const { hf, s3, home, env } = await setup();
     const creds = join(home, "aws-credentials");

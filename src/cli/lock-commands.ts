@@ -4,6 +4,7 @@ import type { Redactor } from "../redact.ts";
 import { jsonOption, pluginDirOptions, projectOptions, rootOption, tokenOption } from "./options.ts";
 import { lockfileOption } from "./lockfile-use.ts";
 import type { Output } from "./reporter.ts";
+import { volumeOptions } from "./volume-targets.ts";
 
 // The commands of reproducible volumes: `lock`, `status`, `prune`; declared here so that main.ts only adds them.
 
@@ -25,7 +26,12 @@ export function addLockCommands(program: Command, io: Output, env: Env, redactor
     .command("status")
     .description("per model: complete, partial, missing, other commit than locked, not locked; what nothing declares; space used and free (local reads only)");
   projectOptions(status, "only these projects (default: every project)");
+  volumeOptions(status);
   pluginDirOptions(lockfileOption(jsonOption(rootOption(status), "print as JSON"))).action(async (_options, cmd: Command) => {
+    if (cmd.optsWithGlobals().volume) {
+      const { volumeStatusCommand } = await import("./volume-commands.ts");
+      return setCode(await volumeStatusCommand(cmd.optsWithGlobals(), io, env, redactor));
+    }
     const { statusCommand } = await import("./status-command.ts");
     setCode(await statusCommand(cmd.optsWithGlobals(), io, env));
   });

@@ -9,6 +9,8 @@ import { requestOfRecord } from "../s3/layout.ts";
 import { listVolumeModels, verifyVolumeModel, type VolumeProblem } from "../s3/volume-read.ts";
 import type { VolumeRecord } from "../s3/volume-record.ts";
 import type { Output } from "./reporter.ts";
+import { volumeSelection, type VolumeCommandOptions } from "./status-command.ts";
+import { findEntry } from "../lock/lockfile.ts";
 import { fillTargets, stagingDir, type VolumeRunOptions } from "./volume-run.ts";
 import { openTargets, type VolumeFlags } from "./volume-targets.ts";
 
@@ -110,6 +112,54 @@ export async function volumeVerifyCommand(options: VolumeVerifyOptions, io: Outp
     if (!options.repair || toRepair.size === 0) return bad ? 1 : 0;
     const runOptions: VolumeRunOptions = { ...options, ids: [] };
     return await fillTargets({ models: [...toRepair.values()], registry: selected.registry, roots: selected.roots, stagingRoot, targets, options: runOptions, io, env, redactor });
+  } finally {
+    targets.close();
+  }
+}
+
+type VolumeState = "complete" | "other-commit" | "missing";
+
+/**
+ * `status --volume`: per target, each selected model as the volume holds it (complete, at another commit than the
+ * lock pins, missing), whether the lock pins it, and what the volume holds that nothing selected declares. Listing
+ * and records only: no object is read.
+ */
+export async function volumeStatusCommand(options: VolumeCommandOptions & VolumeFlags, io: Output, env: Env, redactor: Redactor): Promise<number> {
+  const { selection, lock } = await volumeSelection(options, env);
+  const targets = await openTargets(options, env, redactor);
+  try {
+    const rows = await Promise.all(
+      targets.usable.map(async (conn) => {
+        const held = await volumeInventory(conn);
+        const models = selection.map((m) => {
+          const entry = findEntry(lock, m);
+          const found = held.find((e) => sameRequest(e.request, m));
+          const state: VolumeState = !found ? "missing" : entry && entry.commit !== found.commit ? "other-commit" : "complete";
+          return { model: m, state, locked: Boolean(entry), ...(found ? { commit: found.commit, bytes: found.bytes } : {}), ...(entry ? { lockedCommit: entry.commit } : {}) };
+        });
+        const undeclared = held.filter((e) => !selection.some((m) => sameRequest(e.request, m)));
+        return { target: conn.target.label, models, undeclared: undeclared.map((e) => ({ model: label(e.request), commit: e.commit, bytes: e.bytes })) };
+      }),
+    );
+    if (options.json) {
+      io.out(JSON.stringify({ targets: rows.map((r) => ({ ...r, models: r.models.map(({ model, ...rest }) => ({ source: model.source, id: model.id, revision: model.revision, ...rest })) })), unusable: targets.failures.map((f) => f.message) }, null, 2));
+      return targets.failures.length ? 1 : 0;
+    }
+    for (const f of targets.failures) io.err(`download-models: ${f.message}`);
+    for (const r of rows) {
+      io.out(`${r.target}:`);
+      const width = Math.max(...r.models.map((m) => label(m.model).length), 10);
+      for (const m of r.models) {
+        const commit = m.commit ? ` ${m.commit.slice(0, 12)}` : "";
+        const pinned = m.locked ? (m.state === "other-commit" ? ` (locked ${m.lockedCommit!.slice(0, 12)})` : " locked") : " not locked";
+        io.out(`  ${label(m.model).padEnd(width)}  ${m.state.padEnd(12)}${m.bytes !== undefined ? formatBytes(m.bytes).padStart(10) : "".padStart(10)}${commit}${pinned}`);
+      }
+      if (r.undeclared.length) {
+        io.out("  Not declared by a selected project:");
+        for (const u of r.undeclared) io.out(`    ${u.model} (${u.commit.slice(0, 12)})  ${formatBytes(u.bytes)}`);
+      }
+    }
+    return targets.failures.length ? 1 : 0;
   } finally {
     targets.close();
   }
