@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { makeRepo } from "../local-hub/index.ts";
 import { hub } from "./helpers/hub.ts";
 import { runMain } from "./helpers/cli.ts";
-import { KEYS, localS3 } from "./helpers/s3.ts";
+import { connection, KEYS, localS3 } from "./helpers/s3.ts";
 import { tempDir } from "./helpers/tmp.ts";
 
 const MS_ID = "damo/speech_model.v2";
@@ -173,6 +173,22 @@ describe("download-models --volume: a fill over S3, read as a volume", () => {
     expect(r.stdout).toMatch(/huggingface:acme\/absent@main +missing +not locked/);
     expect(r.stdout).toMatch(/Not declared by a selected project:\n +modelscope:damo\/speech_model\.v2@master/);
     expect(s3.requests.some((q) => ["PutObject", "UploadPart", "DeleteObject"].includes(q.operation))).toBe(false);
+  });
+
+  it("prune --volume lists, then with --yes aborts, multipart uploads a killed run left behind", async () => {
+    const { s3, env } = await setup();
+    const conn = connection(s3);
+    const { CreateMultipartUploadCommand, ListMultipartUploadsCommand } = await import("@aws-sdk/client-s3");
+    await conn.client.send(new CreateMultipartUploadCommand({ Bucket: "vol1", Key: "models/huggingface/hub/models--acme--x/snapshots/c/w.bin" }));
+    await new Promise((done) => setTimeout(done, 1100));
+    const dry = await runMain(["prune", ...VOL(s3, "vol1@EU-RO-1"), "--older-than", "1s"], env);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toMatch(/would abort +vol1@EU-RO-1: unfinished upload of models\/huggingface\/hub\/models--acme--x\/snapshots\/c\/w\.bin/);
+    expect((await conn.client.send(new ListMultipartUploadsCommand({ Bucket: "vol1" }))).Uploads ?? []).toHaveLength(1);
+    const yes = await runMain(["prune", ...VOL(s3, "vol1@EU-RO-1"), "--older-than", "1s", "--yes"], env);
+    expect(yes.stdout).toMatch(/vol1@EU-RO-1: 1 unfinished upload aborted/);
+    expect((await conn.client.send(new ListMultipartUploadsCommand({ Bucket: "vol1" }))).Uploads ?? []).toHaveLength(0);
+    conn.client.destroy();
   });
 
   it("fills two targets at once; one failing mid-way (volume full) does not stop the other; one line per target, exit 1", async () => {

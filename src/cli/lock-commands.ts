@@ -42,9 +42,14 @@ export function addLockCommands(program: Command, io: Output, env: Env, redactor
     .option("-y, --yes", "remove them")
     .option("--older-than <duration>", "partial downloads untouched this long are stale (e.g. 90m, 24h, 7d; default 24h)");
   projectOptions(prune, "keep these projects' models (default: every project)");
+  volumeOptions(prune);
   pluginDirOptions(lockfileOption(jsonOption(rootOption(prune), "print the plan (or what was removed) as JSON"))).action(async (_options, cmd: Command) => {
     const { pruneCommand, parseDuration } = await import("./prune-command.ts");
     const options = cmd.optsWithGlobals();
+    if (options.volume) {
+      const { volumePruneCommand } = await import("./volume-commands.ts");
+      return setCode(await volumePruneCommand({ ...options, ...(options.olderThan ? { olderThan: parseDuration(options.olderThan) } : {}) }, io, env, redactor));
+    }
     setCode(await pruneCommand({ ...options, ...(options.olderThan ? { olderThan: parseDuration(options.olderThan) } : {}) }, io, env));
   });
 }

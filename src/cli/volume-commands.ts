@@ -11,6 +11,8 @@ import type { VolumeRecord } from "../s3/volume-record.ts";
 import type { Output } from "./reporter.ts";
 import { volumeSelection, type VolumeCommandOptions } from "./status-command.ts";
 import { findEntry } from "../lock/lockfile.ts";
+import { pruneUploads, uploadStateDir } from "../s3/index.ts";
+import { listUploads } from "../s3/upload-state.ts";
 import { fillTargets, stagingDir, type VolumeRunOptions } from "./volume-run.ts";
 import { openTargets, type VolumeFlags } from "./volume-targets.ts";
 
@@ -158,6 +160,39 @@ export async function volumeStatusCommand(options: VolumeCommandOptions & Volume
         io.out("  Not declared by a selected project:");
         for (const u of r.undeclared) io.out(`    ${u.model} (${u.commit.slice(0, 12)})  ${formatBytes(u.bytes)}`);
       }
+    }
+    return targets.failures.length ? 1 : 0;
+  } finally {
+    targets.close();
+  }
+}
+
+/**
+ * `prune --volume`: multipart uploads left on the volume by killed runs (older than `--older-than`; younger ones
+ * may belong to a run still going) hold space until aborted. Without `--yes` they are only listed.
+ */
+export async function volumePruneCommand(
+  options: VolumeFlags & { yes?: boolean; olderThan?: number; json?: boolean }, io: Output, env: Env, redactor: Redactor,
+): Promise<number> {
+  const targets = await openTargets(options, env, redactor);
+  const olderThanMs = options.olderThan ?? 86_400_000;
+  try {
+    for (const f of targets.failures) io.err(`download-models: ${f.message}`);
+    const rows = await Promise.all(
+      targets.usable.map(async (conn) => {
+        if (options.yes) return { target: conn.target.label, keys: await pruneUploads(conn, { stateDir: uploadStateDir(env as NodeJS.ProcessEnv), olderThanMs }) };
+        const cutoff = Date.now() - olderThanMs;
+        const pending = await listUploads(conn.client, conn.target.bucket, conn.target.prefix);
+        return { target: conn.target.label, keys: pending.filter((u) => !u.initiated || u.initiated.getTime() < cutoff).map((u) => u.key) };
+      }),
+    );
+    if (options.json) io.out(JSON.stringify({ applied: Boolean(options.yes), targets: rows }, null, 2));
+    else {
+      for (const r of rows) {
+        for (const key of r.keys) io.out(`  ${options.yes ? "aborted" : "would abort"}  ${r.target}: unfinished upload of ${key}`);
+        io.out(`${r.target}: ${r.keys.length} unfinished upload${r.keys.length === 1 ? "" : "s"} ${options.yes ? "aborted" : "to abort"}`);
+      }
+      if (!options.yes && rows.some((r) => r.keys.length)) io.out("Run again with --yes to abort them.");
     }
     return targets.failures.length ? 1 : 0;
   } finally {
