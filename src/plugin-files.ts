@@ -53,13 +53,16 @@ async function importModule(file: string): Promise<Record<string, unknown>> {
 }
 
 /** Import a plugin module and return its default export, or a readable reason it could not be loaded. */
-export async function importDefault(file: string): Promise<{ value: unknown } | { problem: string }> {
+export async function importDefault(file: string): Promise<{ value: unknown } | { problem: string; syntax?: boolean }> {
   let mod: Record<string, unknown>;
   try {
     mod = await importModule(file);
   } catch (error) {
-    const message = error instanceof Error ? error.message.split("\n")[0]! : String(error);
-    return { problem: `failed to load: ${message}` };
+    const text = error instanceof Error ? error.message : String(error);
+    // A syntax error: the compiler says where ("<file>:12:7: ERROR: Expected "}" but found "]"") on a later line.
+    const located = /^(.*?):(\d+):(\d+): ERROR: (.*)$/m.exec(text);
+    if (located) return { syntax: true, problem: `${displayPath(located[1]!)}:${located[2]}:${located[3]}: ${located[4]}` };
+    return { problem: `failed to load: ${text.split("\n")[0]!}` };
   }
   if (mod.default === undefined) return { problem: "has no default export" };
   return { value: mod.default };

@@ -81,7 +81,8 @@ export async function loadProjects(dirs: string[], knownSources: readonly string
     for (const file of await listPluginFiles(dir)) {
       const loaded = await importDefault(file);
       if ("problem" in loaded) {
-        problems.push(`${displayPath(file)}: ${loaded.problem}; it must \`export default defineProject({ name, models })\``);
+        // A syntax error is the compiler's own message and place; "it must export" fits only a file that loads.
+        problems.push(loaded.syntax ? loaded.problem : `${displayPath(file)}: ${loaded.problem}; it must \`export default defineProject({ name, models })\``);
         continue;
       }
       const result = validateProject(loaded.value, file);

@@ -64,7 +64,7 @@ export async function loadRegistry(dirs: string[]): Promise<Registry> {
       if (BUILTIN_FILES.includes(resolve(file))) continue;
       const loaded = await importDefault(file);
       if ("problem" in loaded) {
-        problems.push(`${shown}: ${loaded.problem}; it must \`export default defineDownloader({ name, resolve })\``);
+        problems.push(loaded.syntax ? loaded.problem : `${shown}: ${loaded.problem}; it must \`export default defineDownloader({ name, resolve })\``);
         continue;
       }
       const parsed = downloaderShape.safeParse(loaded.value);

@@ -204,3 +204,17 @@ describe("list", () => {
     expect(list.stdout).toContain("1 project, 2 model declarations, 2 distinct models to download; 1 complete on disk, 1 would be downloaded");
   });
 });
+
+describe("project file syntax errors show where", () => {
+  it("names file, line, column and the compiler's reason, without the 'it must export' suffix", async () => {
+    const base = await tempDir({
+      "projects/broken.ts": 'export default {\n  name: "x",\n  models: [\n    { id: "a/b" ]\n};\n',
+      "projects/wrong.ts": "export const nothing = 1;\n",
+    });
+    const r = await runMain(["list", "--projects-dir", join(base, "projects")]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/broken\.ts:4:16: Expected "}" but found "]"/);
+    expect(r.stderr).not.toMatch(/broken\.ts.*it must/);
+    expect(r.stderr).toMatch(/wrong\.ts: has no default export; it must `export default defineProject/);
+  });
+});
