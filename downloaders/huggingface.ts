@@ -1,7 +1,8 @@
 import { defineDownloader } from "../src/downloader.ts";
-import { DEFAULT_ENDPOINT, listSnapshot } from "../src/huggingface/api.ts";
 import { huggingfaceError } from "../src/huggingface/errors.ts";
 import type { Env } from "../src/roots.ts";
+
+const DEFAULT_ENDPOINT = "https://huggingface.co";
 
 /** `HF_ENDPOINT` is a full URL (mirrors, the local test hub); trailing slashes are ignored like huggingface_hub does. */
 export function huggingfaceEndpoint(env: Env): string {
@@ -14,7 +15,9 @@ export default defineDownloader({
   layout: "huggingface",
   defaultRevision: "main",
   tokenEnv: ["HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"],
-  resolve(model, ctx) {
+  async resolve(model, ctx) {
+    // Loaded when a model is resolved, not with the registry: the listing client pulls in @huggingface/hub.
+    const { listSnapshot } = await import("../src/huggingface/api.ts");
     return listSnapshot(
       {
         endpoint: huggingfaceEndpoint(ctx.env),

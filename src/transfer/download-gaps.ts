@@ -5,9 +5,9 @@ import { fetchRange, newSpan, type GapRound, type Span } from "./fetch-range.ts"
 import type { FileJob } from "./job.ts";
 
 /** A file starts on this many connections and doubles while each doubling still pays (see `scale`). */
-const FIRST_CONNECTIONS = 4;
+const FIRST_CONNECTIONS = 8;
 /** How often a file's throughput is sampled to decide whether more connections pay. */
-const SAMPLE_MS = 400;
+const SAMPLE_MS = 250;
 /** Below this, a remainder is not worth a new request. */
 const MIN_STEAL = 1 << 20;
 /** A span whose rest would take less than this at its own rate is left to finish. */
