@@ -9,6 +9,9 @@ export function huggingfaceEndpoint(env: Env): string {
   return (env.HF_ENDPOINT || DEFAULT_ENDPOINT).replace(/\/+$/, "");
 }
 
+// Loaded when a model is resolved, not with the registry: the listing client pulls in @huggingface/hub.
+const listingClient = () => import("../src/huggingface/api.ts");
+
 export default defineDownloader({
   name: "huggingface",
   aliases: ["hf"],
@@ -16,8 +19,7 @@ export default defineDownloader({
   defaultRevision: "main",
   tokenEnv: ["HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"],
   async resolve(model, ctx) {
-    // Loaded when a model is resolved, not with the registry: the listing client pulls in @huggingface/hub.
-    const { listSnapshot } = await import("../src/huggingface/api.ts");
+    const { listSnapshot } = await listingClient();
     return listSnapshot(
       {
         endpoint: huggingfaceEndpoint(ctx.env),

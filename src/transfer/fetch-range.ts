@@ -154,8 +154,10 @@ export async function fetchRange(round: GapRound, span: Span): Promise<void> {
             job.addProgress(piece.length);
             stall.refresh();
             if (span.pos >= span.stop && span.stop < limit) throw new SpanDone();
-            const more = job.writer.hasRoom();
-            return rate ? rate.take(buf.length) && more : more;
+            const more = rate ? rate.take(buf.length) && job.writer.hasRoom() : job.writer.hasRoom();
+            // A paused stream writes what it gathered: held bytes count against the budget it waits on.
+            if (!more) gather.flush();
+            return more;
           },
           onPause: (resume) => job.writer.whenRoom(rate ? () => rate.whenAllowed(resume) : resume),
         });

@@ -4,7 +4,7 @@ import { Agent, type Dispatcher } from "undici";
 import type { FailedResponse } from "../downloader.ts";
 import type { ResolvedFile } from "../types.ts";
 import { createDisk, type Disk } from "../path-safety.ts";
-import { DEFAULT_CONNECTIONS, DEFAULT_FILES } from "../defaults.ts";
+import { DEFAULT_CONNECTIONS, DEFAULT_FILES, DEFAULT_RANGE_THRESHOLD } from "../defaults.ts";
 import { fetchFile } from "./fetch-file.ts";
 import { HashPool } from "./hash-pool.ts";
 import { acquireLock, type LockTiming } from "./lock.ts";
@@ -40,7 +40,7 @@ export interface TransferOptions {
 export const defaultTransferOptions: TransferOptions = {
   connections: DEFAULT_CONNECTIONS,
   files: DEFAULT_FILES,
-  rangeThreshold: 16 * 1024 * 1024,
+  rangeThreshold: DEFAULT_RANGE_THRESHOLD,
   chunkSize: 8 * 1024 * 1024,
   stallMs: 30_000,
   attempts: 6,
