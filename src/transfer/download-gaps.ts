@@ -10,10 +10,14 @@ const FIRST_CONNECTIONS = 8;
 const SAMPLE_MS = 250;
 /** Below this, a remainder is not worth a new request. */
 const MIN_STEAL = 1 << 20;
-/** A span whose rest would take less than this at its own rate is left to finish. */
-const STEAL_AFTER_S = 1;
-/** Only a span this many times slower than the best connection is cut: what its socket still holds is wasted. */
-const SLOWER_BY = 2;
+/**
+ * Only a span that has run this long, would need this much longer at its own rate, and is this many times slower
+ * than the best connection is cut: what its socket already holds past the cut is fetched twice, so a merely busy
+ * machine must not trigger it.
+ */
+const JUDGE_AFTER_MS = 1000;
+const STEAL_AFTER_S = 2;
+const SLOWER_BY = 3;
 /** An idle connection looks again this often while slow spans may still become worth taking over. */
 const IDLE_POLL_MS = 150;
 
@@ -32,7 +36,7 @@ export function steal(round: Pick<GapRound, "active" | "bestRate">, now = perfor
   let victimRate = 0;
   for (const s of round.active) {
     const left = s.stop - s.pos;
-    if (left < 2 * MIN_STEAL || now - s.since < 250) continue; // too little left, or too new to judge
+    if (left < 2 * MIN_STEAL || now - s.since < JUDGE_AFTER_MS) continue; // too little left, or too new to judge
     const rate = rateOf(s, now);
     const eta = rate > 0 ? left / rate : Infinity;
     if (eta > victimEta && rate * SLOWER_BY <= fresh) [victim, victimEta, victimRate] = [s, eta, rate];
