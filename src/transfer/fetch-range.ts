@@ -135,6 +135,7 @@ export async function fetchRange(round: GapRound, span: Span): Promise<void> {
                 job.reset();
                 span.pos = 0;
                 span.stop = job.size;
+                gather.done();
                 gather = job.writer.stream(0);
               }
             } else throw new Retryable(`unexpected HTTP ${r.status}`);
@@ -161,7 +162,7 @@ export async function fetchRange(round: GapRound, span: Span): Promise<void> {
           },
           onPause: (resume) => job.writer.whenRoom(rate ? () => rate.whenAllowed(resume) : resume),
         });
-        gather.flush();
+        gather.done();
         job.flushProgress();
         await job.writer.drained();
         if (res.errorBody !== undefined) {
@@ -181,7 +182,7 @@ export async function fetchRange(round: GapRound, span: Span): Promise<void> {
         noteRate(round, span);
         return;
       } catch (error) {
-        gather.flush();
+        gather.done();
         job.flushProgress();
         await job.writer.drained().catch(() => {});
         if (job.writer.error) throw job.writer.error;

@@ -9,11 +9,15 @@ import { DownloadModelsError } from "../errors.ts";
 export class WriteBudget {
   private inFlight = 0;
   private waiting: Array<() => void> = [];
+  /** Streams gathering pieces: when the budget runs out they all write what they hold, or slow streams that are
+   * still gathering would keep it full while the fast ones wait for it. */
+  readonly gathering = new Set<{ flush(): void }>();
 
   constructor(private readonly limit: number) {}
 
   take(bytes: number): void {
     this.inFlight += bytes;
+    if (this.inFlight >= this.limit) for (const g of this.gathering) g.flush();
   }
 
   give(bytes: number): void {
@@ -62,9 +66,16 @@ export class PositionalWriter {
     this.writeAll([buf], buf.length, position);
   }
 
-  /** A gatherer for one contiguous stream starting at `position`: `push` pieces, `flush` at its end. */
+  /** A gatherer for one contiguous stream starting at `position`: `push` pieces, `done` at its end. */
   stream(position: number): Gather {
-    return new Gather(this, position);
+    const g = new Gather(this, position);
+    this.budget.gathering.add(g);
+    return g;
+  }
+
+  /** @internal */
+  forget(g: Gather): void {
+    this.budget.gathering.delete(g);
   }
 
   /** @internal Bytes held by a gatherer count against the budget from the moment they arrive. */
@@ -151,7 +162,13 @@ export class Gather {
     if (this.bytes >= GATHER_BYTES || this.pieces.length >= MAX_PIECES) this.flush();
   }
 
-  /** Write what is gathered (the stream ended, failed or was cut short). */
+  /** The stream ended, failed or was cut short: write what is gathered. */
+  done(): void {
+    this.flush();
+    this.writer.forget(this);
+  }
+
+  /** Write what is gathered now. */
   flush(): void {
     if (this.bytes === 0) return;
     const { pieces, bytes, position } = this;
