@@ -42,6 +42,8 @@ export class WriteBudget {
 /** Pieces gathered per write: 1 MiB at 64 KiB a piece is 16, well below IOV_MAX (1024). */
 const GATHER_BYTES = 1 << 20;
 const MAX_PIECES = 512;
+/** A slow stream writes at least this often: what it holds is lost to a kill -9 and fetched again. */
+const GATHER_MS = 100;
 
 /**
  * Asynchronous positional writes (libuv thread pool) of one file, drawing on the run's shared WriteBudget. Socket
@@ -152,14 +154,16 @@ function rest(pieces: Buffer[], n: number): Buffer[] {
 export class Gather {
   private pieces: Buffer[] = [];
   private bytes = 0;
+  private since = 0;
 
   constructor(private readonly writer: PositionalWriter, private position: number) {}
 
   push(buf: Buffer): void {
     this.writer.hold(buf.length);
+    if (this.bytes === 0) this.since = performance.now();
     this.pieces.push(buf);
     this.bytes += buf.length;
-    if (this.bytes >= GATHER_BYTES || this.pieces.length >= MAX_PIECES) this.flush();
+    if (this.bytes >= GATHER_BYTES || this.pieces.length >= MAX_PIECES || performance.now() - this.since >= GATHER_MS) this.flush();
   }
 
   /** The stream ended, failed or was cut short: write what is gathered. */
