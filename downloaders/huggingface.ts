@@ -1,14 +1,18 @@
 import { defineDownloader } from "../src/downloader.ts";
-import { DEFAULT_ENDPOINT, listSnapshot } from "../src/huggingface/api.ts";
 import { huggingfaceError } from "../src/huggingface/errors.ts";
 import type { Env } from "../src/roots.ts";
 import { endpointProblem } from "../src/endpoint.ts";
 import { huggingfaceLocate, lockedSnapshot } from "../src/lock/diff.ts";
 
+const DEFAULT_ENDPOINT = "https://huggingface.co";
+
 /** `HF_ENDPOINT` is a full URL (mirrors, the local test hub); trailing slashes are ignored like huggingface_hub does. */
 export function huggingfaceEndpoint(env: Env): string {
   return (env.HF_ENDPOINT || DEFAULT_ENDPOINT).replace(/\/+$/, "");
 }
+
+// Loaded when a model is resolved, not with the registry: the listing client pulls in @huggingface/hub.
+const listingClient = () => import("../src/huggingface/api.ts");
 
 export default defineDownloader({
   name: "huggingface",
@@ -17,7 +21,8 @@ export default defineDownloader({
   defaultRevision: "main",
   tokenEnv: ["HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"],
   checkEnv: (env) => endpointProblem("HF_ENDPOINT", env.HF_ENDPOINT),
-  resolve(model, ctx) {
+  async resolve(model, ctx) {
+    const { listSnapshot } = await listingClient();
     return listSnapshot(
       {
         endpoint: huggingfaceEndpoint(ctx.env),

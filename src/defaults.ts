@@ -4,3 +4,5 @@ export const DEFAULT_CONNECTIONS = 32;
 export const DEFAULT_FILES = 32;
 /** Models resolved at once (hub API calls). */
 export const DEFAULT_MODELS = 4;
+/** Files at or above this size are fetched as parallel Range chunks and keep a resume record. */
+export const DEFAULT_RANGE_THRESHOLD = 16 * 1024 * 1024;

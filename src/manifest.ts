@@ -1,35 +1,39 @@
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { z } from "zod";
+import type { z } from "zod";
 import type { ModelRequest } from "./types.ts";
 import type { ModelStore } from "./layouts/store.ts";
 import { sizeOf, writeFileAtomic } from "./fs-utils.ts";
 import { matchesFilters } from "./patterns.ts";
 
-const manifestSchema = z.object({
-  format: z.literal(1),
-  tool: z.literal("download-models"),
-  source: z.string(),
-  id: z.string(),
-  revision: z.string(),
-  commit: z.string(),
-  include: z.array(z.string()),
-  exclude: z.array(z.string()),
-  completedAt: z.string(),
-  files: z.array(
-    z.object({
-      path: z.string(),
-      size: z.number().int().nonnegative(),
-      sha256: z.string().optional(),
-      gitSha1: z.string().optional(),
-      etag: z.string().optional(),
-    }),
-  ),
-});
+// zod is loaded when a manifest is read, not with this module: a fresh download never reads one.
+const manifestSchema = async () => {
+  const { z } = await import("zod");
+  return z.object({
+    format: z.literal(1),
+    tool: z.literal("download-models"),
+    source: z.string(),
+    id: z.string(),
+    revision: z.string(),
+    commit: z.string(),
+    include: z.array(z.string()),
+    exclude: z.array(z.string()),
+    completedAt: z.string(),
+    files: z.array(
+      z.object({
+        path: z.string(),
+        size: z.number().int().nonnegative(),
+        sha256: z.string().optional(),
+        gitSha1: z.string().optional(),
+        etag: z.string().optional(),
+      }),
+    ),
+  });
+};
 
 /** Written last and atomically: its presence means every listed file was verified and put in place. */
-export type Manifest = z.infer<typeof manifestSchema>;
+export type Manifest = z.infer<Awaited<ReturnType<typeof manifestSchema>>>;
 
 /** `""` without filters, else `.<12 hex>` of them: requests of one revision with other filters are kept apart. */
 export function filtersKey(include: readonly string[], exclude: readonly string[]): string {
@@ -45,7 +49,7 @@ export function manifestPath(store: Pick<ModelStore, "manifestDir">, model: Pick
 
 export async function readManifest(path: string): Promise<Manifest | undefined> {
   try {
-    const parsed = manifestSchema.safeParse(JSON.parse(await readFile(path, "utf8")));
+    const parsed = (await manifestSchema()).safeParse(JSON.parse(await readFile(path, "utf8")));
     return parsed.success ? parsed.data : undefined;
   } catch {
     return undefined;

@@ -1,6 +1,5 @@
 import { join, resolve } from "node:path";
 import { packageRoot } from "./package-root.ts";
-import { z } from "zod";
 import type { Downloader } from "./downloader.ts";
 import { ConfigError, UsageError } from "./errors.ts";
 import { displayPath, importDefault, listPluginFiles } from "./plugin-files.ts";
@@ -35,19 +34,23 @@ export function createRegistry(downloaders: readonly Downloader[]): Registry {
   };
 }
 
-const downloaderShape = z.object({
-  name: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, { error: "use lowercase letters, digits, \"_\" and \"-\"" }),
-  aliases: z.array(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/)).optional(),
-  layout: z.enum(["huggingface", "modelscope", "plain"]).optional(),
-  defaultRevision: z.string().min(1).optional(),
-  tokenEnv: z.array(z.string()).optional(),
-  resolve: z.custom<Downloader["resolve"]>((v) => typeof v === "function", {
-    error: "expected a function resolve(model, ctx) that returns the snapshot",
-  }),
-  describeError: z.custom((v) => typeof v === "function", { error: "expected a function" }).optional(),
-  fromLock: z.custom((v) => typeof v === "function", { error: "expected a function" }).optional(),
-  checkEnv: z.custom((v) => typeof v === "function", { error: "expected a function" }).optional(),
-});
+// zod is loaded only when there are user downloaders to check: a run of the built-ins never pays for it.
+const downloaderShape = async () => {
+  const { z } = await import("zod");
+  return z.object({
+    name: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, { error: "use lowercase letters, digits, \"_\" and \"-\"" }),
+    aliases: z.array(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/)).optional(),
+    layout: z.enum(["huggingface", "modelscope", "plain"]).optional(),
+    defaultRevision: z.string().min(1).optional(),
+    tokenEnv: z.array(z.string()).optional(),
+    resolve: z.custom<Downloader["resolve"]>((v) => typeof v === "function", {
+      error: "expected a function resolve(model, ctx) that returns the snapshot",
+    }),
+    describeError: z.custom((v) => typeof v === "function", { error: "expected a function" }).optional(),
+    fromLock: z.custom((v) => typeof v === "function", { error: "expected a function" }).optional(),
+    checkEnv: z.custom((v) => typeof v === "function", { error: "expected a function" }).optional(),
+  });
+};
 
 /**
  * Built-ins plus every `downloaders/*.ts` that default-exports `defineDownloader(...)`.
@@ -67,7 +70,7 @@ export async function loadRegistry(dirs: string[]): Promise<Registry> {
         problems.push(loaded.syntax ? loaded.problem : `${shown}: ${loaded.problem}; it must \`export default defineDownloader({ name, resolve })\``);
         continue;
       }
-      const parsed = downloaderShape.safeParse(loaded.value);
+      const parsed = (await downloaderShape()).safeParse(loaded.value);
       if (!parsed.success) {
         for (const issue of parsed.error.issues) problems.push(`${shown}: ${issue.path.join(".") || "export"}: ${issue.message}`);
         continue;

@@ -1,12 +1,14 @@
-import { copyFile, readFile, readlink } from "node:fs/promises";
+import { copyFile, readFile, readlink, symlink } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
-import { getRepoFolderName } from "@huggingface/hub";
 import type { ModelRequest, ResolvedFile, Snapshot } from "../types.ts";
 import type { ModelStore } from "./store.ts";
 import { sizeOf, symlinkAtomic, writeFileAtomic } from "../fs-utils.ts";
 import { inside, type Disk } from "../path-safety.ts";
 
 const COMMIT = /^[0-9a-f]{40}$/;
+
+/** `models--org--name`, as huggingface_hub names a repo's folder (inlined: @huggingface/hub costs ~20 MB to load). */
+const repoFolderName = (id: string) => `models--${id.replaceAll("/", "--")}`;
 
 function etagOf(file: ResolvedFile): string {
   const etag = file.etag ?? file.sha256 ?? file.gitSha1;
@@ -36,7 +38,7 @@ export function treeCache(snapshot: Snapshot): string | undefined {
  * `models--org--name/blobs/<etag>`, `snapshots/<commit>/<path>` → relative symlink, `refs/<revision>` = commit, no newline.
  */
 export function huggingfaceStore(hubCache: string, model: ModelRequest, disk: Disk): ModelStore {
-  const modelDir = join(hubCache, getRepoFolderName({ name: model.id, type: "model" }));
+  const modelDir = join(hubCache, repoFolderName(model.id));
   const blobPath = (file: ResolvedFile) => join(modelDir, "blobs", etagOf(file));
   const refPath = inside(join(modelDir, "refs"), model.revision);
   return {
@@ -51,12 +53,13 @@ export function huggingfaceStore(hubCache: string, model: ModelRequest, disk: Di
     async link(commit, file) {
       const pointer = inside(join(modelDir, "snapshots", commit), file.path);
       const target = relative(dirname(pointer), blobPath(file));
-      try {
-        if ((await readlink(pointer)) === target) return;
-      } catch {
-        // missing, or a real file: replaced below
-      }
       await disk.makeDir(hubCache, dirname(pointer));
+      // The common case, a fresh snapshot: one syscall. A link already there is left alone when it is right.
+      try {
+        return await symlink(target, pointer);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === "EEXIST" && (await readlink(pointer).catch(() => undefined)) === target) return;
+      }
       // Two requests of one repo (other filters) may link the same file at the same time. No symlinks on this
       // filesystem: a real copy loads the same (as huggingface_hub does itself without symlinks).
       await symlinkAtomic(target, pointer, (temp) => copyFile(blobPath(file), temp));

@@ -3,11 +3,12 @@ import { writeManifest } from "../manifest.ts";
 import type { FetchPlan, RunContext } from "./context.ts";
 
 /**
- * Phase 3 of a model: the layout's own records (refs, markers, links), then the manifest, last and atomically: its
- * presence is what makes the model count as complete.
+ * Phase 3 of a model: one barrier (every file this run fetched is flushed to disk), the layout's own records (refs,
+ * markers, links), then the manifest, last and atomically: its presence is what makes the model count as complete.
  */
 export async function commitModel(plan: FetchPlan, run: RunContext): Promise<void> {
   const { model, store, snapshot, files } = plan;
+  await run.transfer.durable(files.filter((f) => !plan.reused.has(f)).map((f) => store.blobPath(f)));
   await store.finish(model, snapshot, files);
   await run.disk.confine(store.root, store.manifestDir);
   const manifest: Manifest = {

@@ -1,4 +1,4 @@
-import { closeSync, fsync, ftruncateSync, open } from "node:fs";
+import { close, closeSync, fsync, ftruncateSync, open } from "node:fs";
 import { rename, rm } from "node:fs/promises";
 import { promisify } from "node:util";
 import type { FailedResponse } from "../downloader.ts";
@@ -8,12 +8,13 @@ import { sizeOf } from "../fs-utils.ts";
 import { digestProblem, hashSpec } from "../verify.ts";
 import { RangeSet } from "./ranges.ts";
 import { readState, removeState } from "./state.ts";
-import { downloadGaps } from "./fetch-range.ts";
+import { downloadGaps } from "./download-gaps.ts";
 import { FileJob, identityOf, type JobHooks } from "./job.ts";
 import type { Transfer } from "./transfer.ts";
 
 const fsyncAsync = promisify(fsync);
 const openAsync = promisify(open);
+const closeAsync = promisify(close);
 
 export interface FetchFileParams extends JobHooks {
   file: ResolvedFile;
@@ -92,7 +93,7 @@ export async function fetchFile(p: FetchFileParams): Promise<void> {
       p.onRetry?.(round, 0, `downloaded bytes do not verify (${problem}); downloading again`);
     }
     job.background?.drop();
-    await fsyncAsync(job.fd);
+    if (job.ranged) await fsyncAsync(job.fd);
   } catch (error) {
     clearInterval(timer);
     job.background?.drop();
@@ -109,7 +110,22 @@ export async function fetchFile(p: FetchFileParams): Promise<void> {
   }
   clearInterval(timer);
   await job.settled();
-  closeSync(job.fd);
-  await rename(p.temp, p.dest);
-  if (job.ranged) await removeState(p.temp);
+  if (job.ranged) {
+    closeSync(job.fd);
+    await rename(p.temp, p.dest);
+    await removeState(p.temp);
+    return;
+  }
+  // A small file is renamed at once and flushed meanwhile: the model's manifest waits for the flush (`durable`), the
+  // next file does not. Until then a power cut may leave it short or empty under its final name, which no
+  // manifest names yet and a size check rejects.
+  try {
+    await rename(p.temp, p.dest);
+  } catch (error) {
+    closeSync(job.fd);
+    throw error;
+  }
+  const flushed = fsyncAsync(job.fd).finally(() => closeAsync(job.fd));
+  flushed.catch(() => {}); // reported by `durable`
+  p.transfer.flushes.set(p.dest, flushed);
 }

@@ -1,10 +1,9 @@
-import { setMaxListeners } from "node:events";
 import type { FailedResponse } from "../downloader.ts";
 import { DownloadGaveUpError, DownloadModelsError, HubError } from "../errors.ts";
 import { header, isRetryableStatus, retryAfterMs, withoutCredentials } from "../http.ts";
 import { redactUrl } from "../redact.ts";
 import { backoffDelay, sleep } from "../backoff.ts";
-import { splitRanges, type Range } from "./ranges.ts";
+import type { Range } from "./ranges.ts";
 import { streamRequest, type StreamResponse } from "./stream-request.ts";
 import type { FileJob } from "./job.ts";
 
@@ -16,6 +15,23 @@ export class Retryable extends Error {
 }
 
 class Stalled extends Error {}
+
+/** The stream reached the end of its span after an idle connection took the rest over: done, not failed. */
+class SpanDone extends Error {}
+
+/**
+ * One range in flight. `stop` may move down while it runs: an idle connection took over the rest (work stealing).
+ * `pos` is the next byte this request will write; `bytes` and `since` measure its current attempt's rate.
+ */
+export interface Span {
+  readonly start: number;
+  pos: number;
+  stop: number;
+  bytes: number;
+  since: number;
+}
+
+export const newSpan = ([start, stop]: Range): Span => ({ start, pos: start, stop, bytes: 0, since: performance.now() });
 
 /** A Retry-After longer than this is not slept through silently by one chunk. */
 const MAX_RETRY_DELAY_MS = 60_000;
@@ -36,6 +52,12 @@ export interface GapRound {
   queue0: number;
   /** Bounded in total too: a flaky link may cost every chunk a few retries, not more. */
   failuresLeft: number;
+  /** Ranges being fetched now: where an idle connection looks for a slow remainder to take over. */
+  active: Set<Span>;
+  /** Bytes received by this round, for sizing its connection count. */
+  received: number;
+  /** The fastest rate (bytes/s) a finished span of this round reached: what a fresh connection may expect. */
+  bestRate: number;
   /** Polled as bytes arrive: true stops the download (its lock was taken over by another process). */
   isCancelled?: () => boolean;
   describeError?: (response: FailedResponse) => Error | undefined;
@@ -66,152 +88,133 @@ function retryReason(error: unknown, stalled: boolean, stallMs: number): Retryab
 }
 
 /**
- * Fetch bytes [start, end) of the round's file and write them in place. Each request retries on its own (network
- * errors, stalls, 408/429/5xx, with backoff and Retry-After) and continues from its last byte. The round's signal is
- * checked before every attempt: a listener added to an already aborted signal never fires.
+ * Fetch the span's bytes and write them in place. Each request retries on its own (network errors, stalls,
+ * 408/429/5xx, with backoff and Retry-After) and continues from its last byte. The round's signal is checked before
+ * every attempt: a listener added to an already aborted signal never fires.
  */
-export async function fetchRange(round: GapRound, start: number, end: number): Promise<void> {
+export async function fetchRange(round: GapRound, span: Span): Promise<void> {
   const { job } = round;
   const o = job.transfer.options;
-  let pos = start;
-  let stop = end;
+  const rate = job.transfer.rate;
   let attempts = 0;
   let refreshes = 0;
-  for (;;) {
-    round.abort.signal.throwIfAborted();
-    const useRange = job.ranged || pos > 0 || stop < job.size;
-    const viaCdn = round.cdn !== undefined;
-    const url = round.cdn?.url ?? job.file.url;
-    const headers: Record<string, string> = {
-      ...(round.cdn ? round.cdn.headers : job.file.headers),
-      "accept-encoding": "identity",
-      ...(useRange ? { range: `bytes=${pos}-${stop - 1}` } : {}),
-    };
-    const ctl = new AbortController();
-    const onRoundAbort = () => ctl.abort(round.abort.signal.reason);
-    round.abort.signal.addEventListener("abort", onRoundAbort, { once: true });
-    const stall = setTimeout(() => ctl.abort(new Stalled()), o.stallMs);
-    const before = pos;
-    try {
-      const res = await streamRequest(url, {
-        headers,
-        dispatcher: job.transfer.dispatcher,
-        signal: ctl.signal,
-        onResponse(r) {
-          if (r.status === 206) acceptPartial(round, r, pos, viaCdn);
-          else if (r.status === 200) {
-            if (useRange && round.rangeSupport === true) throw new Retryable("the server ignored a Range request it honoured before");
-            if (useRange) {
-              // No Range support: this answer is the whole file, as one stream. Everything else is dropped.
-              round.rangeSupport = false;
-              round.queue.length = 0;
-              job.reset();
-              pos = 0;
-              stop = job.size;
-            }
-          } else throw new Retryable(`unexpected HTTP ${r.status}`);
-          round.releaseProbe();
-        },
-        onData(buf) {
-          if (round.isCancelled?.()) throw new DownloadModelsError(`${job.label}: another process took over this download (its lock was judged stale); run again if it does not finish`);
-          // A server that sends more than asked for will do it again: no retry heals that.
-          if (pos + buf.length > stop) throw new DownloadModelsError(`${job.label}: the server sent more bytes than asked for (bytes ${pos + buf.length} > ${stop}); the file was not written`);
-          if (!job.ranged) job.verifier.update(buf);
-          job.writer.write(buf, pos);
-          pos += buf.length;
-          job.addProgress(buf.length);
-          stall.refresh();
-          return job.writer.hasRoom();
-        },
-        onPause: (resume) => job.writer.whenRoom(resume),
-      });
-      job.flushProgress();
-      await job.writer.drained();
-      if (res.errorBody !== undefined) {
-        const failed: FailedResponse = { status: res.status, headers: res.headers, url: res.url, body: res.errorBody };
-        // A signed CDN URL that expired: go back through the hub for a fresh one.
-        if (viaCdn && [401, 403, 404, 410].includes(failed.status) && refreshes++ < 3) {
-          round.cdn = undefined;
-          continue;
-        }
-        const explained = round.describeError?.(failed);
-        const retryable = isRetryableStatus(failed.status) || (explained instanceof HubError && explained.info.retryable === true);
-        const message = explained?.message ?? `HTTP ${failed.status} for ${job.label} (GET ${redactUrl(failed.url)})`;
-        if (retryable) throw new Retryable(message, retryAfterMs(failed.headers));
-        throw explained ?? new HubError(message, { status: failed.status, url: redactUrl(failed.url) });
-      }
-      if (pos < stop) throw new Retryable(`connection closed after ${pos - start} of ${stop - start} bytes`);
-      return;
-    } catch (error) {
-      job.flushProgress();
-      await job.writer.drained().catch(() => {});
-      if (job.writer.error) throw job.writer.error;
-      if (round.abort.signal.aborted) throw round.abort.signal.reason ?? error;
-      const reason = retryReason(error, ctl.signal.reason instanceof Stalled, o.stallMs);
-      if (!reason) throw error;
-      if (pos > before) attempts = 0; // progress was made: the counter starts over, the file-wide budget does not
-      attempts++;
-      round.failuresLeft--;
-      if (attempts >= o.attempts || round.failuresLeft <= 0) {
-        const what = reason.message.includes(job.label) ? reason.message : `${job.label}: ${reason.message}`;
-        throw new DownloadGaveUpError(`${what} (gave up after ${attempts} attempts)`, job.label, redactUrl(url), attempts, { cause: reason.cause });
-      }
-      const delay = Math.min(reason.delayMs ?? backoffDelay(attempts, { baseMs: o.baseDelayMs, capMs: 30_000 }), MAX_RETRY_DELAY_MS);
-      job.hooks.onRetry?.(attempts, delay, redactUrl(reason.message));
-      await sleep(delay, round.abort.signal);
-    } finally {
-      clearTimeout(stall);
-      round.abort.signal.removeEventListener("abort", onRoundAbort);
-      if (start === round.queue0) round.releaseProbe(); // waiting workers go on even when the probe failed for good
-    }
-  }
-}
-
-/**
- * Fetch every byte range of the file not yet on disk: one stream for a small file; for a big one, chunks pulled
- * from a queue by up to `connections` workers inside the run's connection budget. The first worker that fails for
- * good stops the others at once; its error is the one reported.
- */
-export async function downloadGaps(job: FileJob, signal: AbortSignal, extra: Pick<GapRound, "isCancelled" | "describeError">): Promise<void> {
-  const o = job.transfer.options;
-  const gaps = job.done.gaps(job.size);
-  const queue: Range[] = job.ranged ? splitRanges(gaps, o.chunkSize) : gaps;
-  if (queue.length === 0) return;
-  const abort = new AbortController();
-  setMaxListeners(Infinity, abort.signal); // one listener per request in flight
-  const stopAll = () => abort.abort(signal.reason);
-  if (signal.aborted) stopAll();
-  signal.addEventListener("abort", stopAll, { once: true });
-  let releaseProbe!: () => void;
-  const probed = new Promise<void>((r) => (releaseProbe = r));
-  const round: GapRound = {
-    job, queue, abort, probed, releaseProbe, failuresLeft: o.attempts * 2 + queue.length * 3, queue0: queue[0]![0], ...extra,
-  };
-  const worker = async (index: number) => {
-    if (index > 0) await probed;
-    while (queue.length > 0 && round.rangeSupport !== false && !abort.signal.aborted) {
-      const [s, e] = queue.shift()!;
-      await job.transfer.connection(() => fetchRange(round, s, e));
-    }
-    abort.signal.throwIfAborted();
-  };
-  const workers = job.ranged ? Math.min(o.connections, queue.length) : 1;
-  let first: unknown;
+  round.active.add(span);
   try {
-    await Promise.all(
-      Array.from({ length: workers }, (_, i) =>
-        worker(i).catch((error: unknown) => {
-          round.releaseProbe(); // a probe that failed before its first answer must not leave the others waiting
-          if (first === undefined) {
-            first = error;
-            abort.abort(error);
+    for (;;) {
+      round.abort.signal.throwIfAborted();
+      const useRange = job.ranged || span.pos > 0 || span.stop < job.size;
+      const viaCdn = round.cdn !== undefined;
+      const url = round.cdn?.url ?? job.file.url;
+      const asked = span.stop;
+      const headers: Record<string, string> = {
+        ...(round.cdn ? round.cdn.headers : job.file.headers),
+        "accept-encoding": "identity",
+        ...(useRange ? { range: `bytes=${span.pos}-${asked - 1}` } : {}),
+      };
+      const ctl = new AbortController();
+      const onRoundAbort = () => ctl.abort(round.abort.signal.reason);
+      round.abort.signal.addEventListener("abort", onRoundAbort, { once: true });
+      const stall = setTimeout(() => ctl.abort(new Stalled()), o.stallMs);
+      const before = span.pos;
+      span.bytes = 0;
+      span.since = performance.now();
+      let gather = job.writer.stream(span.pos);
+      try {
+        const res = await streamRequest(url, {
+          headers,
+          dispatcher: job.transfer.dispatcher,
+          signal: ctl.signal,
+          onResponse(r) {
+            if (r.status === 206) acceptPartial(round, r, span.pos, viaCdn);
+            else if (r.status === 200) {
+              if (useRange && round.rangeSupport === true) throw new Retryable("the server ignored a Range request it honoured before");
+              if (useRange) {
+                // No Range support: this answer is the whole file, as one stream. Everything else is dropped.
+                round.rangeSupport = false;
+                round.queue.length = 0;
+                job.reset();
+                span.pos = 0;
+                span.stop = job.size;
+                gather.done();
+                gather = job.writer.stream(0);
+              }
+            } else throw new Retryable(`unexpected HTTP ${r.status}`);
+            round.releaseProbe();
+          },
+          onData(buf) {
+            if (round.isCancelled?.()) throw new DownloadModelsError(`${job.label}: another process took over this download (its lock was judged stale); run again if it does not finish`);
+            const limit = round.rangeSupport === false ? job.size : asked;
+            // A server that sends more than asked for will do it again: no retry heals that.
+            if (span.pos + buf.length > limit) {
+              throw new DownloadModelsError(`${job.label}: the server sent more bytes than asked for (bytes ${span.pos + buf.length} > ${limit}); the file was not written`);
+            }
+            // The rest of the span may have been handed to another connection meanwhile: keep only what is ours.
+            const piece = span.pos + buf.length > span.stop ? buf.subarray(0, span.stop - span.pos) : buf;
+            if (!job.ranged) job.verifier.update(piece);
+            gather.push(piece);
+            span.pos += piece.length;
+            span.bytes += piece.length;
+            round.received += piece.length;
+            job.addProgress(piece.length);
+            stall.refresh();
+            if (span.pos >= span.stop && span.stop < limit) throw new SpanDone();
+            const more = rate ? rate.take(buf.length) && job.writer.hasRoom() : job.writer.hasRoom();
+            // A paused stream writes what it gathered: held bytes count against the budget it waits on.
+            if (!more) gather.flush();
+            return more;
+          },
+          onPause: (resume) => job.writer.whenRoom(rate ? () => rate.whenAllowed(resume) : resume),
+        });
+        gather.done();
+        job.flushProgress();
+        await job.writer.drained();
+        if (res.errorBody !== undefined) {
+          const failed: FailedResponse = { status: res.status, headers: res.headers, url: res.url, body: res.errorBody };
+          // A signed CDN URL that expired: go back through the hub for a fresh one.
+          if (viaCdn && [401, 403, 404, 410].includes(failed.status) && refreshes++ < 3) {
+            round.cdn = undefined;
+            continue;
           }
-        }),
-      ),
-    );
-    if (first !== undefined) throw first;
+          const explained = round.describeError?.(failed);
+          const retryable = isRetryableStatus(failed.status) || (explained instanceof HubError && explained.info.retryable === true);
+          const message = explained?.message ?? `HTTP ${failed.status} for ${job.label} (GET ${redactUrl(failed.url)})`;
+          if (retryable) throw new Retryable(message, retryAfterMs(failed.headers));
+          throw explained ?? new HubError(message, { status: failed.status, url: redactUrl(failed.url) });
+        }
+        if (span.pos < span.stop) throw new Retryable(`connection closed after ${span.pos - span.start} of ${span.stop - span.start} bytes`);
+        noteRate(round, span);
+        return;
+      } catch (error) {
+        gather.done();
+        job.flushProgress();
+        await job.writer.drained().catch(() => {});
+        if (job.writer.error) throw job.writer.error;
+        if (error instanceof SpanDone || (span.pos >= span.stop && !round.abort.signal.aborted)) return noteRate(round, span);
+        if (round.abort.signal.aborted) throw round.abort.signal.reason ?? error;
+        const reason = retryReason(error, ctl.signal.reason instanceof Stalled, o.stallMs);
+        if (!reason) throw error;
+        if (span.pos > before) attempts = 0; // progress was made: the counter starts over, the file-wide budget does not
+        attempts++;
+        round.failuresLeft--;
+        if (attempts >= o.attempts || round.failuresLeft <= 0) {
+          const what = reason.message.includes(job.label) ? reason.message : `${job.label}: ${reason.message}`;
+          throw new DownloadGaveUpError(`${what} (gave up after ${attempts} attempts)`, job.label, redactUrl(url), attempts, { cause: reason.cause });
+        }
+        const delay = Math.min(reason.delayMs ?? backoffDelay(attempts, { baseMs: o.baseDelayMs, capMs: 30_000 }), MAX_RETRY_DELAY_MS);
+        job.hooks.onRetry?.(attempts, delay, redactUrl(reason.message));
+        await sleep(delay, round.abort.signal);
+      } finally {
+        clearTimeout(stall);
+        round.abort.signal.removeEventListener("abort", onRoundAbort);
+        if (span.start === round.queue0) round.releaseProbe(); // waiting workers go on even when the probe failed for good
+      }
+    }
   } finally {
-    signal.removeEventListener("abort", stopAll);
+    round.active.delete(span);
   }
 }
 
+function noteRate(round: GapRound, span: Span): void {
+  const seconds = (performance.now() - span.since) / 1000;
+  if (span.bytes >= 1 << 20 && seconds > 0) round.bestRate = Math.max(round.bestRate, span.bytes / seconds);
+}

@@ -1,25 +1,34 @@
 import { readFile, rm } from "node:fs/promises";
-import { z } from "zod";
 import { writeFileAtomic } from "../fs-utils.ts";
 import type { Range } from "./ranges.ts";
-
-const stateSchema = z.object({
-  format: z.literal(1),
-  /** What the bytes must hash to (or the etag the hub gave): a different remote file starts over. */
-  identity: z.string(),
-  size: z.number().int().nonnegative(),
-  done: z.array(z.tuple([z.number().int().nonnegative(), z.number().int().nonnegative()])),
-});
+import { DEFAULT_RANGE_THRESHOLD } from "../defaults.ts";
 
 /** Durable record, beside `<file>.incomplete`, of which byte ranges of it are written and flushed. */
-export type TransferState = z.infer<typeof stateSchema>;
+export interface TransferState {
+  format: 1;
+  /** What the bytes must hash to (or the etag the hub gave): a different remote file starts over. */
+  identity: string;
+  size: number;
+  done: Array<[number, number]>;
+}
+
+const count = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+
+// Checked by hand, not by a schema library: this is read on every resume, and loading one costs more than the check.
+function isState(v: unknown): v is TransferState {
+  const s = v as Partial<TransferState> | null;
+  return (
+    typeof s === "object" && s !== null && s.format === 1 && typeof s.identity === "string" && count(s.size) &&
+    Array.isArray(s.done) && s.done.every((r) => Array.isArray(r) && r.length === 2 && count(r[0]) && count(r[1]))
+  );
+}
 
 export const statePath = (temp: string) => `${temp}.json`;
 
 export async function readState(temp: string): Promise<TransferState | undefined> {
   try {
-    const parsed = stateSchema.safeParse(JSON.parse(await readFile(statePath(temp), "utf8")));
-    return parsed.success ? parsed.data : undefined;
+    const parsed: unknown = JSON.parse(await readFile(statePath(temp), "utf8"));
+    return isState(parsed) ? parsed : undefined;
   } catch {
     return undefined;
   }
@@ -39,6 +48,8 @@ export async function removeState(temp: string): Promise<void> {
  * usable record for a file of `size` bytes.
  */
 export async function partialBytes(temp: string, size: number): Promise<number> {
+  // Only ranged files keep a record: a small file costs no probe (at worst a lowered threshold over-reserves).
+  if (size < DEFAULT_RANGE_THRESHOLD) return 0;
   const state = await readState(temp);
   if (!state || state.size !== size) return 0;
   return state.done.reduce((n, [a, b]) => n + (b - a), 0);

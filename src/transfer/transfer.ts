@@ -4,11 +4,13 @@ import { Agent, type Dispatcher } from "undici";
 import type { FailedResponse } from "../downloader.ts";
 import type { ResolvedFile } from "../types.ts";
 import { createDisk, type Disk } from "../path-safety.ts";
-import { DEFAULT_CONNECTIONS, DEFAULT_FILES } from "../defaults.ts";
+import { DEFAULT_CONNECTIONS, DEFAULT_FILES, DEFAULT_RANGE_THRESHOLD } from "../defaults.ts";
 import { fetchFile } from "./fetch-file.ts";
 import { HashPool } from "./hash-pool.ts";
 import { acquireLock, type LockTiming } from "./lock.ts";
+import { Claims } from "./claim.ts";
 import { WriteBudget } from "./positional-writer.ts";
+import { RateLimit } from "./rate.ts";
 
 export interface TransferOptions {
   /** Connections open at once across all files of all models (`--connections`). */
@@ -25,23 +27,28 @@ export interface TransferOptions {
   attempts: number;
   /** First backoff delay; doubles per attempt with jitter, capped at 30 s. @default 1000 */
   baseDelayMs: number;
-  /** How often the written ranges of a big file are flushed and recorded for resume. @default 100 */
+  /**
+   * How often the written ranges of a big file are flushed and recorded for resume: each costs an fdatasync, and a
+   * kill -9 loses up to this much of the download. @default 250
+   */
   checkpointMs: number;
   /** Cross-process file locks: heartbeat, staleness and poll intervals. @default 3 s, 30 s, 500 ms */
   lock: LockTiming;
   /** Bytes received but not yet written, across all files, before connections pause. @default 16 MiB */
   writeBudget: number;
+  /** Bytes per second for the whole run, across all connections (`--max-rate`); undefined = no cap. */
+  maxRate?: number | undefined;
 }
 
 export const defaultTransferOptions: TransferOptions = {
   connections: DEFAULT_CONNECTIONS,
   files: DEFAULT_FILES,
-  rangeThreshold: 16 * 1024 * 1024,
+  rangeThreshold: DEFAULT_RANGE_THRESHOLD,
   chunkSize: 8 * 1024 * 1024,
   stallMs: 30_000,
   attempts: 6,
   baseDelayMs: 1000,
-  checkpointMs: 100,
+  checkpointMs: 250,
   lock: { heartbeatMs: 3000, staleMs: 30_000, pollMs: 500 },
   writeBudget: 16 * 1024 * 1024,
 };
@@ -85,11 +92,22 @@ export interface Transfer {
   hashes: HashPool;
   /** Received-but-unwritten bytes across all files. */
   writes: WriteBudget;
+  /** The run's bandwidth cap, shared by every connection (`maxRate`). */
+  rate: RateLimit | undefined;
+  /** Directory claims that stand in for the lock files of small files. */
+  claims: Claims;
+  /** Small files are renamed into place before their flush to disk finishes; these flushes are still running. */
+  flushes: Map<string, Promise<void>>;
   /**
    * Put one verified file at `dest`: directories, the cross-process lock, the check that another process finished it
    * meanwhile, one download per destination in this run, ranged download, verification, the atomic rename.
    */
   fetch(request: FetchRequest): Promise<FetchOutcome>;
+  /**
+   * The barrier before a manifest names these files: resolves once each of them fetched by this run is flushed to
+   * disk (rejects with the flush's error), and the claims no file holds any more are given up.
+   */
+  durable(dests: readonly string[]): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -108,6 +126,9 @@ export function createTransfer(options: Partial<TransferOptions> = {}, using: { 
     connection: pLimit(o.connections),
     hashes: new HashPool(),
     writes: new WriteBudget(o.writeBudget),
+    rate: o.maxRate ? new RateLimit(o.maxRate) : undefined,
+    claims: new Claims(o.lock),
+    flushes: new Map(),
     async fetch(request) {
       request.signal?.throwIfAborted();
       await disk.makeDir(request.root, dirname(request.dest));
@@ -117,23 +138,36 @@ export function createTransfer(options: Partial<TransferOptions> = {}, using: { 
       inFlight.set(request.dest, job);
       return job;
     },
+    async durable(dests) {
+      await Promise.all(dests.map((d) => transfer.flushes.get(d)));
+      for (const d of dests) transfer.flushes.delete(d);
+      await transfer.claims.settled();
+    },
     close: async () => {
-      await Promise.all([own?.close(), transfer.hashes.close()]);
+      await Promise.all([own?.close(), transfer.hashes.close(), transfer.claims.close(), ...[...transfer.flushes.values()].map((p) => p.catch(() => {}))]);
     },
   };
   return transfer;
 }
 
-/** Fetch one file under its cross-process lock; the file may also turn up finished by another process. */
+/**
+ * Fetch one file under a cross-process lock: its own for a big file, its directory's claim for a small one. The
+ * file may also turn up finished by another process.
+ */
 async function lockedFetch(transfer: Transfer, disk: Disk, request: FetchRequest): Promise<FetchOutcome> {
   const signal = request.signal ?? new AbortController().signal;
   signal.throwIfAborted();
   const emit = (e: TransferEvent) => request.onEvent?.(e);
+  const onWait = (holder: string) => emit({ type: "wait", holder });
   await disk.makeDir(request.root, dirname(request.temp));
-  const lock = await acquireLock(`${request.temp}.lock`, transfer.options.lock, request.isDone, signal, (holder) => emit({ type: "wait", holder }));
+  const small = request.file.size < transfer.options.rangeThreshold;
+  const claim = small ? await transfer.claims.enter(request.temp, request.isDone, signal, onWait) : undefined;
+  const lock = small ? claim : await acquireLock(`${request.temp}.lock`, transfer.options.lock, request.isDone, signal, onWait);
   if (!lock) return "shared";
   try {
-    if (await request.isDone()) return "shared";
+    // Planning saw the file missing: unless the claim had to be waited for, no other process can have finished it
+    // since (at worst one that ran and ended in between did: that costs bandwidth, never correctness).
+    if ((!claim || claim.contended) && (await request.isDone())) return "shared";
     emit({ type: "start" });
     await fetchFile({
       file: request.file, temp: request.temp, dest: request.dest, transfer, signal, label: request.label,
