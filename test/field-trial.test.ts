@@ -218,3 +218,18 @@ describe("project file syntax errors show where", () => {
     expect(r.stderr).toMatch(/wrong\.ts: has no default export; it must `export default defineProject/);
   });
 });
+
+describe("--max-rate", () => {
+  it("caps the whole run's bandwidth, says so in the opening and progress lines, and refuses nonsense", async () => {
+    const h = await hub({ repos: [makeRepo({ id: "acme/big", files: [{ path: "model.safetensors", size: 3 * 1024 * 1024 }] })] });
+    const t0 = Date.now();
+    const r = await runMain(["acme/big", "--root", await tempDir(), "--max-rate", "1M"], { HF_ENDPOINT: h.url });
+    const seconds = (Date.now() - t0) / 1000;
+    expect(r.code).toBe(0);
+    expect(seconds).toBeGreaterThan(1.5); // 3 MiB at 1 MiB/s: not faster than the cap allows (some burst is fine)
+    expect(r.stdout).toMatch(/; bandwidth capped at 1\.05 MB\/s/);
+    const bad = await runMain(["acme/big", "--max-rate", "fast"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--max-rate` is bytes per second with K, M or G/);
+  });
+});

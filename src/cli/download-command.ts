@@ -1,6 +1,7 @@
 import type { Env } from "../roots.ts";
 import { runDownload } from "../run-download.ts";
 import { preflight } from "../preflight.ts";
+import { formatBytes } from "../format.ts";
 import { cachesFor, consumerSetup } from "../consumers.ts";
 import { DownloadModelsError, UsageError } from "../errors.ts";
 import { loadSelection, usesProjects, type PluginDirs, type Selection } from "../selection.ts";
@@ -21,6 +22,8 @@ export interface DownloadOptions extends Selection, PluginDirs, LockfileOptions 
   verbose?: boolean;
   /** Refuse a selection the lockfile does not pin as declared; never write the lock. */
   frozen?: boolean;
+  /** `--max-rate`: bytes per second for the whole run, all connections together. */
+  maxRate?: number;
 }
 
 /** Undocumented knobs for benchmarks and experiments. */
@@ -48,12 +51,13 @@ export async function downloadCommand(options: DownloadOptions, io: Output, env:
   // Bad endpoint variables and roots that cannot be written fail here, before any request (exit 2).
   await preflight(models, registry, roots, env, { write: !options.dryRun });
   const mode = options.json ? "json" : options.quiet ? "quiet" : "human";
-  const reporter = createReporter(io, mode, { redactor, ...(options.verbose ? { verbose: true } : {}) });
+  const reporter = createReporter(io, mode, { redactor, ...(options.verbose ? { verbose: true } : {}), ...(options.maxRate ? { maxRate: options.maxRate } : {}) });
   if (mode === "human") {
     io.out(
       `download-models: ${models.length} model${models.length === 1 ? "" : "s"}` +
         (options.dryRun ? " (dry run)" : "") +
-        cachesFor(models, registry, roots).map((c) => `; ${c.label} cache ${c.dir} (${c.why})`).join(""),
+        cachesFor(models, registry, roots).map((c) => `; ${c.label} cache ${c.dir} (${c.why})`).join("") +
+        (options.maxRate ? `; bandwidth capped at ${formatBytes(options.maxRate)}/s` : ""),
     );
   }
   // Ctrl-C / SIGTERM (a Pod being stopped): stop cleanly so that range records are flushed and locks released;
@@ -73,7 +77,7 @@ export async function downloadCommand(options: DownloadOptions, io: Output, env:
     dryRun: Boolean(options.dryRun),
     skipSpaceCheck: options.spaceCheck === false,
     ...(options.concurrency ? { concurrency: options.concurrency } : {}),
-    transfer: { ...(options.connections ? { connections: options.connections } : {}), ...tuning(env) },
+    transfer: { ...(options.connections ? { connections: options.connections } : {}), ...(options.maxRate ? { maxRate: options.maxRate } : {}), ...tuning(env) },
     onEvent: reporter.onEvent,
     ...(locked ? { lock: locked.lock } : {}),
   });

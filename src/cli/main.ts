@@ -6,7 +6,7 @@ import { DownloadModelsError, UsageError } from "../errors.ts";
 import { createRedactor, type Redactor } from "../redact.ts";
 import type { Env } from "../roots.ts";
 import { packageRoot } from "../package-root.ts";
-import { jsonOption, nearCommand, pluginDirOptions, positiveInt, projectOptions, rootOption, tokenOption } from "./options.ts";
+import { byteRate, jsonOption, nearCommand, pluginDirOptions, positiveInt, projectOptions, rootOption, tokenOption } from "./options.ts";
 import type { Output } from "./reporter.ts";
 import { lockfileOption } from "./lockfile-use.ts";
 import { addLockCommands } from "./lock-commands.ts";
@@ -57,6 +57,7 @@ function downloadProgram(io: Output, redactor: Redactor): Command {
     .option("-n, --dry-run", "show what would be downloaded and what is already complete; write nothing")
     .option("-c, --concurrency <n>", "files downloaded at once (1–1024)", positiveInt("--concurrency", 1024), DEFAULT_FILES)
     .option("--connections <n>", "HTTP connections at once, shared by all files (big files use several; 1–256)", positiveInt("--connections", 256), DEFAULT_CONNECTIONS)
+    .option("--max-rate <rate>", "bandwidth cap for the whole run, all connections together (e.g. 200M, 1.5G bytes per second; K/M/G are powers of 1024)", byteRate)
     .option("--no-space-check", "do not refuse when the volume reports too little free space (for filesystems that misreport it)");
   jsonOption(program, "print newline-delimited JSON events on stdout, the summary last; nothing else").option("-q, --quiet", "print only failures and the summary");
   volumeOptions(program).option("--modelscope-compat <mode>", "with --volume: \"copy\" uploads full copies where modelscope 1.12–1.22 look (+100 % storage per copy)");

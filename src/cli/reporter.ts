@@ -76,6 +76,8 @@ export interface ReporterOptions {
   redactor?: Redactor;
   /** Off a terminal, also a line per finished file. */
   verbose?: boolean;
+  /** `--max-rate`, shown beside the speed. */
+  maxRate?: number;
 }
 
 export function createReporter(rawIo: Output, mode: Mode, opts: ReporterOptions = {}) {
@@ -114,7 +116,8 @@ export function createReporter(rawIo: Output, mode: Mode, opts: ReporterOptions 
       : undefined;
   heartbeat?.unref();
   const json = (line: Record<string, unknown>) => io.out(JSON.stringify(line));
-  const speed = () => formatRate(done, (Date.now() - started) / 1000);
+  const cap = opts.maxRate ? ` (capped at ${formatBytes(opts.maxRate)}/s)` : "";
+  const speed = () => `${formatRate(done, (Date.now() - started) / 1000)}${cap}`;
   const eta = () => {
     const secs = (Date.now() - started) / 1000;
     const rate = done / Math.max(secs, 0.001);

@@ -132,7 +132,7 @@ export async function fillTargets(input: FillInput): Promise<number> {
     ...(options.token ? { token: options.token } : {}),
     force: Boolean(options.force), dryRun: Boolean(options.dryRun), skipSpaceCheck: options.spaceCheck === false,
     ...(options.concurrency ? { concurrency: options.concurrency } : {}),
-    ...(options.connections ? { transfer: { connections: options.connections } } : {}),
+    transfer: { ...(options.connections ? { connections: options.connections } : {}), ...(options.maxRate ? { maxRate: options.maxRate } : {}) },
     ...(input.lock ? { lock: input.lock } : {}),
     onEvent: (e) => {
       reporter.onEvent(e);
