@@ -5,6 +5,7 @@ import type { ModelRequest, ResolvedFile } from "./types.ts";
 import { DiskSpaceError } from "./errors.ts";
 import { formatBytes } from "./format.ts";
 import { partialBytes } from "./transfer/index.ts";
+import { DEFAULT_RANGE_THRESHOLD } from "./defaults.ts";
 
 /** Free bytes for an unprivileged writer on the filesystem holding `dir` (its nearest existing ancestor). */
 async function freeBytes(dir: string): Promise<number | undefined> {
@@ -28,7 +29,8 @@ export class SpaceReservations {
   async reserve(model: ModelRequest, store: ModelStore, missing: ResolvedFile[]): Promise<void> {
     let need = 0;
     for (const f of missing) {
-      need += f.size - (await partialBytes(store.tempPath(f), f.size));
+      // Only ranged (big) files keep a resume record: small ones cost no probe.
+      need += f.size - (f.size >= DEFAULT_RANGE_THRESHOLD ? await partialBytes(store.tempPath(f), f.size) : 0);
     }
     const free = await freeBytes(store.root);
     if (free === undefined) return;

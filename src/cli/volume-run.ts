@@ -20,7 +20,7 @@ import type { UploadContext } from "../s3/upload.ts";
 import type { DownloadOptions } from "./download-command.ts";
 import { createReporter, type Output } from "./reporter.ts";
 import { createUploadReporter } from "./upload-reporter.ts";
-import { completeOnVolume, createUploader, type ModelOnVolumes, type TargetTally } from "./volume-upload.ts";
+import { completeOnVolume, createUploader, type ModelOnVolumes, type TargetTally } from "../s3/fill.ts";
 import { openTargets, type OpenTargets, type VolumeFlags } from "./volume-targets.ts";
 import { readerLines, targetLine } from "./volume-summary.ts";
 

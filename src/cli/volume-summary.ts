@@ -4,7 +4,7 @@ import type { Registry } from "../registry.ts";
 import type { ModelRequest } from "../types.ts";
 import { readerSupport, type ReaderSupport } from "../s3/readers.ts";
 import type { VolumeManifest } from "../s3/layout.ts";
-import type { ModelOnVolumes, TargetTally } from "./volume-upload.ts";
+import type { ModelOnVolumes, TargetTally } from "../s3/fill.ts";
 
 /** One line per target: what it got, or why it failed. */
 export function targetLine(t: TargetTally): string {

@@ -1,7 +1,6 @@
 import { readFile, rm } from "node:fs/promises";
 import { writeFileAtomic } from "../fs-utils.ts";
 import type { Range } from "./ranges.ts";
-import { DEFAULT_RANGE_THRESHOLD } from "../defaults.ts";
 
 /** Durable record, beside `<file>.incomplete`, of which byte ranges of it are written and flushed. */
 export interface TransferState {
@@ -48,8 +47,6 @@ export async function removeState(temp: string): Promise<void> {
  * usable record for a file of `size` bytes.
  */
 export async function partialBytes(temp: string, size: number): Promise<number> {
-  // Only ranged files keep a record: a small file costs no probe (at worst a lowered threshold over-reserves).
-  if (size < DEFAULT_RANGE_THRESHOLD) return 0;
   const state = await readState(temp);
   if (!state || state.size !== size) return 0;
   return state.done.reduce((n, [a, b]) => n + (b - a), 0);

@@ -5,13 +5,13 @@ import { findComplete } from "../manifest.ts";
 import type { Registry } from "../registry.ts";
 import type { Roots } from "../roots.ts";
 import type { ModelRequest } from "../types.ts";
-import type { S3Connection } from "../s3/client.ts";
-import type { UploadContext } from "../s3/upload.ts";
-import { volumeModel, type VolumeManifest } from "../s3/layout.ts";
-import { readRecord } from "../s3/volume-record.ts";
-import { verifyVolumeModel } from "../s3/volume-read.ts";
-import { uploadModelToTargets, type VolumeModel } from "../s3/model.ts";
-import { recordKeyFor } from "../s3/volume-record.ts";
+import type { S3Connection } from "./client.ts";
+import type { UploadContext } from "./upload.ts";
+import { volumeModel, type VolumeManifest } from "./layout.ts";
+import { readRecord } from "./volume-record.ts";
+import { verifyVolumeModel } from "./volume-read.ts";
+import { uploadModelToTargets, type VolumeModel } from "./model.ts";
+import { recordKeyFor } from "./volume-record.ts";
 import { filtersKey } from "../manifest.ts";
 
 /** What one target got in this run; one summary line each. */
