@@ -24,7 +24,7 @@ const EXAMPLES = [
   "  download-models hf:org/a ms:org/b@v1.0     source prefixes and @revision",
   "  download-models iic/speech_campplus_sv_zh-cn_16k-common   damo/, iic/, modelscope/, AI-ModelScope/ ids go to ModelScope",
   "  download-models path ms:iic/speech_fsmn_vad_zh-cn-16k-common-pytorch   directory for pipeline(model=…)",
-  "  download-models env                        env lines for consumers (HF_HOME, HF_HUB_OFFLINE, MODELSCOPE_CACHE)",
+  "  download-models env                        env lines for consumers (HF_HUB_CACHE, HF_HUB_OFFLINE, MODELSCOPE_CACHE)",
   "  download-models verify [--repair]          re-hash what is on the volume; re-download only bad files",
   "  download-models lock --all                 pin every model's commit and file hashes in models.lock.json",
   "  download-models --all --frozen             download exactly what the lock pins (CI, image builds)",
