@@ -87,6 +87,7 @@ export async function failedResponse(res: HttpResponse): Promise<FailedResponse>
   } catch {
     // the body is only used for the message
   }
+  res.body.on("error", () => {}); // destroying an unread body emits an abort error nobody else listens for
   res.body.destroy();
   return { status: res.status, headers: res.headers, url: res.url, body: body.slice(0, 4096) };
 }

@@ -16,6 +16,8 @@ export async function probeAccess(plan: FetchPlan, run: RunContext, signal: Abor
     signal,
   });
   if (res.status === 200 || res.status === 206) {
+    // Only the status was wanted: drop the body (a server ignoring Range would send the whole file).
+    res.body.on("error", () => {});
     res.body.destroy();
     return;
   }
