@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { makeRepo, REF_BASE_TIME } from "../local-hub/index.ts";
 import { pickleDict, unpickle } from "../src/modelscope/pickle.ts";
 import { download, hub, msModel } from "./helpers/hub.ts";
-import { tempDir } from "./helpers/tmp.ts";
+import { tempDir, walk } from "./helpers/tmp.ts";
 
 const ID = "damo/speech_model.v2";
 const MASKED = "speech_model___v2";
@@ -25,17 +25,6 @@ const repo = () =>
   });
 
 const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
-
-/** Every file under `dir`, recursively (symlinks not followed), relative paths. */
-async function walk(dir: string, prefix = ""): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of await readdir(dir, { withFileTypes: true })) {
-    const rel = prefix ? `${prefix}/${e.name}` : e.name;
-    if (e.isDirectory()) out.push(...(await walk(join(dir, e.name), rel)));
-    else out.push(rel);
-  }
-  return out;
-}
 
 /** The listing as the hub serves it: path → per-file Revision. */
 async function listedRevisions(url: string, id: string, revision = "master"): Promise<Map<string, string>> {

@@ -6,7 +6,7 @@ import { makeRepo } from "../local-hub/index.ts";
 import { hub } from "./helpers/hub.ts";
 import { runMain } from "./helpers/cli.ts";
 import { connection, KEYS, localS3 } from "./helpers/s3.ts";
-import { tempDir } from "./helpers/tmp.ts";
+import { tempDir, walk } from "./helpers/tmp.ts";
 
 const MS_ID = "damo/speech_model.v2";
 const MASKED = "speech_model___v2";
@@ -46,17 +46,6 @@ const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 const VOL = (s3: { url: string }, ...volumes: string[]) => [...volumes.flatMap((v) => ["--volume", v]), "--s3-endpoint", s3.url];
 const writesOf = (s3: import("../local-hub/index.ts").LocalS3) =>
   s3.requests.filter((r) => ["PutObject", "UploadPart", "CompleteMultipartUpload", "CreateMultipartUpload"].includes(r.operation));
-
-/** Every entry under `dir` (links not followed), relative paths. */
-async function walk(dir: string, prefix = ""): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of await readdir(dir, { withFileTypes: true })) {
-    const rel = prefix ? `${prefix}/${e.name}` : e.name;
-    if (e.isDirectory()) out.push(...(await walk(join(dir, e.name), rel)));
-    else out.push(rel);
-  }
-  return out;
-}
 
 describe("download-models --volume: a fill over S3, read as a volume", () => {
   it("lays out HF and ModelScope as specified; the copied bucket verifies clean; after `link` it reads like a Pod fill", async () => {
