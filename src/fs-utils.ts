@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { lstat, open, rename, mkdir, rm, stat, symlink } from "node:fs/promises";
+import { lstat, open, rename, mkdir, rm, stat, statfs, symlink } from "node:fs/promises";
 import { dirname } from "node:path";
 
 /** Write a file so that readers see either the old or the whole new content: temp + fsync + rename. */
@@ -69,5 +69,17 @@ export async function sizeOf(path: string): Promise<number | undefined> {
     return st.isFile() ? st.size : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/** Free bytes for an unprivileged writer on the filesystem holding `dir` (its nearest existing ancestor). */
+export async function freeBytes(dir: string): Promise<number | undefined> {
+  for (let d = dir; ; d = dirname(d)) {
+    try {
+      const st = await statfs(d);
+      return st.bavail * st.bsize;
+    } catch {
+      if (dirname(d) === d) return undefined;
+    }
   }
 }

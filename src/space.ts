@@ -1,23 +1,11 @@
-import { statfs } from "node:fs/promises";
-import { dirname } from "node:path";
 import type { ModelStore } from "./layouts/store.ts";
 import type { ModelRequest, ResolvedFile } from "./types.ts";
 import { DiskSpaceError } from "./errors.ts";
+import { freeBytes } from "./fs-utils.ts";
 import { formatBytes } from "./format.ts";
 import { partialBytes } from "./transfer/index.ts";
 import { DEFAULT_RANGE_THRESHOLD } from "./defaults.ts";
 
-/** Free bytes for an unprivileged writer on the filesystem holding `dir` (its nearest existing ancestor). */
-async function freeBytes(dir: string): Promise<number | undefined> {
-  for (let d = dir; ; d = dirname(d)) {
-    try {
-      const st = await statfs(d);
-      return st.bavail * st.bsize;
-    } catch {
-      if (dirname(d) === d) return undefined;
-    }
-  }
-}
 
 /**
  * Free space is checked per model before its first byte, against what the run's other models in flight still

@@ -1,4 +1,4 @@
-import { lstat, readdir, readFile, statfs } from "node:fs/promises";
+import { lstat, readdir, readFile } from "node:fs/promises";
 import type { Dirent } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import pLimit, { type LimitFunction } from "p-limit";
@@ -91,17 +91,6 @@ export async function treeBytes(dir: string, limit?: LimitFunction): Promise<num
   return (await walk(dir, limit)).reduce((n, e) => n + e.size, 0);
 }
 
-/** Free bytes for an unprivileged writer on the filesystem holding `dir` (its nearest existing ancestor). */
-export async function freeBytes(dir: string): Promise<number | undefined> {
-  for (let d = dir; ; d = dirname(d)) {
-    try {
-      const st = await statfs(d);
-      return st.bavail * st.bsize;
-    } catch {
-      if (dirname(d) === d) return undefined;
-    }
-  }
-}
 
 // Asked of the store, never spelled here: where its partial files of this model live (layouts move them).
 const PROBE: ResolvedFile = { path: "probe", size: 0, etag: "0".repeat(40), url: "" };

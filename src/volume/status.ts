@@ -10,7 +10,8 @@ import { formatBytes } from "../format.ts";
 import { partialBytes } from "../transfer/index.ts";
 import { findEntry, requestOf, type Lock, type LockFile } from "../lock/lockfile.ts";
 import { modelRef } from "../lock/diff.ts";
-import { foreignHfRepos, freeBytes, partialFiles, statLimit, tempArea, treeBytes } from "./scan.ts";
+import { foreignHfRepos, partialFiles, statLimit, tempArea, treeBytes } from "./scan.ts";
+import { freeBytes } from "../fs-utils.ts";
 import { analyzeRoot } from "./plan-root.ts";
 
 export type ModelState = "complete" | "partial" | "missing" | "other-commit";
