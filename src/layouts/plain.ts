@@ -5,16 +5,19 @@ import { sizeOf } from "../fs-utils.ts";
 import { inside } from "../path-safety.ts";
 import { verifyFileOnDisk } from "../verify.ts";
 
-/** Custom sources: real files at `<root>/<source>/<id>/<path>`, no symlinks; the manifest records the revision. */
-export function plainStore(root: string, model: ModelRequest): ModelStore {
-  const modelDir = inside(join(root, model.source), model.id);
+/**
+ * A model as a plain folder of real files, no symlinks and no revision record of the layout's own (the manifest
+ * records the revision). Only where this tool's manifests and partial files go differs between its two uses.
+ */
+function folderStore(root: string, modelDir: string, ours: { manifestDir: string; tempDir?: string }): ModelStore {
   const blobPath = (file: { path: string }) => inside(modelDir, file.path);
+  const tempDir = ours.tempDir;
   return {
     root,
     modelDir,
-    manifestDir: join(modelDir, ".download-models"),
+    manifestDir: ours.manifestDir,
     blobPath,
-    tempPath: (file) => `${blobPath(file)}.incomplete`,
+    tempPath: (file) => `${tempDir ? inside(tempDir, file.path) : blobPath(file)}.incomplete`,
     consumerPath: (_commit, path) => inside(modelDir, path),
     snapshotDir: () => modelDir,
     // A same-sized file may be another revision's: reuse it only when its hash proves it is this one.
@@ -28,26 +31,18 @@ export function plainStore(root: string, model: ModelRequest): ModelStore {
   };
 }
 
+/** Custom sources: real files at `<root>/<source>/<id>/<path>`; partial files beside them. */
+export function plainStore(root: string, model: ModelRequest): ModelStore {
+  const modelDir = inside(join(root, model.source), model.id);
+  return folderStore(root, modelDir, { manifestDir: join(modelDir, ".download-models") });
+}
+
 /**
  * `--local-dir DIR` / `localDir`: the model's files as a plain folder at DIR, as `hf download --local-dir` leaves
  * them. This tool's manifest and partial files live in `DIR/.cache/download-models/`, a hidden folder the hub
  * libraries ignore (they keep their own in `.cache/huggingface`).
  */
-export function localDirStore(dir: string, model: ModelRequest): ModelStore {
+export function localDirStore(dir: string): ModelStore {
   const ours = join(dir, ".cache", "download-models");
-  const blobPath = (file: { path: string }) => inside(dir, file.path);
-  return {
-    ...plainStore(dir, model),
-    root: dir,
-    modelDir: dir,
-    manifestDir: join(ours, "manifests"),
-    blobPath,
-    tempPath: (file) => `${inside(join(ours, "temp"), file.path)}.incomplete`,
-    consumerPath: (_commit, path) => inside(dir, path),
-    snapshotDir: () => dir,
-    canReuse: async (file) =>
-      (await sizeOf(blobPath(file))) === file.size &&
-      Boolean(file.sha256 || file.gitSha1) &&
-      (await verifyFileOnDisk(blobPath(file), file)) === undefined,
-  };
+  return folderStore(dir, dir, { manifestDir: join(ours, "manifests"), tempDir: join(ours, "temp") });
 }
