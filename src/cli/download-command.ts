@@ -51,7 +51,8 @@ export async function downloadCommand(options: DownloadOptions, io: Output, env:
   // Bad endpoint variables and roots that cannot be written fail here, before any request (exit 2).
   await preflight(models, registry, roots, env, { write: !options.dryRun });
   const mode = options.json ? "json" : options.quiet ? "quiet" : "human";
-  const reporter = createReporter(io, mode, { redactor, ...(options.verbose ? { verbose: true } : {}), ...(options.maxRate ? { maxRate: options.maxRate } : {}) });
+  // `io` comes from main(), which already hides the run's secrets in every line: the reporter need not again.
+  const reporter = createReporter(io, mode, { ...(options.verbose ? { verbose: true } : {}), ...(options.maxRate ? { maxRate: options.maxRate } : {}) });
   if (mode === "human") {
     io.out(
       `download-models: ${models.length} model${models.length === 1 ? "" : "s"}` +

@@ -124,7 +124,7 @@ export async function fillTargets(input: FillInput): Promise<number> {
     );
     for (const m of there) io.out(`  on volume   ${m.source}:${m.id}@${m.revision}: complete on every target, nothing to download or send`);
   }
-  const reporter = createReporter(io, mode, { redactor });
+  const reporter = createReporter(io, mode); // main()'s io already redacts every line
   const uploader = createUploader({ contexts, registry, roots, stagingRoot, modelscopeCopies: copies });
   for (const t of uploader.tallies) t.skipped += there.size;
   const summary = await runDownload({
