@@ -18,7 +18,8 @@ export function toRequest(spec: ModelSpec, registry: Registry, defaults: { sourc
   };
 }
 
-function key(m: ModelRequest): string {
+/** What makes two requests the same download: source, id, revision, filters (in any order), local folder. */
+export function requestKey(m: Pick<ModelRequest, "source" | "id" | "revision" | "include" | "exclude" | "localDir">): string {
   return JSON.stringify([m.source, m.id, m.revision, [...m.include].sort(), [...m.exclude].sort(), m.localDir ?? ""]);
 }
 
@@ -26,9 +27,9 @@ function key(m: ModelRequest): string {
 export function dedupe(models: ModelRequest[]): ModelRequest[] {
   const byKey = new Map<string, ModelRequest>();
   for (const m of models) {
-    const seen = byKey.get(key(m));
+    const seen = byKey.get(requestKey(m));
     if (seen) seen.projects = [...new Set([...seen.projects, ...m.projects])];
-    else byKey.set(key(m), { ...m, projects: [...m.projects] });
+    else byKey.set(requestKey(m), { ...m, projects: [...m.projects] });
   }
   return [...byKey.values()];
 }

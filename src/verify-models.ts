@@ -7,6 +7,7 @@ import { rootFor, type Roots } from "./roots.ts";
 import type { ModelRequest, ResolvedFile } from "./types.ts";
 import { manifestsFor, readManifest } from "./manifest.ts";
 import { openStore } from "./layouts/index.ts";
+import { requestKey } from "./requests.ts";
 import { sizeOf } from "./fs-utils.ts";
 import { verifyFileOnDisk } from "./verify.ts";
 
@@ -115,7 +116,7 @@ export async function modelsOnDisk(registry: Registry, roots: Roots): Promise<Mo
   }
   const seen = new Set<string>();
   return found.filter((m) => {
-    const key = JSON.stringify([m.source, m.id, m.revision, m.include, m.exclude]);
+    const key = requestKey(m);
     if (seen.has(key) || !registry.names().includes(m.source)) return false;
     seen.add(key);
     return true;

@@ -1,6 +1,6 @@
 import type { Env, Roots } from "../roots.ts";
 import type { Registry } from "../registry.ts";
-import { dedupe, toRequest } from "../requests.ts";
+import { dedupe, requestKey, toRequest } from "../requests.ts";
 import { findComplete } from "../manifest.ts";
 import { openStore } from "../layouts/index.ts";
 import type { ModelRequest } from "../types.ts";
@@ -56,7 +56,7 @@ export async function listCommand(options: PluginDirs & { root?: string; json?: 
   }
   const shared = all.length - distinct.length;
   // Of the distinct models: how many are complete on this root, how many a download would still fetch.
-  const state = new Map(rows.flatMap((r) => r.models).map(({ m, complete }) => [JSON.stringify([m.source, m.id, m.revision, m.include, m.exclude]), complete]));
+  const state = new Map(rows.flatMap((r) => r.models).map(({ m, complete }) => [requestKey(m), complete]));
   const complete = [...state.values()].filter((c) => c === true).length;
   const onDisk = roots ? `; ${complete} complete on disk, ${state.size - complete} would be downloaded` : "";
   io.out(`${projects.length} project${projects.length === 1 ? "" : "s"}, ${all.length} model declaration${all.length === 1 ? "" : "s"}, ${distinct.length} distinct model${distinct.length === 1 ? "" : "s"} to download${shared ? ` (${shared} shared between projects, fetched once)` : ""}${onDisk}`);
