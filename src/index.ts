@@ -19,7 +19,7 @@ export { resolveRoots, consumerEnv, type Roots, type RootOptions, type Env } fro
 // Download, verify, consumers
 export { runDownload, type RunDownloadOptions, type Summary } from "./download/index.ts";
 export { DEFAULT_CONNECTIONS, DEFAULT_FILES, DEFAULT_MODELS } from "./util/index.ts";
-export { createRedactor, redactUrl, type Redactor } from "./net/index.ts";
+export { createRedactor, redactUrl, type Redactor } from "./util/index.ts";
 export { verifyModels, modelsOnDisk, type VerifyResult, type FileProblem } from "./store/index.ts";
 export { consumerSetup, cachesFor, type ConsumerSetup, type SubModelNote } from "./download/index.ts";
 

@@ -6,7 +6,7 @@ import { makeRepo } from "../local-hub/index.ts";
 import { builtinDownloaders, createRegistry } from "../src/sources/registry.ts";
 import { resolveRoots } from "../src/store/roots.ts";
 import { createDisk } from "../src/util/path-safety.ts";
-import { createRedactor } from "../src/net/redact.ts";
+import { createRedactor } from "../src/util/redact.ts";
 import { SpaceReservations } from "../src/download/space.ts";
 import { createTransfer } from "../src/transfer/index.ts";
 import { planModel } from "../src/download/plan.ts";

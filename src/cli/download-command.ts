@@ -6,7 +6,7 @@ import { cachesFor, consumerSetup } from "../download/index.ts";
 import { DownloadModelsError, UsageError } from "../errors.ts";
 import { loadSelection, usesProjects, type PluginDirs, type Selection } from "../select/index.ts";
 import { createReporter, type Output } from "./reporter.ts";
-import { createRedactor, type Redactor } from "../net/index.ts";
+import { createRedactor, type Redactor } from "../util/index.ts";
 import { lockForDownload, pinsOfRun, recordAdded, type LockfileOptions } from "./lockfile-use.ts";
 
 export interface DownloadOptions extends Selection, PluginDirs, LockfileOptions {

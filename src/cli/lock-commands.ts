@@ -1,8 +1,7 @@
 import type { Command } from "commander";
 import type { Env } from "../store/index.ts";
-import type { Redactor } from "../net/index.ts";
-import { jsonOption, pluginDirOptions, projectOptions, rootOption, tokenOption } from "./options.ts";
-import { lockfileOption } from "./lockfile-use.ts";
+import type { Redactor } from "../util/index.ts";
+import { jsonOption, lockfileOption, pluginDirOptions, projectOptions, rootOption, tokenOption } from "./options.ts";
 import type { Output } from "./reporter.ts";
 import { volumeOptions } from "./volume-targets.ts";
 

@@ -1,6 +1,5 @@
 import { access } from "node:fs/promises";
 import { basename } from "node:path";
-import type { Command } from "commander";
 import type { Env } from "../store/index.ts";
 import type { ModelRequest } from "../types.ts";
 import type { Summary } from "../download/index.ts";
@@ -13,11 +12,6 @@ import type { Output } from "./reporter.ts";
 
 export interface LockfileOptions extends PluginDirs {
   lockfile?: string;
-}
-
-/** `--lockfile FILE`, the same on every command that reads the lock. */
-export function lockfileOption(command: Command): Command {
-  return command.option("--lockfile <file>", "the lockfile (default: models.lock.json beside the projects folder)");
 }
 
 export interface OpenedLock {

@@ -3,12 +3,11 @@ import { join } from "node:path";
 import { Command, CommanderError } from "commander";
 import { DEFAULT_CONNECTIONS, DEFAULT_FILES } from "../util/index.ts";
 import { DownloadModelsError, UsageError } from "../errors.ts";
-import { createRedactor, type Redactor } from "../net/index.ts";
+import { createRedactor, type Redactor } from "../util/index.ts";
 import type { Env } from "../store/index.ts";
 import { packageRoot } from "../util/index.ts";
-import { byteRate, jsonOption, nearCommand, pluginDirOptions, positiveInt, projectOptions, rootOption, tokenOption } from "./options.ts";
+import { byteRate, jsonOption, lockfileOption, nearCommand, pluginDirOptions, positiveInt, projectOptions, rootOption, tokenOption } from "./options.ts";
 import type { Output } from "./reporter.ts";
-import { lockfileOption } from "./lockfile-use.ts";
 import { addLockCommands } from "./lock-commands.ts";
 import { volumeOptions } from "./volume-targets.ts";
 

@@ -1,5 +1,5 @@
 import { InvalidArgumentError, type Command } from "commander";
-import type { Redactor } from "../net/index.ts";
+import type { Redactor } from "../util/index.ts";
 
 // Options several commands share, declared once; a command adds the ones it takes.
 
@@ -50,6 +50,11 @@ export function pluginDirOptions(command: Command): Command {
   return command
     .option("--projects-dir <dir>", "folder of project plugins (repeatable; default: the package's projects/)", collect)
     .option("--downloaders-dir <dir>", "folder of custom downloaders (repeatable; default: the package's downloaders/)", collect);
+}
+
+/** `--lockfile FILE`, the same on every command that reads the lock (declared here: help never loads the lock code). */
+export function lockfileOption(command: Command): Command {
+  return command.option("--lockfile <file>", "the lockfile (default: models.lock.json beside the projects folder)");
 }
 
 /** `--all` and `--project`: which projects' models. */

@@ -1,6 +1,6 @@
 import type { DownloadEvent, ModelResult } from "../download/index.ts";
 import { modelLabel } from "../download/index.ts";
-import type { Redactor } from "../net/index.ts";
+import type { Redactor } from "../util/index.ts";
 import type { Summary } from "../download/index.ts";
 import { formatBytes, formatRate, formatSeconds } from "../util/index.ts";
 

@@ -2,7 +2,7 @@ import type { Env } from "../store/index.ts";
 import { consumerEnv } from "../store/index.ts";
 import { runDownload } from "../download/index.ts";
 import { discardProblems, modelsOnDisk, verifyModels, type VerifyResult } from "../store/index.ts";
-import { createRedactor, type Redactor } from "../net/index.ts";
+import { createRedactor, type Redactor } from "../util/index.ts";
 import { formatBytes, formatSeconds } from "../util/index.ts";
 import { loadSelection, usesProjects, type PluginDirs, type Selection } from "../select/index.ts";
 import { createReporter, type Output } from "./reporter.ts";

@@ -1,6 +1,6 @@
 import { resolve } from "node:path";
 import { formatBytes } from "../util/index.ts";
-import type { Redactor } from "../net/index.ts";
+import type { Redactor } from "../util/index.ts";
 import type { Env } from "../store/index.ts";
 import { loadSelection, usesProjects, type PluginDirs, type Selection } from "../select/index.ts";
 import type { ModelRequest } from "../types.ts";

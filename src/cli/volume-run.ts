@@ -7,7 +7,7 @@ import { UsageError } from "../errors.ts";
 import { formatBytes } from "../util/index.ts";
 import { layoutOf } from "../store/index.ts";
 import { preflight } from "../download/index.ts";
-import type { Redactor } from "../net/index.ts";
+import type { Redactor } from "../util/index.ts";
 import type { Registry } from "../sources/index.ts";
 import { consumerEnv, resolveRoots, type Env, type Roots } from "../store/index.ts";
 import { runDownload, type Summary } from "../download/index.ts";

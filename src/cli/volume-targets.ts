@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { UsageError } from "../errors.ts";
-import type { Redactor } from "../net/index.ts";
+import type { Redactor } from "../util/index.ts";
 import type { Env } from "../store/index.ts";
 import type { S3Connection } from "../remote/index.ts";
 import type { S3TargetError } from "../remote/index.ts";

@@ -3,7 +3,7 @@ import type { Downloader } from "../sources/index.ts";
 import type { DownloadEvent } from "./events.ts";
 import type { ModelStore } from "../store/index.ts";
 import type { Disk } from "../util/index.ts";
-import type { Redactor } from "../net/index.ts";
+import type { Redactor } from "../util/index.ts";
 import type { Registry } from "../sources/index.ts";
 import type { Env, Roots } from "../store/index.ts";
 import type { SpaceReservations } from "./space.ts";

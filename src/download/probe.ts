@@ -1,6 +1,6 @@
 import { HubError } from "../errors.ts";
 import { failedResponse, httpRequest } from "../net/index.ts";
-import { redactUrl } from "../net/index.ts";
+import { redactUrl } from "../util/index.ts";
 import type { FetchPlan, RunContext } from "./context.ts";
 
 /**

@@ -6,7 +6,7 @@ import type { Env, Roots } from "../store/index.ts";
 import type { ModelRequest } from "../types.ts";
 import { DEFAULT_FILES, DEFAULT_MODELS } from "../util/index.ts";
 import { createDisk } from "../util/index.ts";
-import { createRedactor, type Redactor } from "../net/index.ts";
+import { createRedactor, type Redactor } from "../util/index.ts";
 import { SpaceReservations } from "./space.ts";
 import { createTransfer, type TransferOptions } from "../transfer/index.ts";
 import { commitModel } from "./commit.ts";

@@ -1,5 +1,5 @@
 import { HubError } from "../errors.ts";
-import { redactUrl } from "./redact.ts";
+import { redactUrl } from "../util/index.ts";
 import { backoffDelay, sleep } from "./backoff.ts";
 
 export const API_ATTEMPTS = 4;

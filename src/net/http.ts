@@ -1,6 +1,6 @@
 import { request, type Dispatcher } from "undici";
 import { HubError } from "../errors.ts";
-import { redactUrl } from "./redact.ts";
+import { redactUrl } from "../util/index.ts";
 import type { FailedResponse } from "../types.ts";
 
 const SENSITIVE = /^(authorization|cookie)$/i;

@@ -2,4 +2,3 @@
 export { type ApiWait, readCapped, withRetries } from "./api-call.ts";
 export { backoffDelay, sleep } from "./backoff.ts";
 export { failedResponse, header, httpRequest, isRetryableStatus, nextHop, retryAfterMs, withoutCredentials } from "./http.ts";
-export { type Redactor, createRedactor, redactUrl } from "./redact.ts";

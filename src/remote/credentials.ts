@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { UsageError } from "../errors.ts";
-import type { Redactor } from "../net/index.ts";
+import type { Redactor } from "../util/index.ts";
 import type { S3Target } from "./target.ts";
 
 export interface S3Credentials {

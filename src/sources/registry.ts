@@ -34,7 +34,7 @@ export function createRegistry(downloaders: readonly Downloader[]): Registry {
   };
 }
 
-// zod is loaded only when there are user downloaders to check: a run of the built-ins never pays for it.
+// Built on first use: importing sources/ (every command and the public API do) does not load zod by itself.
 const downloaderShape = async () => {
   const { z } = await import("zod");
   return z.object({

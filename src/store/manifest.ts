@@ -7,7 +7,7 @@ import type { ModelStore } from "./layouts/store.ts";
 import { sizeOf, writeFileAtomic } from "../util/index.ts";
 import { matchesFilters } from "../util/index.ts";
 
-// zod is loaded when a manifest is read, not with this module: a fresh download never reads one.
+// Built on the first manifest read: importing the store does not load zod by itself.
 const manifestSchema = async () => {
   const { z } = await import("zod");
   return z.object({

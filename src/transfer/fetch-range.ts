@@ -1,7 +1,7 @@
 import type { FailedResponse } from "../types.ts";
 import { DownloadGaveUpError, DownloadModelsError, HubError } from "../errors.ts";
 import { header, isRetryableStatus, retryAfterMs, withoutCredentials } from "../net/index.ts";
-import { redactUrl } from "../net/index.ts";
+import { redactUrl } from "../util/index.ts";
 import { backoffDelay, sleep } from "../net/index.ts";
 import type { Range } from "./ranges.ts";
 import { streamRequest, type StreamResponse } from "./stream-request.ts";

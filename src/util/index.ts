@@ -7,3 +7,4 @@ export { type Disk, createDisk, inside, relativeWithin, unsafePathReason } from 
 export { matchesFilters } from "./patterns.ts";
 export { displayPath, importDefault, listPluginFiles } from "./plugin-files.ts";
 export { requestKey } from "./request-key.ts";
+export { type Redactor, createRedactor, redactUrl } from "./redact.ts";

@@ -2,7 +2,7 @@ import { listFiles } from "@huggingface/hub";
 import { fetch as undiciFetch, type Dispatcher } from "undici";
 import type { ResolvedFile, Snapshot } from "../../types.ts";
 import { failedResponse, httpRequest } from "../../net/index.ts";
-import { redactUrl } from "../../net/index.ts";
+import { redactUrl } from "../../util/index.ts";
 import { huggingfaceError, type HfErrorContext } from "./errors.ts";
 import { HubError } from "../../errors.ts";
 import { readCapped, withRetries, type ApiWait } from "../../net/index.ts";

@@ -1,7 +1,7 @@
 import type { FailedResponse } from "../downloader.ts";
 import { HubError } from "../../errors.ts";
 import { header, isRetryableStatus, retryAfterMs } from "../../net/index.ts";
-import { redactUrl } from "../../net/index.ts";
+import { redactUrl } from "../../util/index.ts";
 
 export interface HfErrorContext {
   repo: string;

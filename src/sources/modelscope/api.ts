@@ -6,7 +6,7 @@ import type { Env } from "../../types.ts";
 import { failedResponse, httpRequest } from "../../net/index.ts";
 import { readCapped, withRetries, type ApiWait } from "../../net/index.ts";
 import { HubError } from "../../errors.ts";
-import { redactUrl } from "../../net/index.ts";
+import { redactUrl } from "../../util/index.ts";
 import { envelopeError, envelopeOk, modelscopeError, parseEnvelope, type MsErrorContext } from "./errors.ts";
 
 export const DEFAULT_ENDPOINT = "https://www.modelscope.cn";

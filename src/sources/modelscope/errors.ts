@@ -1,7 +1,7 @@
 import type { FailedResponse } from "../downloader.ts";
 import { HubError } from "../../errors.ts";
 import { isRetryableStatus, retryAfterMs } from "../../net/index.ts";
-import { redactUrl } from "../../net/index.ts";
+import { redactUrl } from "../../util/index.ts";
 
 export interface MsErrorContext {
   repo: string;
