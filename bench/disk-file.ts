@@ -4,7 +4,7 @@ import { mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { deterministicStream, type HubFile } from "../local-hub/index.ts";
+import { deterministicStream, type HubFile } from "@download-models/local-hub";
 
 /**
  * A hub file whose bytes live in a real file on disk (generated once, cached with its hashes), so that the

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { makeFile, type HubFile, type HubRepo } from "../local-hub/index.ts";
+import { makeFile, type HubFile, type HubRepo } from "@download-models/local-hub";
 import { diskFile } from "./disk-file.ts";
 
 const MiB = 1024 * 1024;

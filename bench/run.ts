@@ -3,7 +3,7 @@ import { cpus } from "node:os";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { startLocalHub, type HubRepo, type LocalHub, type LocalHubOptions } from "../local-hub/index.ts";
+import { startLocalHub, type HubRepo, type LocalHub, type LocalHubOptions } from "@download-models/local-hub";
 import { packageRoot } from "../src/util/package-root.ts";
 import { fixtures } from "./fixtures.ts";
 import { median, timed, type Sample } from "./measure.ts";

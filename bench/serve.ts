@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { startLocalHub } from "../local-hub/index.ts";
+import { startLocalHub } from "@download-models/local-hub";
 import { packageRoot } from "../src/util/package-root.ts";
 import { fixtures } from "./fixtures.ts";
 

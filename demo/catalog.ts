@@ -1,4 +1,4 @@
-import { makeRepo, type HubRepo } from "../local-hub/index.ts";
+import { makeRepo, type HubRepo } from "@download-models/local-hub";
 
 const KB = 1000;
 const MB = 1000 * 1000;

@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { join, resolve } from "node:path";
-import { DEFAULT_TOKEN, startLocalHub } from "../local-hub/index.ts";
+import { DEFAULT_TOKEN, startLocalHub } from "@download-models/local-hub";
 import { formatBytes } from "../src/util/format.ts";
 import { packageRoot } from "../src/util/package-root.ts";
 import { demoRepos } from "./catalog.ts";

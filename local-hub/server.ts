@@ -2,8 +2,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { handleCdn } from "./cdn.ts";
 import { repoKey, type HubContext } from "./context.ts";
-import { handleHuggingFace } from "./huggingface.ts";
-import { handleModelScope } from "./modelscope.ts";
+import { handleHuggingFace } from "./hf/huggingface.ts";
+import { handleModelScope } from "./ms/modelscope.ts";
 import { seededRandom, type Fault, type FaultMix } from "./faults.ts";
 import { sendHubError } from "./reply.ts";
 import { ConnectionShaper } from "./throttle.ts";

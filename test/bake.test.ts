@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { lstat, readFile, readlink, realpath } from "node:fs/promises";
 import { join } from "node:path";
-import { makeRepo } from "../local-hub/index.ts";
+import { makeRepo } from "@download-models/local-hub";
 import { builtinDownloaders, createRegistry } from "../src/sources/registry.ts";
 import { bake } from "../src/store/bake.ts";
 import { download, hfModel, hub, msModel } from "./helpers/hub.ts";

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { createHash } from "node:crypto";
 import { readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
-import { makeRepo } from "../local-hub/index.ts";
+import { makeRepo } from "@download-models/local-hub";
 import { createTransfer } from "../src/transfer/index.ts";
 import { hub } from "./helpers/hub.ts";
 import { runCli, startCli } from "./helpers/cli.ts";

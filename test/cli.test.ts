@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { join } from "node:path";
 import { readFile } from "node:fs/promises";
-import { DEFAULT_TOKEN, makeRepo } from "../local-hub/index.ts";
+import { DEFAULT_TOKEN, makeRepo } from "@download-models/local-hub";
 import { hub } from "./helpers/hub.ts";
 import { runCli, runMain } from "./helpers/cli.ts";
 import { tempDir } from "./helpers/tmp.ts";

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { readFile, readdir, writeFile, mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { Agent } from "undici";
-import { corruptFile, makeRepo } from "../local-hub/index.ts";
+import { corruptFile, makeRepo } from "@download-models/local-hub";
 import { loadRegistry } from "../src/sources/registry.ts";
 import { resolveRoots } from "../src/store/roots.ts";
 import { runDownload } from "../src/download/run-download.ts";

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { createHash } from "node:crypto";
 import { readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
-import { makeRepo, type HubRepo } from "../local-hub/index.ts";
+import { makeRepo, type HubRepo } from "@download-models/local-hub";
 import { download, hfModel, hub } from "./helpers/hub.ts";
 import { tempDir } from "./helpers/tmp.ts";
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { corruptFile, DEFAULT_TOKEN, makeRepo, type HubRepo } from "../local-hub/index.ts";
+import { corruptFile, DEFAULT_TOKEN, makeRepo, type HubRepo } from "@download-models/local-hub";
 import { download, hfModel, hub } from "./helpers/hub.ts";
 import { tempDir } from "./helpers/tmp.ts";
 import { IntegrityError } from "../src/errors.ts";

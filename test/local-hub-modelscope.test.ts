@@ -8,7 +8,7 @@ import {
   startLocalHub,
   type HubRepo,
   type LocalHub,
-} from "../local-hub/index.ts";
+} from "@download-models/local-hub";
 
 const GOOD = "ms_good";
 const MiB = 1024 * 1024;

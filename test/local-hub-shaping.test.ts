@@ -1,7 +1,7 @@
 import { get } from "node:http";
 import { Agent, request } from "undici";
 import { describe, expect, it } from "vitest";
-import { isSlowConnection, makeRepo, startLocalHub, type HubRepo, type LocalHubOptions } from "../local-hub/index.ts";
+import { isSlowConnection, makeRepo, startLocalHub, type HubRepo, type LocalHubOptions } from "@download-models/local-hub";
 import { hub } from "./helpers/hub.ts";
 
 // Speeds are only bounded from the side the server enforces (a capped connection cannot be faster than its cap,

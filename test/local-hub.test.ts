@@ -14,7 +14,7 @@ import {
   startLocalHub,
   type HubRepo,
   type LocalHub,
-} from "../local-hub/index.ts";
+} from "@download-models/local-hub";
 
 const GOOD = "hf_good";
 const PENDING = "hf_pending"; // valid, but has not accepted the gated repo's conditions

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { corruptFile, makeRepo, moveBranch } from "../local-hub/index.ts";
+import { corruptFile, makeRepo, moveBranch } from "@download-models/local-hub";
 import { builtinDownloaders, createRegistry } from "../src/sources/registry.ts";
 import { emptyLock, findEntry, type LockEntry } from "../src/lockfile/lockfile.ts";
 import { diffEntries, formatDiff, huggingfaceLocate, listingMatches, lockedSnapshot, movedError } from "../src/lockfile/diff.ts";

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import pLimit from "p-limit";
-import { makeRepo } from "../local-hub/index.ts";
+import { makeRepo } from "@download-models/local-hub";
 import { builtinDownloaders, createRegistry } from "../src/sources/registry.ts";
 import { resolveRoots } from "../src/store/roots.ts";
 import { createDisk } from "../src/util/path-safety.ts";

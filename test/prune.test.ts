@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
 import { lstat, mkdir, readdir, utimes, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { makeRepo } from "../local-hub/index.ts";
+import { makeRepo } from "@download-models/local-hub";
 import { emptyLock, type Lock } from "../src/lockfile/lockfile.ts";
 import { applyPrune, formatPlan, planPrune } from "../src/store/prune.ts";
 import { findComplete } from "../src/store/manifest.ts";

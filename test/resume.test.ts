@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { makeRepo } from "../local-hub/index.ts";
+import { makeRepo } from "@download-models/local-hub";
 import { readState } from "../src/transfer/state.ts";
 import { hub } from "./helpers/hub.ts";
 import { runCli, startCli } from "./helpers/cli.ts";

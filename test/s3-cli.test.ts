@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { createHash } from "node:crypto";
 import { lstat, readFile, readdir, readlink, realpath, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { makeRepo } from "../local-hub/index.ts";
+import { makeRepo } from "@download-models/local-hub";
 import { hub } from "./helpers/hub.ts";
 import { runMain } from "./helpers/cli.ts";
 import { connection, KEYS, localS3 } from "./helpers/s3.ts";
@@ -44,7 +44,7 @@ async function setup(buckets = ["vol1"]) {
 
 const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 const VOL = (s3: { url: string }, ...volumes: string[]) => [...volumes.flatMap((v) => ["--volume", v]), "--s3-endpoint", s3.url];
-const writesOf = (s3: import("../local-hub/index.ts").LocalS3) =>
+const writesOf = (s3: import("@download-models/local-hub").LocalS3) =>
   s3.requests.filter((r) => ["PutObject", "UploadPart", "CompleteMultipartUpload", "CreateMultipartUpload"].includes(r.operation));
 
 describe("download-models --volume: a fill over S3, read as a volume", () => {

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { readFile, lstat } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import type { LocalS3 } from "../local-hub/index.ts";
+import type { LocalS3 } from "@download-models/local-hub";
 import type { S3Connection } from "../src/remote/client.ts";
 import { uploadModel, uploadModelToTargets, type VolumeModel } from "../src/remote/model.ts";
 import { listVolumeModels, verifyVolumeModel } from "../src/remote/volume-read.ts";

@@ -5,7 +5,7 @@ import { chmod, lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm, symlink,
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
-import { makeRepo, type HubRepo } from "../local-hub/index.ts";
+import { makeRepo, type HubRepo } from "@download-models/local-hub";
 import { hub } from "./helpers/hub.ts";
 import { runMain } from "./helpers/cli.ts";
 

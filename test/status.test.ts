@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { makeRepo, moveBranch } from "../local-hub/index.ts";
+import { makeRepo, moveBranch } from "@download-models/local-hub";
 import { emptyLock } from "../src/lockfile/lockfile.ts";
 import { formatStatus, volumeStatus } from "../src/store/status.ts";
 import { download, hfModel, hub, msModel } from "./helpers/hub.ts";

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { makeRepo } from "../local-hub/index.ts";
+import { makeRepo } from "@download-models/local-hub";
 import { steal } from "../src/transfer/download-gaps.ts";
 import { download, hfModel, hub } from "./helpers/hub.ts";
 import { tempDir } from "./helpers/tmp.ts";

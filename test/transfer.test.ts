@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import { openSync, writeSync, closeSync } from "node:fs";
 import { readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
-import { corruptFile, makeRepo } from "../local-hub/index.ts";
+import { corruptFile, makeRepo } from "@download-models/local-hub";
 import { RangeSet, splitRanges } from "../src/transfer/ranges.ts";
 import { HashPool } from "../src/transfer/hash-pool.ts";
 import { digestProblem } from "../src/transfer/verify.ts";

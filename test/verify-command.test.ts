@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { open, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { makeRepo } from "../local-hub/index.ts";
+import { makeRepo } from "@download-models/local-hub";
 import { hub } from "./helpers/hub.ts";
 import { runMain } from "./helpers/cli.ts";
 import { tempDir } from "./helpers/tmp.ts";

@@ -1,6 +1,6 @@
 import { onTestFinished } from "vitest";
 import { Agent } from "undici";
-import { startLocalHub, type LocalHub, type LocalHubOptions } from "../../local-hub/index.ts";
+import { startLocalHub, type LocalHub, type LocalHubOptions } from "@download-models/local-hub";
 import { builtinDownloaders, createRegistry } from "../../src/sources/registry.ts";
 import { resolveRoots } from "../../src/store/roots.ts";
 import { runDownload, type RunDownloadOptions, type Summary } from "../../src/download/run-download.ts";

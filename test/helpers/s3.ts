@@ -3,7 +3,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import pLimit from "p-limit";
 import { onTestFinished } from "vitest";
-import { deterministicBytes, startLocalS3, type LocalS3, type S3ServerOptions } from "../../local-hub/index.ts";
+import { deterministicBytes, startLocalS3, type LocalS3, type S3ServerOptions } from "@download-models/local-hub";
 import { connect, disconnect, type S3Connection } from "../../src/remote/client.ts";
 import type { S3Event } from "../../src/remote/events.ts";
 import { parseVolume } from "../../src/remote/target.ts";

@@ -1,5 +1,5 @@
 import { Agent } from "undici";
-import type { HubRepo, LocalHub } from "../../local-hub/index.ts";
+import type { HubRepo, LocalHub } from "@download-models/local-hub";
 import { builtinDownloaders, createRegistry } from "../../src/sources/registry.ts";
 import { resolveRoots, type Roots } from "../../src/store/roots.ts";
 import type { ModelRequest, Snapshot } from "../../src/types.ts";

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { repoKey, type HubContext } from "./context.ts";
-import { MS_CODES, sendEnvelopeError } from "./ms-reply.ts";
-import type { HubRepo } from "./repo.ts";
+import { repoKey, type HubContext } from "../context.ts";
+import { MS_CODES, sendEnvelopeError } from "./reply.ts";
+import type { HubRepo } from "../repo.ts";
 
 function cookieToken(header: string | undefined): string | undefined {
   for (const pair of header?.split(";") ?? []) {

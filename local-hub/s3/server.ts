@@ -3,13 +3,13 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { operationOf, runOperation, type ListingFault, type OpContext, type S3Operation } from "./s3-ops.ts";
-import { checkSignature, type S3Credentials } from "./s3-sigv4.ts";
-import { S3Store } from "./s3-store.ts";
-import { sendS3Error } from "./s3-xml.ts";
+import { operationOf, runOperation, type ListingFault, type OpContext, type S3Operation } from "./ops.ts";
+import { checkSignature, type S3Credentials } from "./sigv4.ts";
+import { S3Store } from "./store.ts";
+import { sendS3Error } from "./xml.ts";
 
-export type { ListingFault, S3Operation } from "./s3-ops.ts";
-export type { S3Credentials } from "./s3-sigv4.ts";
+export type { ListingFault, S3Operation } from "./ops.ts";
+export type { S3Credentials } from "./sigv4.ts";
 
 /** Answer the next `times` requests of `operation` (optionally only for `key`) with `status` instead. */
 export interface S3ErrorFault {

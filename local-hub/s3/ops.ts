@@ -1,8 +1,8 @@
 import { createReadStream } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { text } from "node:stream/consumers";
-import type { S3Store, StoredObject } from "./s3-store.ts";
-import { parseCompleteParts, sendS3Error, sendXml } from "./s3-xml.ts";
+import type { S3Store, StoredObject } from "./store.ts";
+import { parseCompleteParts, sendS3Error, sendXml } from "./xml.ts";
 
 /** The operations of RunPod's S3 subset that this server answers. */
 export type S3Operation =

@@ -1,8 +1,8 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { HubContext } from "./context.ts";
-import { handlePathsInfo, handleRevision, handleTree } from "./hf-api.ts";
-import { handleResolve, handleResolveCache } from "./hf-resolve.ts";
-import { sendHubError } from "./reply.ts";
+import type { HubContext } from "../context.ts";
+import { handlePathsInfo, handleRevision, handleTree } from "./api.ts";
+import { handleResolve, handleResolveCache } from "./resolve.ts";
+import { sendHubError } from "../reply.ts";
 
 type Route =
   | { kind: "revision" | "paths-info"; repoId: string; revision: string }

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
-import type { HubCommit, HubFile, HubRepo } from "./repo.ts";
-import { COMMIT_DATE, listDirectory } from "./tree.ts";
+import type { HubCommit, HubFile, HubRepo } from "../repo.ts";
+import { COMMIT_DATE, listDirectory } from "../tree.ts";
 
 const COMMITTED_DATE = Date.parse(COMMIT_DATE) / 1000;
 

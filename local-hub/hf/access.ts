@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { repoKey, type HubContext } from "./context.ts";
-import { sendHubError } from "./reply.ts";
-import type { HubRepo } from "./repo.ts";
+import { repoKey, type HubContext } from "../context.ts";
+import { sendHubError } from "../reply.ts";
+import type { HubRepo } from "../repo.ts";
 
 type Token = { kind: "none" } | { kind: "valid"; token: string } | { kind: "invalid" };
 

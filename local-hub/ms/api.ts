@@ -1,11 +1,11 @@
 import { createHash } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { resolveRevision, type HubContext } from "./context.ts";
-import { authorizeModel } from "./ms-access.ts";
-import { msListing } from "./ms-listing.ts";
-import { MS_CODES, sendEnvelope, sendEnvelopeError } from "./ms-reply.ts";
-import { defaultBranch, REF_BASE_TIME, type HubCommit, type HubRepo } from "./repo.ts";
-import { COMMIT_DATE } from "./tree.ts";
+import { resolveRevision, type HubContext } from "../context.ts";
+import { authorizeModel } from "./access.ts";
+import { msListing } from "./listing.ts";
+import { MS_CODES, sendEnvelope, sendEnvelopeError } from "./reply.ts";
+import { defaultBranch, REF_BASE_TIME, type HubCommit, type HubRepo } from "../repo.ts";
+import { COMMIT_DATE } from "../tree.ts";
 
 /** The route parts shared by the `/api/v1/models/{owner}/{name}…` handlers. */
 export interface MsTarget {

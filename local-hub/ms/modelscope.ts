@@ -1,8 +1,8 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { HubContext } from "./context.ts";
-import { handleFiles, handleModelInfo, handleRevisions, type MsTarget } from "./ms-api.ts";
-import { handleDownload } from "./ms-download.ts";
-import { MS_CODES, sendEnvelopeError } from "./ms-reply.ts";
+import type { HubContext } from "../context.ts";
+import { handleFiles, handleModelInfo, handleRevisions, type MsTarget } from "./api.ts";
+import { handleDownload } from "./download.ts";
+import { MS_CODES, sendEnvelopeError } from "./reply.ts";
 
 type Handler = (req: IncomingMessage, res: ServerResponse, ctx: HubContext, target: MsTarget) => void;
 

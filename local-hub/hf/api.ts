@@ -1,11 +1,11 @@
 import { createHash } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { resolveRevision, type HubContext } from "./context.ts";
-import { authorizeRepo } from "./hf-access.ts";
+import { resolveRevision, type HubContext } from "../context.ts";
+import { authorizeRepo } from "./access.ts";
 import { paginate } from "./pagination.ts";
-import { sendHubError, sendJson } from "./reply.ts";
-import { lfsPointerSize, type HubCommit, type HubRepo } from "./repo.ts";
-import { COMMIT_DATE, entriesAt, listDirectory, withLastCommit, type TreeEntry } from "./tree.ts";
+import { sendHubError, sendJson } from "../reply.ts";
+import { lfsPointerSize, type HubCommit, type HubRepo } from "../repo.ts";
+import { COMMIT_DATE, entriesAt, listDirectory, withLastCommit, type TreeEntry } from "../tree.ts";
 
 /** The route parts shared by the `/api/models/{repo}/…/{rev}` handlers. */
 export interface ApiTarget {

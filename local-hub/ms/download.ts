@@ -1,10 +1,10 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { signedCdnUrl } from "./cdn.ts";
-import type { HubContext } from "./context.ts";
-import { requestedCommit, type MsTarget } from "./ms-api.ts";
-import { authorizeModel } from "./ms-access.ts";
-import { MS_CODES, sendEnvelopeError } from "./ms-reply.ts";
-import { serveFile } from "./serve-file.ts";
+import { signedCdnUrl } from "../cdn.ts";
+import type { HubContext } from "../context.ts";
+import { requestedCommit, type MsTarget } from "./api.ts";
+import { authorizeModel } from "./access.ts";
+import { MS_CODES, sendEnvelopeError } from "./reply.ts";
+import { serveFile } from "../serve-file.ts";
 
 const MiB = 1024 * 1024;
 

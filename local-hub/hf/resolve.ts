@@ -1,10 +1,10 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { signedCdnUrl } from "./cdn.ts";
-import { resolveRevision, type HubContext } from "./context.ts";
-import { authorizeRepo } from "./hf-access.ts";
-import { sendHubError } from "./reply.ts";
-import type { HubCommit, HubFile } from "./repo.ts";
-import { serveFile } from "./serve-file.ts";
+import { signedCdnUrl } from "../cdn.ts";
+import { resolveRevision, type HubContext } from "../context.ts";
+import { authorizeRepo } from "./access.ts";
+import { sendHubError } from "../reply.ts";
+import type { HubCommit, HubFile } from "../repo.ts";
+import { serveFile } from "../serve-file.ts";
 
 export interface ResolveTarget {
   repoId: string;

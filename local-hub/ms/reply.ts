@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { ServerResponse } from "node:http";
-import { sendJson } from "./reply.ts";
+import { sendJson } from "../reply.ts";
 
 /** `Code` values of failed envelopes. Only "not 200" matters to clients; the numbers mimic ModelScope's. */
 export const MS_CODES = {
