@@ -40,18 +40,22 @@ async function importModule(file: string): Promise<Record<string, unknown>> {
   const url = pathToFileURL(file).href;
   const { tsImport } = await tsx();
   try {
-    return (await import(url)) as Record<string, unknown>;
+    return esModuleExports((await import(url)) as Record<string, unknown>);
   } catch (error) {
-    // A .ts file outside any `"type": "module"` package is compiled as CommonJS by the tsx loader, and Node
-    // refuses it as require(esm). tsImport compiles it as a module wherever it lives; the exports then sit
-    // one level down (`__esModule` interop).
+    // A .ts file outside any `"type": "module"` package is compiled as CommonJS by the tsx loader. Node 20 refuses
+    // it as require(esm); Node 22+ loads it, but its `download-models/define` import, resolved from the file's own
+    // folder, is not found. tsImport compiles it as a module wherever it lives and resolves from this package.
     const code = (error as NodeJS.ErrnoException).code;
-    if (code !== "ERR_REQUIRE_CYCLE_MODULE" && code !== "ERR_REQUIRE_ESM") throw error;
-    const ns = (await tsImport(url, import.meta.url)) as { default?: Record<string, unknown> & { __esModule?: boolean } };
-    return ns.default?.__esModule ? ns.default : (ns as Record<string, unknown>);
+    if (code !== "ERR_REQUIRE_CYCLE_MODULE" && code !== "ERR_REQUIRE_ESM" && code !== "MODULE_NOT_FOUND") throw error;
+    return esModuleExports((await tsImport(url, import.meta.url)) as Record<string, unknown>);
   }
 }
 
+/** A module compiled to CommonJS carries its exports one level down, marked `__esModule`: unwrap them. */
+function esModuleExports(ns: Record<string, unknown>): Record<string, unknown> {
+  const inner = ns.default as (Record<string, unknown> & { __esModule?: boolean }) | undefined;
+  return inner?.__esModule ? inner : ns;
+}
 /** Import a plugin module and return its default export, or a readable reason it could not be loaded. */
 export async function importDefault(file: string): Promise<{ value: unknown } | { problem: string; syntax?: boolean }> {
   let mod: Record<string, unknown>;
