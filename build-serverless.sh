@@ -25,7 +25,7 @@ Options:
       --image REF          the full image reference (registry/user/name:tag); replaces user, name and tag
       --platform P         target platform (default: linux/amd64, RunPod's; needed on Apple Silicon)
       --base-image IMG     the final stage's base: your worker image (default: runpod/base:0.6.2-cuda12.2.0)
-      --node-image IMG     the builder stage's Node >= 20.18 image (default: node:20-bookworm-slim)
+      --node-image IMG     the builder stage's Node 20.18–24 image (default: node:24-bookworm-slim)
       --hf-token-file F    HuggingFace token file (default: $HF_TOKEN, written to a mode-0600 temp file)
       --ms-token-file F    ModelScope token file (default: $MODELSCOPE_API_TOKEN, likewise)
       --builder B          docker (needs buildx), podman or buildah; default: the first found, in that order
