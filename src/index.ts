@@ -1,4 +1,5 @@
-// The public API: enough to run a download from code. Everything else in src/ is internal.
+// The public API: what the CLI does, from code (download, lock, status, prune, verify, bake, the volume fill).
+// Everything else in src/ is internal.
 
 // Plugins
 export { defineProject, defineDownloader } from "./define.ts";
@@ -30,3 +31,36 @@ export {
   UnsafePathError, DiskSpaceError, SiblingFailedError,
 } from "./errors.ts";
 export { bake, BakeError, type BakeOptions, type BakedModel } from "./store/index.ts";
+
+// The lockfile: read, resolve against the hubs, write
+export {
+  LockfileError, lockPathFor, readLock, writeLock, findEntry, putEntry, requestOf, modelRef, diffEntries, formatDiff,
+  frozenProblems, formatFrozenProblems, type Lock, type LockEntry, type LockFile, type EntryDiff,
+} from "./lockfile/index.ts";
+export { lockModels, type LockChanges, type ResolveEntriesOptions } from "./sources/index.ts";
+
+// The store: what is on disk (read side), status against the lock, prune (plan, then apply)
+export { openStore, layoutOf, findComplete, manifestPath, type ModelStore, type Manifest } from "./store/index.ts";
+export {
+  volumeStatus, formatStatus, type StatusOptions, type VolumeStatus, type StoredModelStatus, type ModelState,
+  type UndeclaredItem, type RootUsage,
+} from "./store/index.ts";
+export {
+  planPrune, applyPrune, formatPlan, type PruneOptions, type PrunePlan, type PruneItem, type PruneKind,
+  type ApplyOptions, type SkippedModel,
+} from "./store/index.ts";
+
+// The volume fill over S3 brings in the AWS SDK (seconds and ~25 MB on a cold start): loaded on the first call.
+export type {
+  S3Target, S3Connection, S3Credentials, ParseVolumeOptions, CredentialOptions, Uploader, UploaderOptions,
+  UploadContext, ModelOnVolumes, TargetTally,
+} from "./remote/index.ts";
+/** Parse and check `--volume` targets, then upload models complete in a staging store to them. */
+export async function volumeFill() {
+  const r = await import("./remote/index.ts");
+  return {
+    parseVolume: r.parseVolume, resolveCredentials: r.resolveCredentials, connect: r.connect, disconnect: r.disconnect,
+    checkTargets: r.checkTargets, completeOnVolume: r.completeOnVolume, createUploader: r.createUploader,
+    uploadStateDir: r.uploadStateDir,
+  };
+}

@@ -3,7 +3,7 @@ import { execFile } from "node:child_process";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { makeRepo } from "../local-hub/index.ts";
+import { makeRepo } from "@download-models/local-hub";
 import { hub } from "./helpers/hub.ts";
 import { tempDir } from "./helpers/tmp.ts";
 
@@ -14,8 +14,9 @@ const TSC = join(REPO, "node_modules", "typescript", "bin", "tsc");
 // A program written against the installed package only: its types and its runtime, nothing from src/.
 const CONSUMER = `
 import {
-  builtinDownloaders, consumerSetup, createRegistry, DownloadModelsError, loadProjects, resolveRoots, runDownload,
-  selectModels, verifyModels, type DownloadEvent, type Summary,
+  applyPrune, builtinDownloaders, consumerSetup, createRegistry, DownloadModelsError, findComplete, loadProjects, lockModels,
+  lockPathFor, modelsOnDisk, openStore, planPrune, readLock, resolveRoots, runDownload, selectModels, verifyModels,
+  volumeFill, volumeStatus, writeLock, type DownloadEvent, type ModelStore, type PrunePlan, type Summary, type VolumeStatus,
 } from "download-models";
 import { defineProject } from "download-models/define";
 
@@ -31,13 +32,37 @@ const events = new Set<DownloadEvent["type"]>();
 const summary: Summary = await runDownload({ models, registry, roots, env: process.env, onEvent: (e) => events.add(e.type) });
 const verified = await verifyModels(models, registry, roots);
 const { env } = await consumerSetup(summary, registry, roots);
+
+// Lock the project's model (a listing, no download), write the lock and read it back.
+const declared = models.filter((m) => m.projects.length > 0);
+const lockPath = lockPathFor([projectsDir]);
+const changes = await lockModels(await readLock(lockPath), declared, () => false, { registry, env: process.env });
+await writeLock(lockPath, changes.lock);
+const lock = await readLock(lockPath);
+// Status against the lock; prune what neither the project nor the lock needs (the command-line model).
+const status: VolumeStatus = await volumeStatus({ selection: models, lock, registry, roots });
+const plan: PrunePlan = await planPrune({ selection: declared, lock, registry, roots });
+const { removed } = await applyPrune(plan);
+const left = await modelsOnDisk(registry, roots);
+// The read side: the store of a model and its manifest.
+const store: ModelStore = openStore(registry.get(declared[0]!.source), declared[0]!, roots);
+const manifest = await findComplete(store, declared[0]!);
+// The volume fill loads on demand (it brings in the AWS SDK).
+const { parseVolume } = await volumeFill();
+const volume = parseVolume("abc123xyz@EU-RO-1");
+
 let unknown = "";
 try {
   registry.get("nope");
 } catch (error) {
   if (error instanceof DownloadModelsError) unknown = error.name;
 }
-console.log(JSON.stringify({ downloaded: summary.downloaded, failed: summary.failed, verified: verified.map((v) => v.status), events: [...events], vars: env.vars, unknown }));
+console.log(JSON.stringify({
+  downloaded: summary.downloaded, failed: summary.failed, verified: verified.map((v) => v.status), events: [...events], vars: env.vars, unknown,
+  locked: lock.models.map((e) => [e.id, e.files.length]), status: status.models.map((m) => [m.model.id, m.state, m.locked]),
+  pruned: [...new Set(removed.map((i) => i.model))], left: left.map((m) => m.id), manifest: manifest?.files.map((f) => f.path).sort(),
+  volume: [volume.kind, volume.bucket],
+}));
 `;
 
 const PROJECT = `import { defineProject } from "download-models/define";
@@ -53,7 +78,7 @@ const TSCONFIG = {
 };
 
 describe("the npm package", () => {
-  it("packs, installs into another project, type-checks a consumer against its declarations and runs a download", { timeout: 120_000 }, async () => {
+  it("packs, installs into another project, type-checks a consumer against its declarations and runs a download", { timeout: 240_000 }, async () => {
     const dir = await tempDir({
       "app/package.json": JSON.stringify({ name: "consumer", private: true, type: "module" }),
       "app/consumer.ts": CONSUMER,
@@ -86,6 +111,12 @@ describe("the npm package", () => {
       events: expect.arrayContaining(["start", "model-resolved", "file-done", "model-done"]),
       vars: { HF_HUB_CACHE: join(root, "huggingface", "hub"), HF_HUB_OFFLINE: "1" },
       unknown: "UsageError",
+      locked: [["acme/tiny", 2]],
+      status: [["acme/tiny", "complete", true], ["acme/extra", "complete", false]],
+      pruned: ["hf:acme/extra"],
+      left: ["acme/tiny"],
+      manifest: ["config.json", "model.safetensors"],
+      volume: ["runpod", "abc123xyz"],
     });
   });
 });

@@ -12,7 +12,7 @@ export { partPlan, MAX_PART_BYTES, type PartPlan } from "./part-size.ts";
 export { S3TargetError, VolumeFullError, S3UploadError } from "./errors.ts";
 export { DEFAULT_RETRY, type RetryPolicy } from "./retry.ts";
 export type { S3Event, S3EventSink, EtagCheck } from "./events.ts";
-export { type ModelOnVolumes, type TargetTally, completeOnVolume, createUploader } from "./fill.ts";
+export { type ModelOnVolumes, type TargetTally, type Uploader, type UploaderOptions, completeOnVolume, createUploader } from "./fill.ts";
 export { type VolumeManifest, requestOfRecord } from "./layout.ts";
 export { type ReaderSupport, readerSupport } from "./readers.ts";
 export { listUploads } from "./upload-state.ts";

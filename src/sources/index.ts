@@ -5,4 +5,4 @@ export { subModelsOf } from "./modelscope/submodels.ts";
 export { type Registry, builtinDownloaders, createRegistry, loadRegistry } from "./registry.ts";
 export { checkSnapshot, describeNoMatch } from "./snapshot-checks.ts";
 export { guessSource, idProblem, parseModelRef } from "./model-id.ts";
-export { lockModels } from "./resolve-lock.ts";
+export { type LockChanges, type ResolveEntriesOptions, lockModels } from "./resolve-lock.ts";

@@ -1,5 +1,5 @@
 import pLimit from "p-limit";
-import type { Dispatcher } from "undici";
+import { getGlobalDispatcher, type Dispatcher } from "undici";
 import type { Registry } from "./registry.ts";
 import type { Env } from "../types.ts";
 import type { ModelRequest } from "../types.ts";
@@ -14,7 +14,8 @@ import { entryFromSnapshot, findEntry, putEntry, type Lock, type LockEntry } fro
 export interface ResolveEntriesOptions {
   registry: Registry;
   env: Env;
-  dispatcher: Dispatcher;
+  /** The connection pool for API calls. @default undici's global dispatcher */
+  dispatcher?: Dispatcher;
   /** `--token`: used for every source instead of its env var. */
   token?: string;
   signal?: AbortSignal;
@@ -37,7 +38,7 @@ export async function resolveEntries(models: readonly ModelRequest[], o: Resolve
           const downloader = o.registry.get(model.source);
           const token = tokenFor(downloader, { env: o.env, ...(o.token ? { token: o.token } : {}) });
           const snapshot = await downloader.resolve(model, {
-            env: o.env, dispatcher: o.dispatcher, ...(token ? { token } : {}), ...(o.signal ? { signal: o.signal } : {}),
+            env: o.env, dispatcher: o.dispatcher ?? getGlobalDispatcher(), ...(token ? { token } : {}), ...(o.signal ? { signal: o.signal } : {}),
           });
           checkSnapshot(snapshot, model);
           if (!snapshot.files.some((f) => matchesFilters(f.path, model.include, model.exclude))) {
