@@ -29,11 +29,12 @@ const repo = () =>
 
 function context(root: string, env: Record<string, string>, events: DownloadEvent[]): RunContext {
   const disk = createDisk();
+  const transfer = createTransfer({ attempts: 2, baseDelayMs: 5 }, { disk });
   return {
     registry: createRegistry(builtinDownloaders), roots: resolveRoots({ root, env }), env,
     force: false, dryRun: false, skipSpaceCheck: false,
-    transfer: createTransfer({ attempts: 2, baseDelayMs: 5 }, { disk }), disk, redactor: createRedactor(),
-    space: new SpaceReservations(), hashing: pLimit(2), emit: (e) => events.push(e),
+    transfer, disk, redactor: createRedactor(),
+    space: new SpaceReservations(transfer.options), hashing: pLimit(2), emit: (e) => events.push(e),
   };
 }
 

@@ -123,7 +123,7 @@ export async function runDownload(options: RunDownloadOptions): Promise<Summary>
     registry: options.registry, roots: options.roots, env: options.env,
     ...(options.token ? { token: options.token } : {}),
     force: Boolean(options.force), dryRun: Boolean(options.dryRun), skipSpaceCheck: Boolean(options.skipSpaceCheck),
-    transfer, disk, redactor, space: new SpaceReservations(), hashing: pLimit(4),
+    transfer, disk, redactor, space: new SpaceReservations(transfer.options), hashing: pLimit(4),
     ...(options.signal ? { signal: options.signal } : {}),
     emit: (e: DownloadEvent) => options.onEvent?.(e),
     ...(options.lock ? { lock: { lock: options.lock, added: [] } } : {}),

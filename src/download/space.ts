@@ -3,9 +3,7 @@ import type { ModelRequest, ResolvedFile } from "../types.ts";
 import { DiskSpaceError } from "../errors.ts";
 import { freeBytes } from "../util/index.ts";
 import { formatBytes } from "../util/index.ts";
-import { partialBytes } from "../transfer/index.ts";
-import { DEFAULT_RANGE_THRESHOLD } from "../util/index.ts";
-
+import { isRanged, partialBytes, type TransferOptions } from "../transfer/index.ts";
 
 /**
  * Free space is checked per model before its first byte, against what the run's other models in flight still
@@ -14,11 +12,14 @@ import { DEFAULT_RANGE_THRESHOLD } from "../util/index.ts";
 export class SpaceReservations {
   private reserved = new Map<ModelRequest, { root: string; bytes: number }>();
 
+  /** The run's transfer options: which files keep a resume record depends on its range threshold. */
+  constructor(private readonly transfer: Pick<TransferOptions, "rangeThreshold">) {}
+
   async reserve(model: ModelRequest, store: ModelStore, missing: ResolvedFile[]): Promise<void> {
     let need = 0;
     for (const f of missing) {
       // Only ranged (big) files keep a resume record: small ones cost no probe.
-      need += f.size - (f.size >= DEFAULT_RANGE_THRESHOLD ? await partialBytes(store.tempPath(f), f.size) : 0);
+      need += f.size - (isRanged(f.size, this.transfer) ? await partialBytes(store.tempPath(f), f.size) : 0);
     }
     const free = await freeBytes(store.root);
     if (free === undefined) return;

@@ -5,7 +5,7 @@ import type { FailedResponse, ResolvedFile } from "../types.ts";
 import { IntegrityError } from "../errors.ts";
 import { sizeOf } from "../util/index.ts";
 import { digestProblem, hashSpec } from "./verify.ts";
-import { RangeSet } from "./ranges.ts";
+import { isRanged, RangeSet } from "./ranges.ts";
 import { readState, removeState } from "./state.ts";
 import { downloadGaps } from "./download-gaps.ts";
 import { FileJob, identityOf, type JobHooks } from "./job.ts";
@@ -35,7 +35,7 @@ export interface FetchFileParams extends JobHooks {
 
 /** Open the temp file, taking over an earlier run's written ranges when its record matches this remote file. */
 async function openJob(p: FetchFileParams): Promise<FileJob> {
-  const ranged = p.file.size >= p.transfer.options.rangeThreshold;
+  const ranged = isRanged(p.file.size, p.transfer.options);
   let done = new RangeSet();
   const prior = ranged ? await readState(p.temp) : undefined;
   if (prior && prior.identity === identityOf(p.file) && prior.size === p.file.size && (await sizeOf(p.temp)) === p.file.size) {

@@ -4,4 +4,5 @@ export {
   type FetchOutcome, type FetchRequest, type Transfer, type TransferEvent, type TransferOptions,
 } from "./transfer.ts";
 export { partialBytes } from "./state.ts";
+export { isRanged } from "./ranges.ts";
 export { sha256OfFile, verifyFileOnDisk } from "./verify.ts";

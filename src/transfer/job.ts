@@ -4,7 +4,7 @@ import type { ResolvedFile } from "../types.ts";
 import { Verifier } from "./verify.ts";
 import type { BackgroundHash } from "./hash-pool.ts";
 import { PositionalWriter } from "./positional-writer.ts";
-import { RangeSet } from "./ranges.ts";
+import { isRanged, RangeSet } from "./ranges.ts";
 import { writeState } from "./state.ts";
 import type { Engine } from "./engine.ts";
 
@@ -52,7 +52,7 @@ export class FileJob {
   ) {
     this.size = file.size;
     this.identity = identityOf(file);
-    this.ranged = file.size >= transfer.options.rangeThreshold;
+    this.ranged = isRanged(file.size, transfer.options);
     this.done = prior;
     this.recorded = prior.total;
     this.verifier = new Verifier(file);

@@ -78,3 +78,8 @@ export function splitRanges(ranges: readonly Range[], chunkSize: number): Range[
   for (const [s, e] of ranges) for (let a = s; a < e; a += chunkSize) out.push([a, Math.min(a + chunkSize, e)]);
   return out;
 }
+
+/** The one rule: a file this big goes in Range chunks over several connections and keeps a resume record. */
+export function isRanged(size: number, options: { rangeThreshold: number }): boolean {
+  return size >= options.rangeThreshold;
+}

@@ -9,6 +9,7 @@ import { acquireLease } from "./lease.ts";
 import { Claims } from "./claim.ts";
 import { WriteBudget } from "./positional-writer.ts";
 import { RateLimit } from "./rate.ts";
+import { isRanged } from "./ranges.ts";
 import type { Engine, FetchOutcome, FetchRequest, TransferEvent, TransferOptions } from "./engine.ts";
 
 export type { Engine, FetchOutcome, FetchRequest, Transfer, TransferEvent, TransferOptions } from "./engine.ts";
@@ -75,7 +76,7 @@ async function lockedFetch(transfer: Engine, disk: Disk, request: FetchRequest):
   const emit = (e: TransferEvent) => request.onEvent?.(e);
   const onWait = (holder: string) => emit({ type: "wait", holder });
   await disk.makeDir(request.root, dirname(request.temp));
-  const small = request.file.size < transfer.options.rangeThreshold;
+  const small = !isRanged(request.file.size, transfer.options);
   const claim = small ? await transfer.claims.enter(request.temp, request.isDone, signal, onWait) : undefined;
   const lock = small ? claim : await acquireLease(`${request.temp}.lock`, transfer.options.lease, request.isDone, signal, onWait);
   if (!lock) return "shared";
