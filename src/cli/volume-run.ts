@@ -1,8 +1,7 @@
 import { rm } from "node:fs/promises";
-import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import pLimit from "p-limit";
-import { DEFAULT_CONNECTIONS } from "../util/index.ts";
+import { DEFAULT_CONNECTIONS, userCacheDir } from "../util/index.ts";
 import { UsageError } from "../errors.ts";
 import { formatBytes } from "../util/index.ts";
 import { layoutOf } from "../store/index.ts";
@@ -31,8 +30,7 @@ export interface VolumeRunOptions extends DownloadOptions, VolumeFlags {
 
 /** Where models wait between download and upload when no `--root` keeps them; removed after a fully successful run. */
 export function stagingDir(env: Env): string {
-  const cacheHome = env.XDG_CACHE_HOME || join(env.HOME || homedir(), ".cache");
-  return join(cacheHome, "download-models", "staging");
+  return join(userCacheDir(env), "download-models", "staging");
 }
 
 function checkSelection(options: VolumeRunOptions): void {

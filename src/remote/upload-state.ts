@@ -1,9 +1,8 @@
 import { createHash } from "node:crypto";
 import { readdir, readFile, rm, stat } from "node:fs/promises";
-import { homedir } from "node:os";
 import { join } from "node:path";
 import { AbortMultipartUploadCommand, ListMultipartUploadsCommand, type S3Client } from "@aws-sdk/client-s3";
-import { writeFileAtomic } from "../util/index.ts";
+import { userCacheDir, writeFileAtomic } from "../util/index.ts";
 import type { S3Connection } from "./client.ts";
 import { isNotFound } from "./retry.ts";
 
@@ -40,8 +39,7 @@ export interface UploadRecord {
 
 /** `$XDG_CACHE_HOME/download-models/s3-uploads`, else `~/.cache/download-models/s3-uploads`. */
 export function uploadStateDir(env: NodeJS.ProcessEnv): string {
-  const cacheHome = env.XDG_CACHE_HOME || join(env.HOME || homedir(), ".cache");
-  return join(cacheHome, "download-models", "s3-uploads");
+  return join(userCacheDir(env), "download-models", "s3-uploads");
 }
 
 /** One record file per (endpoint, bucket, key): the name is a hash, so keys need no escaping. */

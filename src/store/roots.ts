@@ -1,5 +1,5 @@
 import { statSync } from "node:fs";
-import { homedir } from "node:os";
+import { expandHome, userCacheDir } from "../util/index.ts";
 import { join, resolve, dirname, basename } from "node:path";
 import { RootError } from "../errors.ts";
 import type { Env, LayoutName } from "../types.ts";
@@ -55,10 +55,6 @@ function detectVolume(env: Env, isDir: (p: string) => boolean): Roots["volume"] 
   return undefined;
 }
 
-function expandHome(p: string, env: Env): string {
-  return p.startsWith("~") ? join(env.HOME || homedir(), p.slice(1)) : p;
-}
-
 /** Resolve the cache roots: `--root`, then the libraries' own env vars, then a RunPod volume, then the user cache. */
 export function resolveRoots(options: RootOptions): Roots {
   const { env } = options;
@@ -91,7 +87,7 @@ export function resolveRoots(options: RootOptions): Roots {
     if (volume) return { dir: join(volume.path, "models", onVolume), why: `RunPod network volume at ${volume.path}` };
     return { dir: userDefault, why: "user cache (no RunPod volume, no cache env var)" };
   };
-  const cacheHome = env.XDG_CACHE_HOME ? expandHome(env.XDG_CACHE_HOME, env) : join(env.HOME || homedir(), ".cache");
+  const cacheHome = userCacheDir(env);
 
   const hfEnv = env.HF_HUB_CACHE
     ? { dir: expandHome(env.HF_HUB_CACHE, env), why: "HF_HUB_CACHE" }
