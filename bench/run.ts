@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { startLocalHub, type HubRepo, type LocalHub, type LocalHubOptions } from "@download-models/local-hub";
 import { packageRoot } from "../src/util/package-root.ts";
+import { huggingfaceFileUrl } from "../src/net/index.ts";
 import { fixtures } from "./fixtures.ts";
 import { median, timed, type Sample } from "./measure.ts";
 
@@ -57,7 +58,6 @@ function ensureTools(): void {
   }
 }
 
-const encodePath = (p: string) => p.split("/").map(encodeURIComponent).join("/");
 
 type ToolName = "download-models" | "aria2c" | "aria2c + sha256sum" | "curl" | "node-floor x16" | "node-floor 1 stream";
 const TOOL_LABEL: Record<ToolName, string> = {
@@ -90,7 +90,7 @@ interface Row {
 function command(tool: ToolName, r: HubRepo, hub: LocalHub, dir: string): [string, string[], NodeJS.ProcessEnv?] {
   const aria = ["-x16", "-s16", "-k1M", "-j16", "-i", join(work, `aria2-${hub.url.split(":").at(-1)}.txt`), "-d", dir, "--file-allocation=none", "--console-log-level=error", "--summary-interval=0", "--download-result=hide", "--allow-overwrite=true", "--auto-file-renaming=false"];
   const file = r.commits[0]!.files[0]!;
-  const firstUrl = `${hub.url}/${r.id}/resolve/${r.refs.main!}/${encodePath(file.path)}`;
+  const firstUrl = huggingfaceFileUrl(hub.url, r.id, r.refs.main!, file.path);
   const floor = (streams: number): [string, string[]] => [process.execPath, [FLOOR, "--url", firstUrl, "--out", join(dir, "floor.bin"), `--sha256=${file.sha256}`, "--streams", String(streams)]];
   switch (tool) {
     case "download-models":
@@ -120,7 +120,7 @@ async function benchCase(r: HubRepo, variants: Variant[]): Promise<Row[]> {
     for (const v of variants) hubs.push(await startLocalHub({ repos: [r], pageSize: 1000, ...v.hub }));
     for (const hub of hubs) {
       const port = hub.url.split(":").at(-1);
-      const urls = files.map((f) => ({ url: `${hub.url}/${r.id}/resolve/${r.refs.main!}/${encodePath(f.path)}`, out: f.path }));
+      const urls = files.map((f) => ({ url: huggingfaceFileUrl(hub.url, r.id, r.refs.main!, f.path), out: f.path }));
       await writeFile(join(work, `aria2-${port}.txt`), urls.map((u) => `${u.url}\n  out=${u.out}\n`).join(""));
       await writeFile(join(work, `curl-${port}.cfg`), urls.map((u) => `url = "${u.url}"\noutput = "${dir}/${u.out}"\n`).join(""));
     }

@@ -1,5 +1,6 @@
 import type { ModelRequest, ResolvedFile, Snapshot } from "../types.ts";
 import { DownloadModelsError } from "../errors.ts";
+import { huggingfaceFileUrl } from "../net/index.ts";
 import { formatBytes } from "../util/index.ts";
 import { matchesFilters } from "../util/index.ts";
 import { findEntry, type Lock, type LockEntry, type LockFile } from "./lockfile.ts";
@@ -159,8 +160,7 @@ export function lockedSnapshot(entry: LockEntry, locate: Locate): Snapshot {
 
 /** HuggingFace serves any file of any commit by URL: the locked commit's URL for a locked file. */
 export function huggingfaceLocate(endpoint: string, headers?: Record<string, string>): Locate {
-  const encode = (p: string) => p.split("/").map(encodeURIComponent).join("/");
-  return (file, entry) => ({ url: `${endpoint}/${entry.id}/resolve/${entry.commit}/${encode(file.path)}`, ...(headers ? { headers } : {}) });
+  return (file, entry) => ({ url: huggingfaceFileUrl(endpoint, entry.id, entry.commit, file.path), ...(headers ? { headers } : {}) });
 }
 
 /**

@@ -15,3 +15,13 @@ export function endpointProblem(name: string, value: string | undefined): string
   }
   return undefined;
 }
+
+/** Percent-encode each path segment, keep the slashes (the hub routes `resolve/<rev>/<path>` with the slashes kept). */
+export function encodeUrlPath(path: string): string {
+  return path.split("/").map(encodeURIComponent).join("/");
+}
+
+/** The URL of one file of one commit on a HuggingFace hub (or mirror): the same for a listing and for a lock. */
+export function huggingfaceFileUrl(endpoint: string, repo: string, commit: string, path: string): string {
+  return `${endpoint}/${repo}/resolve/${commit}/${encodeUrlPath(path)}`;
+}

@@ -1,7 +1,7 @@
 import { listFiles } from "@huggingface/hub";
 import { fetch as undiciFetch, type Dispatcher } from "undici";
 import type { ResolvedFile, Snapshot } from "../../types.ts";
-import { failedResponse, httpRequest } from "../../net/index.ts";
+import { failedResponse, httpRequest, huggingfaceFileUrl } from "../../net/index.ts";
 import { redactUrl } from "../../util/index.ts";
 import { huggingfaceError, type HfErrorContext } from "./errors.ts";
 import { HubError } from "../../errors.ts";
@@ -25,10 +25,6 @@ function authHeaders(client: HfClient): Record<string, string> {
   return client.token ? { authorization: `Bearer ${client.token}` } : {};
 }
 
-/** Percent-encode each path segment, keep the slashes (the hub routes `resolve/<rev>/<path>` with the slashes kept). */
-export function encodePath(path: string): string {
-  return path.split("/").map(encodeURIComponent).join("/");
-}
 
 async function getJson(client: HfClient, url: string, ctx: HfErrorContext): Promise<unknown> {
   return withRetries(callOptions(client), url, async (attempt) => {
@@ -104,7 +100,7 @@ export async function listSnapshot(client: HfClient, repo: string, revision: str
       size: entry.lfs?.size ?? entry.size,
       ...(sha256 ? { sha256, etag: sha256 } : gitOid && COMMIT.test(gitOid) ? { gitSha1: gitOid, etag: gitOid } : {}),
       ...(gitOid && COMMIT.test(gitOid) ? { gitOid } : {}),
-      url: `${client.endpoint}/${repo}/resolve/${commit}/${encodePath(entry.path)}`,
+      url: huggingfaceFileUrl(client.endpoint, repo, commit, entry.path),
       headers: authHeaders(client),
     });
   }
