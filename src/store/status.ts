@@ -160,61 +160,46 @@ export async function volumeStatus(o: StatusOptions): Promise<VolumeStatus> {
 
 const short = (c?: string) => (c ? c.slice(0, 12) : "?");
 
-/** A model's line as columns: state, size (right-aligned), then what the size is. */
-function stateCells(s: ModelStatus): [string, string, string] {
+const STATE_WIDTH = "other commit  ".length;
+
+/** The size a model's line shows, if any. */
+function shownSize(s: ModelStatus): string | undefined {
+  if (s.state === "complete" || s.state === "partial") return formatBytes(s.bytesOnDisk);
+  if (s.state === "missing" && s.totalBytes !== undefined) return formatBytes(s.totalBytes);
+  return undefined;
+}
+
+/** State, size (right-aligned to `sizeWidth`) and what the size is. */
+function stateText(s: ModelStatus, sizeWidth: number): string {
+  const size = (shownSize(s) ?? "").padStart(sizeWidth);
   switch (s.state) {
     case "complete":
-      return ["complete", formatBytes(s.bytesOnDisk), short(s.commit)];
+      return `${"complete".padEnd(STATE_WIDTH)}${size}  ${short(s.commit)}`;
     case "other-commit":
-      return ["other commit", "", `${short(s.commit)} on disk, the lock pins ${short(s.lockedCommit)}`];
+      return `${"other commit".padEnd(STATE_WIDTH)}${short(s.commit)} on disk, the lock pins ${short(s.lockedCommit)}`;
     case "partial":
-      if (s.totalBytes === undefined) return ["partial", formatBytes(s.bytesOnDisk), "of an unknown size (not locked)"];
-      return ["partial", formatBytes(s.bytesOnDisk), `of ${formatBytes(s.totalBytes)} (${Math.floor((100 * s.bytesOnDisk) / Math.max(s.totalBytes, 1))}%)`];
+      if (s.totalBytes === undefined) return `${"partial".padEnd(STATE_WIDTH)}${size} of an unknown size`;
+      return `${"partial".padEnd(STATE_WIDTH)}${size} of ${formatBytes(s.totalBytes)} (${Math.floor((100 * s.bytesOnDisk) / Math.max(s.totalBytes, 1))}%)`;
     case "missing":
-      return ["missing", s.totalBytes !== undefined ? formatBytes(s.totalBytes) : "", ""];
+      return s.totalBytes !== undefined ? `${"missing".padEnd(STATE_WIDTH)}${size}` : "missing";
   }
-}
-
-interface Row {
-  cells: string[];
-  /** The last cell runs across the columns after it (its width counts for none). */
-  span?: boolean;
-}
-
-/**
- * Rows of cells as aligned lines: each column as wide as its widest cell, `right` columns right-aligned, `gaps[i]`
- * before column i (two spaces by default); a row ends where its last non-empty cell ends.
- */
-function table(rows: Row[], right: ReadonlySet<number>, gaps: Record<number, string> = {}): string[] {
-  const lastOf = (r: Row) => r.cells.reduce((n, c, i) => (c ? i : n), 0);
-  const widths: number[] = [];
-  for (const r of rows) r.cells.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, r.span && i === lastOf(r) ? 0 : c.length)));
-  return rows.map((r) => {
-    const last = lastOf(r);
-    return r.cells
-      .slice(0, last + 1)
-      .map((c, i) => (right.has(i) && !(r.span && i === last) ? c.padStart(widths[i]!) : i === last ? c : c.padEnd(widths[i]!)))
-      .map((c, i) => (i === 0 ? c : (gaps[i] ?? "  ") + c))
-      .join("");
-  });
 }
 
 /** Human lines for `download-models status`: one line per model, what nothing declares, then the space. */
 export function formatStatus(status: VolumeStatus): string[] {
-  const rows = status.models.map((m): Row => {
-    const [state, size, detail] = stateCells(m);
-    // "other commit" says its two commits where the size and its note go.
-    if (m.state === "other-commit") return { cells: [m.ref, state, detail], span: true };
-    return { cells: [m.ref, state, size, detail, m.locked ? "" : "(not locked)"] };
-  });
-  const lines = table(rows, new Set([2]), { 3: " " });
+  const width = Math.max(0, ...status.models.map((m) => m.ref.length));
+  // Columns line up: sizes end in one column, and "(not locked)" starts in one.
+  const sizeWidth = Math.max(0, ...status.models.map((m) => shownSize(m)?.length ?? 0));
+  const bodies = status.models.map((m) => `${m.ref.padEnd(width)}  ${stateText(m, sizeWidth)}`);
+  const notLockedAt = Math.max(0, ...bodies.filter((_, i) => !status.models[i]!.locked).map((b) => b.length));
+  const lines = bodies.map((b, i) => (status.models[i]!.locked ? b : `${b.padEnd(notLockedAt)}  (not locked)`));
   if (status.undeclared.length) {
     lines.push("", "Not declared by a selected project or the lock:");
-    const undeclared = status.undeclared.map((u) => {
+    const w = Math.max(...status.undeclared.map((u) => u.ref.length));
+    for (const u of status.undeclared) {
       const what = u.kind === "model" ? "model" : u.kind === "partial" ? "partial download" : `revision ${u.revision} (${short(u.commit)})`;
-      return { cells: [u.ref, what, formatBytes(u.bytes), u.ours ? "" : "(not downloaded by download-models: prune leaves it)"] };
-    });
-    lines.push(...table(undeclared, new Set([2])).map((l) => `  ${l}`));
+      lines.push(`  ${u.ref.padEnd(w)}  ${what}  ${formatBytes(u.bytes)}${u.ours ? "" : "  (not downloaded by download-models: prune leaves it)"}`);
+    }
   }
   lines.push("");
   for (const r of status.roots) {
