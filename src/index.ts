@@ -21,6 +21,7 @@ export { runDownload, type RunDownloadOptions, type Summary } from "./download/i
 export { DEFAULT_CONNECTIONS, DEFAULT_FILES, DEFAULT_MODELS } from "./util/index.ts";
 export { createRedactor, redactUrl, type Redactor } from "./net/index.ts";
 export { verifyModels, modelsOnDisk, type VerifyResult, type FileProblem } from "./store/index.ts";
+export { openCache, type Cache, type CacheOptions, type CompleteModel, type StoredFile, type ModelOnDisk, type PartialFile } from "./store/index.ts";
 export { consumerSetup, cachesFor, type ConsumerSetup, type SubModelNote } from "./download/index.ts";
 
 // Events and errors
