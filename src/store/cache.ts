@@ -160,7 +160,12 @@ export function openCache(options: CacheOptions): Cache {
         const source = sourceOf(registry, folder, manifests);
         if (!source || !registry.names().includes(source)) continue;
         if (layout === "plain" && manifestFiles.length === 0 && partials.length === 0) continue; // a folder of anything
-        const s = openStore(registry.get(source), { source, id: manifests[0]?.id ?? folder.id, revision: manifests[0]?.revision ?? "main", include: [], exclude: [], projects: [] }, roots, disk);
+        let s: ModelStore;
+        try {
+          s = openStore(registry.get(source), { source, id: manifests[0]?.id ?? folder.id, revision: manifests[0]?.revision ?? "main", include: [], exclude: [], projects: [] }, roots, disk);
+        } catch {
+          continue; // a folder no valid id names (nothing this tool could have written)
+        }
         const recorded = manifestFiles.length > 0 || partials.some((p) => p.paths.some((x) => x !== p.temp));
         const onlyPartials = partials.length > 0 && !(await hasLayoutData(s));
         const seen = new Set<string>();
