@@ -22,6 +22,7 @@ export { runDownload, type RunDownloadOptions, type Summary } from "./download/i
 export { DEFAULT_CONNECTIONS, DEFAULT_FILES, DEFAULT_MODELS } from "./util/index.ts";
 export { createRedactor, redactUrl, type Redactor } from "./util/index.ts";
 export { verifyModels, modelsOnDisk, type VerifyResult, type FileProblem } from "./store/index.ts";
+export { openCache, type Cache, type CacheOptions, type CompleteModel, type StoredFile, type ModelOnDisk, type PartialFile } from "./store/index.ts";
 export { consumerSetup, cachesFor, type ConsumerSetup, type SubModelNote } from "./download/index.ts";
 
 // Events and errors
@@ -40,7 +41,7 @@ export {
 export { lockModels, type LockChanges, type ResolveEntriesOptions } from "./sources/index.ts";
 
 // The store: what is on disk (read side), status against the lock, prune (plan, then apply)
-export { openStore, layoutOf, findComplete, manifestPath, type ModelStore, type Manifest } from "./store/index.ts";
+export { layoutOf, findComplete, manifestPath, type ModelStore, type Manifest } from "./store/index.ts";
 export {
   volumeStatus, formatStatus, type StatusOptions, type VolumeStatus, type StoredModelStatus, type ModelState,
   type UndeclaredItem, type RootUsage,

@@ -15,7 +15,7 @@ const TSC = join(REPO, "node_modules", "typescript", "bin", "tsc");
 const CONSUMER = `
 import {
   applyPrune, builtinDownloaders, consumerSetup, createRegistry, DownloadModelsError, findComplete, loadProjects, lockModels,
-  lockPathFor, modelsOnDisk, openStore, planPrune, readLock, resolveRoots, runDownload, selectModels, verifyModels,
+  lockPathFor, modelsOnDisk, openCache, planPrune, readLock, resolveRoots, runDownload, selectModels, verifyModels,
   volumeFill, volumeStatus, writeLock, type DownloadEvent, type ModelStore, type PrunePlan, type Summary, type VolumeStatus,
 } from "download-models";
 import { defineProject } from "download-models/define";
@@ -45,7 +45,8 @@ const plan: PrunePlan = await planPrune({ selection: declared, lock, registry, r
 const { removed } = await applyPrune(plan);
 const left = await modelsOnDisk(registry, roots);
 // The read side: the store of a model and its manifest.
-const store: ModelStore = openStore(registry.get(declared[0]!.source), declared[0]!, roots);
+const cache = openCache({ registry, roots });
+const store: ModelStore = cache.store(declared[0]!);
 const manifest = await findComplete(store, declared[0]!);
 // The volume fill loads on demand (it brings in the AWS SDK).
 const { parseVolume } = await volumeFill();

@@ -2,16 +2,15 @@ import type { Env, Roots } from "../store/index.ts";
 import type { Registry } from "../sources/index.ts";
 import { dedupe, toRequest } from "../select/index.ts";
 import { requestKey } from "../util/index.ts";
-import { findComplete } from "../store/index.ts";
-import { openStore } from "../store/index.ts";
+import { openCache, type Cache } from "../store/index.ts";
 import type { ModelRequest } from "../types.ts";
 import { loadSelection, type PluginDirs } from "../select/index.ts";
 import type { Output } from "./reporter.ts";
 
-async function completeOnDisk(model: ModelRequest, registry: Registry, roots: Roots | undefined): Promise<boolean | undefined> {
-  if (!roots) return undefined;
+async function completeOnDisk(model: ModelRequest, cache: Cache | undefined): Promise<boolean | undefined> {
+  if (!cache) return undefined;
   try {
-    return Boolean(await findComplete(openStore(registry.get(model.source), model, roots), model));
+    return Boolean(await cache.complete(model));
   } catch {
     return undefined;
   }
@@ -23,10 +22,11 @@ export async function listCommand(options: PluginDirs & { root?: string; json?: 
   const projects = selected.projects ?? [];
   // In a Pod without a volume list still works, without the on-disk column.
   const roots: Roots | undefined = Object.keys(selected.roots.refused).length > 0 ? undefined : selected.roots;
+  const cache = roots && openCache({ registry, roots });
   const rows = await Promise.all(
     projects.map(async (project) => {
       const models = project.models.map((m) => toRequest(m, registry, { source: project.source ?? "huggingface", project: project.name }));
-      return { project, models: await Promise.all(models.map(async (m) => ({ m, complete: await completeOnDisk(m, registry, roots) }))) };
+      return { project, models: await Promise.all(models.map(async (m) => ({ m, complete: await completeOnDisk(m, cache) }))) };
     }),
   );
   const all = rows.flatMap((r) => r.models.map((x) => x.m));

@@ -1,6 +1,5 @@
 import type { Env } from "../store/index.ts";
-import { findComplete } from "../store/index.ts";
-import { openStore } from "../store/index.ts";
+import { openCache } from "../store/index.ts";
 import { UsageError } from "../errors.ts";
 import { loadSelection, usesProjects, type PluginDirs, type Selection } from "../select/index.ts";
 import type { Output } from "./reporter.ts";
@@ -19,11 +18,12 @@ export async function pathCommand(options: PathOptions, io: Output, env: Env): P
   const byProject = usesProjects(options);
   if (!byProject && options.ids.length === 0) throw new UsageError("Name the models: download-models path org/name [more ids], or --project NAME / --all.");
   const { registry, models, roots } = await loadSelection({ ...options, env });
+  const cache = openCache({ registry, roots });
   const rows = await Promise.all(
     models.map(async (m) => {
       const downloader = registry.get(m.source);
-      const store = openStore(downloader, m, roots);
-      const manifest = await findComplete(store, m);
+      const store = cache.store(m);
+      const manifest = await cache.complete(m);
       // The short prefix (`hf:`, `ms:`) for the command to run when the model is not complete.
       const ref = `${downloader.aliases?.[0] ?? downloader.name}:${m.id}@${m.revision}`;
       return { m, ref, modelDir: store.modelDir, path: manifest ? store.snapshotDir(manifest.commit) : undefined };

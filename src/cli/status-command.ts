@@ -1,4 +1,6 @@
+import { stat } from "node:fs/promises";
 import type { Env } from "../store/index.ts";
+import { RootError } from "../errors.ts";
 import { loadSelection, usesProjects, type PluginDirs, type Selection } from "../select/index.ts";
 import { formatStatus, volumeStatus } from "../store/index.ts";
 import { openLock, type LockfileOptions } from "./lockfile-use.ts";
@@ -15,6 +17,10 @@ export interface VolumeCommandOptions extends PluginDirs, LockfileOptions {
 export async function volumeSelection(options: VolumeCommandOptions, env: Env) {
   const selection: Selection = { ids: [], ...(options.project ? { project: options.project } : {}), all: options.all || !usesProjects({ ids: [], ...options }) };
   const { registry, models, roots } = await loadSelection({ ...options, ...selection, env });
+  // A mistyped --root would read as an empty store: "nothing downloaded", "nothing to prune". (--root is the plain root.)
+  if (options.root !== undefined && !(await stat(roots.plain).then((s) => s.isDirectory(), () => false))) {
+    throw new RootError(`--root ${options.root}: no such directory (${roots.plain}). Check the path: status and prune read an existing store.`);
+  }
   const { lock } = await openLock(options, env);
   return { selection: models, lock, registry, roots };
 }

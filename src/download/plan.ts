@@ -3,8 +3,7 @@ import type { ModelRequest, Snapshot } from "../types.ts";
 import { entryFromSnapshot, findEntry } from "../lockfile/index.ts";
 import { listingMatches, movedError } from "../lockfile/index.ts";
 import { DownloadModelsError } from "../errors.ts";
-import { openStore } from "../store/index.ts";
-import { findComplete } from "../store/index.ts";
+import { openCache } from "../store/index.ts";
 import { matchesFilters } from "../util/index.ts";
 import { checkSnapshot, describeNoMatch } from "../sources/index.ts";
 import { probeAccess } from "./probe.ts";
@@ -19,9 +18,10 @@ import { missingBytes, type ModelPlan, type RunContext } from "./context.ts";
 export async function planModel(model: ModelRequest, run: RunContext, signal: AbortSignal): Promise<ModelPlan> {
   signal.throwIfAborted();
   const downloader = run.registry.get(model.source);
-  const store = openStore(downloader, model, run.roots, run.disk);
+  const cache = openCache({ registry: run.registry, roots: run.roots, disk: run.disk });
+  const store = cache.store(model);
   if (!run.force) {
-    const manifest = await findComplete(store, model);
+    const manifest = await cache.complete(model);
     // A complete copy of another commit than the lock pins (the lock was updated) is downloaded again at the locked one.
     const pinned = run.lock && findEntry(run.lock.lock, model)?.commit;
     if (manifest && (!pinned || pinned === manifest.commit)) {

@@ -1,7 +1,6 @@
 import { isDeepStrictEqual } from "node:util";
 import pLimit from "p-limit";
-import { layoutOf, openStore } from "../store/index.ts";
-import { findComplete } from "../store/index.ts";
+import { layoutOf, openCache } from "../store/index.ts";
 import type { Registry } from "../sources/index.ts";
 import type { Roots } from "../store/index.ts";
 import type { ModelRequest } from "../types.ts";
@@ -78,19 +77,17 @@ export function createUploader(options: UploaderOptions): Uploader {
   const limit = pLimit(options.models ?? 2);
   const jobs: Promise<ModelOnVolumes>[] = [];
 
+  const cache = openCache({ registry: options.registry, roots: options.roots });
+
   async function one(model: ModelRequest): Promise<ModelOnVolumes> {
-    const downloader = options.registry.get(model.source);
-    const store = openStore(downloader, model, options.roots);
-    const manifest = await findComplete(store, model);
-    if (!manifest) throw new Error(`${model.id}@${model.revision} is not complete in the staging store`);
+    const complete = await cache.completeModel(model);
+    if (!complete) throw new Error(`${model.id}@${model.revision} is not complete in the staging store`);
     const out: ModelOnVolumes = { model, targets: [] };
     const live = options.contexts.filter((_, i) => !tallies[i]!.full);
     if (live.length === 0) return out;
     const byTarget = new Map<string, VolumeModel>();
     for (const ctx of live) {
-      const vm = await volumeModel({
-        model, layout: layoutOf(downloader), store, manifest, stagingRoot: options.stagingRoot, prefix: ctx.conn.target.prefix, modelscopeCopies: options.modelscopeCopies,
-      });
+      const vm = await volumeModel({ complete, stagingRoot: options.stagingRoot, prefix: ctx.conn.target.prefix, modelscopeCopies: options.modelscopeCopies });
       byTarget.set(ctx.conn.target.label, vm);
       out.volumeModel ??= vm;
     }

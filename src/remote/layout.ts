@@ -1,8 +1,7 @@
 import { lstat } from "node:fs/promises";
-import { basename, join, relative, sep } from "node:path";
-import type { ModelStore } from "../store/index.ts";
-import { modelscopePaths } from "../store/index.ts";
-import { filtersKey, manifestPath, type Manifest } from "../store/index.ts";
+import { join, relative, sep } from "node:path";
+import { filtersKey, modelscopeCopyDirs, type CompleteModel } from "../store/index.ts";
+import type { FileRole } from "../store/index.ts";
 import type { LayoutName, ModelRequest } from "../types.ts";
 import { keyFor } from "./target.ts";
 import { recordKeyFor } from "./volume-record.ts";
@@ -16,11 +15,8 @@ const MARKER = 2;
 const RECORD = 3;
 
 export interface VolumeLayoutInput {
-  model: ModelRequest;
-  layout: LayoutName;
-  store: ModelStore;
-  /** The complete manifest of the model in the staging store. */
-  manifest: Manifest;
+  /** The model complete in the staging store. */
+  complete: CompleteModel;
   /** The staging root (what `--root` names): keys are the paths below it, under the target's prefix. */
   stagingRoot: string;
   prefix: string;
@@ -43,35 +39,9 @@ export interface VolumeManifest {
   modelscopeCopies: boolean;
 }
 
-async function kind(path: string): Promise<"file" | "link" | undefined> {
-  try {
-    return (await lstat(path)).isSymbolicLink() ? "link" : "file";
-  } catch {
-    return undefined;
-  }
-}
-
 const dirKey = (prefix: string, stagingRoot: string, dir: string) => `${keyFor(prefix, relative(stagingRoot, dir))}/`;
 
-/** The manifest file the staging store completed this request with: its own, or the unfiltered one it was cut from. */
-async function manifestFile(store: ModelStore, model: ModelRequest): Promise<string | undefined> {
-  for (const path of [manifestPath(store, model), manifestPath(store, { revision: model.revision, include: [], exclude: [] })]) {
-    if ((await kind(path)) === "file") return path;
-  }
-  return undefined;
-}
-
-function phaseOf(store: ModelStore, path: string): number {
-  if (path.startsWith(store.manifestDir + sep)) return RECORD;
-  if (basename(path) === ".msc" || path.includes(`${sep}refs${sep}`)) return MARKER;
-  return LISTING;
-}
-
-/** ModelScope's directory-copy locations, relative to the model directory's parent layouts. */
-function modelscopeCopyDirs(cache: string, id: string): string[] {
-  const { owner, name, masked } = modelscopePaths(cache, id);
-  return [join(cache, "hub", owner, masked), join(cache, owner, masked), ...(name !== masked ? [join(cache, owner, name)] : [])];
-}
+const PHASE: Record<FileRole, number> = { listing: LISTING, marker: MARKER, record: RECORD };
 
 /**
  * A complete model of the staging store as the objects a volume gets: every file as a regular object (S3 has no
@@ -79,21 +49,19 @@ function modelscopeCopyDirs(cache: string, id: string): string[] {
  * tool's manifest, phase by phase. ModelScope's compat links are left to `download-models link`, or copied whole.
  */
 export async function volumeModel(input: VolumeLayoutInput): Promise<VolumeModel> {
-  const { model, store, manifest, stagingRoot, prefix } = input;
+  const { complete, stagingRoot, prefix } = input;
+  const { request: model, manifest, store, layout } = complete;
   const key = (path: string) => keyFor(prefix, relative(stagingRoot, path));
-  const files: ModelFile[] = manifest.files.map((f) => {
-    const localPath = store.consumerPath(manifest.commit, f.path);
-    return { localPath, key: key(localPath), size: f.size, phase: DATA, ...(f.sha256 ? { sha256: f.sha256 } : {}) };
-  });
-  for (const path of store.layoutFiles?.(model, manifest.commit) ?? []) {
-    if ((await kind(path)) === "file") files.push({ localPath: path, key: key(path), size: (await lstat(path)).size, phase: phaseOf(store, path) });
+  const files: ModelFile[] = complete.files.map((f) => ({ localPath: f.disk, key: key(f.disk), size: f.size, phase: DATA, ...(f.sha256 ? { sha256: f.sha256 } : {}) }));
+  for (const { path, role } of complete.layoutFiles) {
+    const st = await lstat(path).catch(() => undefined);
+    if (st && !st.isSymbolicLink()) files.push({ localPath: path, key: key(path), size: st.size, phase: PHASE[role] });
   }
-  const own = await manifestFile(store, model);
-  if (own) files.push({ localPath: own, key: key(own), size: (await lstat(own)).size, phase: RECORD });
+  files.push({ localPath: complete.manifestFile, key: key(complete.manifestFile), size: (await lstat(complete.manifestFile)).size, phase: RECORD });
 
   const extraPrefixes: string[] = [];
-  const copies = input.layout === "modelscope" && input.modelscopeCopies;
-  if (input.layout === "modelscope") {
+  const copies = layout === "modelscope" && input.modelscopeCopies;
+  if (layout === "modelscope") {
     extraPrefixes.push(dirKey(prefix, stagingRoot, store.manifestDir));
     if (copies) {
       const inModel = files.filter((f) => f.localPath.startsWith(store.modelDir + sep));
@@ -105,7 +73,7 @@ export async function volumeModel(input: VolumeLayoutInput): Promise<VolumeModel
   }
   const volumeManifest: VolumeManifest = {
     source: model.source, id: model.id, revision: model.revision, include: model.include, exclude: model.exclude,
-    commit: manifest.commit, layout: input.layout, projects: model.projects,
+    commit: manifest.commit, layout, projects: model.projects,
     files: manifest.files.length, bytes: manifest.files.reduce((n, f) => n + f.size, 0), modelscopeCopies: Boolean(copies),
   };
   return {

@@ -12,7 +12,7 @@ import { S3UploadError } from "./errors.ts";
 import { partCount, partRange } from "./part-size.ts";
 import { DEFAULT_RETRY, isNotFound, isRetryable, s3Code, sleep, withRetry } from "./retry.ts";
 import { cleanEtag, headUntilPresent, isMd5Hex, rethrowFull, retryListener, transferTimeoutMs, type UploadContext, type UploadedObject, type UploadInput } from "./upload-common.ts";
-import { abortStaleUploads, fileIdentity, loadRecord, sameSource, statePath, UploadState, type FileIdentity } from "./upload-state.ts";
+import { abortStaleUploads, fileIdentity, loadRecord, removeCutShortRecords, sameSource, statePath, UploadState, type FileIdentity } from "./upload-state.ts";
 
 async function readRange(fh: FileHandle, start: number, end: number): Promise<Buffer> {
   const buffer = Buffer.allocUnsafe(end - start);
@@ -78,6 +78,7 @@ async function startUpload(ctx: UploadContext, file: UploadInput, partSize: numb
 async function resumeUpload(ctx: UploadContext, file: UploadInput, partSize: number, source: FileIdentity, fh: FileHandle): Promise<UploadState | undefined> {
   const { target } = ctx.conn;
   const path = statePath(ctx.stateDir, target.endpoint ?? "aws", target.bucket, file.key);
+  await removeCutShortRecords(path);
   const record = await loadRecord(path);
   if (!record || !sameSource(record.source, source) || record.partSize !== partSize || record.size !== file.size) return undefined;
   const listed = await listedParts(ctx, file.key, record.uploadId);

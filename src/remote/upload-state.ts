@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { readdir, readFile, rm, stat } from "node:fs/promises";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { AbortMultipartUploadCommand, ListMultipartUploadsCommand, type S3Client } from "@aws-sdk/client-s3";
 import { userCacheDir, writeFileAtomic } from "../util/index.ts";
 import type { S3Connection } from "./client.ts";
@@ -55,6 +55,23 @@ export async function fileIdentity(path: string, sha256?: string): Promise<FileI
 
 export function sameSource(a: FileIdentity, b: FileIdentity): boolean {
   return a.path === b.path && a.size === b.size && a.mtimeMs === b.mtimeMs && a.sha256 === b.sha256;
+}
+
+/** A record write is done within moments: one this old was cut short by a killed process. */
+const CUT_SHORT_MS = 60_000;
+
+/**
+ * Remove writes of this record a killed fill cut short (`<id>.json.<random>.incomplete`, see writeFileAtomic), so
+ * the state folder does not collect them. Fresh ones may be another fill's write in flight: left alone.
+ */
+export async function removeCutShortRecords(path: string, now = Date.now()): Promise<void> {
+  const dir = dirname(path);
+  const prefix = `${basename(path)}.`;
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    if (!name.startsWith(prefix) || !name.endsWith(".incomplete")) continue;
+    const st = await stat(join(dir, name)).catch(() => undefined);
+    if (st && now - st.mtimeMs > CUT_SHORT_MS) await rm(join(dir, name), { force: true });
+  }
 }
 
 export async function loadRecord(path: string): Promise<UploadRecord | undefined> {

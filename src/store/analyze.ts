@@ -1,10 +1,11 @@
-import { lstat, readdir, readFile, readlink } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { lstat } from "node:fs/promises";
 import type { LimitFunction } from "p-limit";
-import type { ModelRequest, ResolvedFile } from "../types.ts";
+import type { ModelRequest } from "../types.ts";
 import { manifestPath, readManifest, type Manifest } from "./manifest.ts";
 import { modelRef } from "../lockfile/index.ts";
-import { blobNameOf, treeBytes, walk, type ModelOnRoot } from "./scan.ts";
+import { treeBytes, type ModelOnRoot } from "./scan.ts";
+import { manifestFilesIn } from "./layouts/records.ts";
+import type { CommitHistory } from "./layouts/store.ts";
 
 /**
  * Kinds of removal, in the order they are applied: a manifest first (the model stops claiming to be complete),
@@ -50,8 +51,7 @@ function describe(m: Pick<ModelRequest, "revision" | "include" | "exclude">): st
 }
 
 async function manifestsIn(dir: string): Promise<{ path: string; manifest: Manifest | undefined }[]> {
-  const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith(".json"));
-  return Promise.all(names.map(async (n) => ({ path: join(dir, n), manifest: await readManifest(join(dir, n)) })));
+  return Promise.all((await manifestFilesIn(dir)).map(async (path) => ({ path, manifest: await readManifest(path) })));
 }
 
 /** The manifest files a request is served by: its own, and the unfiltered one of its revision (see manifestsFor). */
@@ -78,6 +78,8 @@ export async function analyzeModel(
   const bytes = await treeBytes(model.store.modelDir, limit);
   const manifests = await manifestsIn(model.store.manifestDir);
   if (kept.length === 0) {
+    // Only partial files (a first download stopped part-way): prune judges them by age, the folder stays.
+    if (model.requests.length === 0 && manifests.length === 0) return { model, declared: false, items: [], extraRevisions: [], bytes };
     return { model, declared: false, items: await undeclaredItems(model, ref, manifests.map((m) => m.path), bytes), extraRevisions: [], bytes };
   }
   const serving = servingPaths(model, kept);
@@ -94,8 +96,8 @@ export async function analyzeModel(
     if (manifest) extraRevisions.push({ revision: describe(manifest), commit: manifest.commit, bytes: 0 });
   }
   // With no kept commit (a first download, not locked) nothing says which snapshots are other revisions: keep them.
-  if (model.layout === "huggingface" && keptCommits.size > 0) {
-    const hf = await huggingfaceExtras(model, ref, keptCommits, limit);
+  if (model.store.history && keptCommits.size > 0) {
+    const hf = await historyExtras(model.store.history, ref, keptCommits, limit);
     items.push(...hf.items);
     // A snapshot's bytes are what only it links to; name it by the revision whose manifest recorded it.
     const named = new Map(extraRevisions.map((r) => [r.commit, r]));
@@ -114,15 +116,12 @@ async function undeclaredItems(model: ModelOnRoot, ref: string, manifests: strin
   const items: PruneItem[] = manifests.map((path) => ({ kind: "manifest", path, bytes: 0, reason, model: ref }));
   const links = new Set<string>();
   for (const r of model.requests) for (const f of model.store.layoutFiles?.(r, "") ?? []) links.add(f);
-  if (model.layout === "huggingface") for (const d of ["refs", "snapshots", "trees", ".no_exist"]) links.add(join(model.store.modelDir, d));
+  for (const d of model.store.history?.folders() ?? []) links.add(d);
   for (const path of [...links].sort()) if (await exists(path)) items.push({ kind: "link", path, bytes: 0, reason, model: ref });
   items.push({ kind: "model-dir", path: model.store.modelDir, bytes, reason, model: ref });
   items.push({ kind: "empty-dir", path: model.store.manifestDir, bytes: 0, reason, model: ref });
   return items;
 }
-
-// Asked of the store: where HF keeps blobs and snapshots of this model.
-const PROBE: ResolvedFile = { path: "probe", size: 0, etag: "0".repeat(40), url: "" };
 
 interface HfExtras {
   items: PruneItem[];
@@ -130,48 +129,32 @@ interface HfExtras {
 }
 
 /** Snapshots, refs and listings of commits nobody keeps, and blobs no kept snapshot links to. */
-async function huggingfaceExtras(model: ModelOnRoot, ref: string, keptCommits: ReadonlySet<string>, limit: LimitFunction): Promise<HfExtras> {
-  const { store } = model;
-  const blobsDir = dirname(store.blobPath(PROBE));
-  const snapshotsDir = dirname(store.snapshotDir("probe"));
+async function historyExtras(history: CommitHistory, ref: string, keptCommits: ReadonlySet<string>, limit: LimitFunction): Promise<HfExtras> {
   const items: PruneItem[] = [];
-  const linksOf = async (commit: string) => {
-    const names = new Set<string>();
-    for (const e of await walk(store.snapshotDir(commit), limit)) {
-      if (e.kind === "link") names.add(blobNameOf(await readlink(e.path).catch(() => "")));
-    }
-    return names;
-  };
-  const commits = await readdir(snapshotsDir).catch(() => [] as string[]);
   const keptBlobs = new Set<string>();
   const dropped: { commit: string; links: Set<string> }[] = [];
-  for (const commit of commits) {
-    const links = await linksOf(commit);
+  for (const commit of await history.snapshots()) {
+    const links = await history.linkedBlobs(commit);
     if (keptCommits.has(commit)) for (const l of links) keptBlobs.add(l);
     else dropped.push({ commit, links });
   }
-  const refs = (await walk(join(store.modelDir, "refs"), limit)).filter((e) => e.kind === "file");
   const refNames = new Map<string, string>();
-  for (const r of refs) {
-    const target = (await readFile(r.path, "utf8").catch(() => "")).trim();
-    const name = r.path.slice(join(store.modelDir, "refs").length + 1);
-    if (keptCommits.has(target)) continue;
-    refNames.set(target, name);
-    items.push({ kind: "link", path: r.path, bytes: 0, reason: `ref ${name} → ${shortCommit(target)}: no kept commit`, model: ref });
+  for (const r of await history.refs()) {
+    if (keptCommits.has(r.commit)) continue;
+    refNames.set(r.commit, r.name);
+    items.push({ kind: "link", path: r.path, bytes: 0, reason: `ref ${r.name} → ${shortCommit(r.commit)}: no kept commit`, model: ref });
   }
   for (const { commit } of dropped) {
     const reason = `snapshot ${shortCommit(commit)}: no selected project or lock entry pins this commit`;
-    items.push({ kind: "link", path: store.snapshotDir(commit), bytes: 0, reason, model: ref });
-    for (const extra of [join(store.modelDir, "trees", `${commit}.json`), join(store.modelDir, ".no_exist", commit)]) {
+    items.push({ kind: "link", path: history.snapshotDir(commit), bytes: 0, reason, model: ref });
+    for (const extra of history.commitFiles(commit)) {
       if (await limit(() => exists(extra))) items.push({ kind: "link", path: extra, bytes: 0, reason, model: ref });
     }
   }
   const blobSizes = new Map<string, number>();
-  for (const e of await walk(blobsDir, limit)) {
-    const name = e.path.slice(blobsDir.length + 1);
-    if (e.kind !== "file" || name.includes(".")) continue; // partial files and their records are judged apart
-    blobSizes.set(name, e.size);
-    if (!keptBlobs.has(name)) items.push({ kind: "blob", path: e.path, bytes: e.size, reason: "no kept snapshot links to it", model: ref });
+  for (const b of await history.blobs()) {
+    blobSizes.set(b.name, b.bytes);
+    if (!keptBlobs.has(b.name)) items.push({ kind: "blob", path: b.path, bytes: b.bytes, reason: "no kept snapshot links to it", model: ref });
   }
   const snapshots = dropped.map(({ commit, links }) => ({
     commit,

@@ -1,9 +1,9 @@
 import { copyFile, lstat, mkdir, readlink, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
-import { findComplete, writeManifest, type Manifest } from "./manifest.ts";
+import { writeManifest } from "./manifest.ts";
 import type { Registry } from "../sources/index.ts";
 import { resolveRoots, type Env } from "./roots.ts";
-import { openStore } from "./layouts/index.ts";
+import { openCache } from "./cache.ts";
 import type { ModelRequest } from "../types.ts";
 import { DownloadModelsError } from "../errors.ts";
 import { entryExists } from "../util/index.ts";
@@ -89,31 +89,29 @@ export async function bake(options: BakeOptions): Promise<BakedModel[]> {
   const sizes = new Map<string, number>();
   const seen = new Set<string>();
   const locked: LockEntry[] = [];
+  const fromCache = openCache({ registry: options.registry, roots: fromRoots });
+  const toCache = openCache({ registry: options.registry, roots: toRoots });
   for (const model of options.models) {
-    const downloader = options.registry.get(model.source);
-    const store = openStore(downloader, model, fromRoots);
-    const manifest: Manifest | undefined = await findComplete(store, model);
+    const complete = await fromCache.completeModel(model);
     const name = `${model.source} ${model.id}@${model.revision}`;
-    if (!manifest) throw new BakeError(`${name} is not complete under ${from}: download it first (download-models --root ${from})`);
+    if (!complete) throw new BakeError(`${name} is not complete under ${from}: download it first (download-models --root ${from})`);
+    const { manifest } = complete;
     const entry = options.lock && findEntry(options.lock, model);
     if (entry && entry.commit !== manifest.commit) throw new BakeError(`${name}: ${manifest.commit} under ${from}, the lock pins ${entry.commit}`);
     if (entry) locked.push(entry);
-    for (const f of manifest.files) {
-      const consumer = store.consumerPath(manifest.commit, f.path);
-      const rel = relativeWithin(from, consumer);
+    for (const f of complete.files) {
+      const rel = relativeWithin(from, f.disk);
       if (rel.includes("\n")) throw new BakeError(`${name}: "${f.path}" has a line break in its name, which the in-image check cannot list`);
       await mirror(from, to, rel, seen);
       if (!sums.has(rel)) sums.set(rel, f.sha256 ?? (await sha256OfFile(join(to, rel))));
       sizes.set(rel, f.size);
     }
     // The layout's own records and links (HuggingFace `refs/<revision>`; ModelScope `.msc`/`.mdl`/`.mv`, links).
-    for (const path of store.layoutFiles?.(model, manifest.commit) ?? []) {
-      if (await entryExists(path)) await mirror(from, to, relativeWithin(from, path), seen);
-    }
+    for (const { path } of complete.layoutFiles) await mirror(from, to, relativeWithin(from, path), seen);
     // The manifest, as an exact-request one: `download-models verify --root <to>` finds the model complete.
-    const toStore = openStore(downloader, model, toRoots);
+    const toStore = toCache.store(model);
     await writeManifest(toStore, { ...manifest, include: model.include, exclude: model.exclude });
-    if (!(await findComplete(toStore, model))) throw new BakeError(`${name}: the copy under ${to} is incomplete`);
+    if (!(await toCache.complete(model))) throw new BakeError(`${name}: the copy under ${to} is incomplete`);
     baked.push({
       source: model.source,
       id: model.id,

@@ -1,8 +1,9 @@
 // The door of store/: everything other stages use from it.
 export { BakeError, type BakeOptions, type BakedModel, bake } from "./bake.ts";
-export { layoutOf, openStore } from "./layouts/index.ts";
-export { modelscopePaths } from "./layouts/modelscope.ts";
-export { type ModelStore } from "./layouts/store.ts";
+export { layoutOf } from "./layouts/index.ts";
+export { modelscopeCopyDirs, modelscopePaths } from "./layouts/modelscope.ts";
+export { type BlobOnDisk, type CommitHistory, type FileRole, type ModelStore, type RefOnDisk } from "./layouts/store.ts";
+export { type Cache, type CacheOptions, type CompleteModel, type ModelOnDisk, type PartialFile, type StoredFile, openCache } from "./cache.ts";
 export { linkVolume } from "./link.ts";
 export { type Manifest, filtersKey, findComplete, manifestPath, writeManifest } from "./manifest.ts";
 export { type ApplyOptions, type PruneItem, type PruneKind, type PruneOptions, type PrunePlan, type SkippedModel, applyPrune, formatPlan, planPrune } from "./prune.ts";

@@ -1,14 +1,13 @@
-import { lstat, mkdir, readdir, readlink, rm, stat, symlink } from "node:fs/promises";
+import { lstat, mkdir, readlink, rm, stat, symlink } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { DownloadModelsError } from "../errors.ts";
-import { layoutOf, openStore } from "./layouts/index.ts";
-import { modelscopeLinks, modelscopePaths, relativeLink } from "./layouts/modelscope.ts";
-import { findComplete } from "./manifest.ts";
+import { isLookupStub, modelscopeLinks, relativeLink } from "./layouts/modelscope.ts";
 import type { Registry } from "../sources/index.ts";
 import { rootFor, type Roots } from "./roots.ts";
 import type { ModelRequest } from "../types.ts";
 import { modelsOnDisk } from "./verify-models.ts";
+import { openCache } from "./cache.ts";
 
 export interface LinkResult {
   model: ModelRequest;
@@ -40,26 +39,10 @@ export async function probeSymlinks(dir: string): Promise<void> {
   }
 }
 
-/**
- * A directory an old reader's failed lookup leaves where the link belongs: nothing but a fresh `.mdl`, an empty
- * `.msc`, empty temp folders. Anything else is data and stays.
- */
-async function isStub(dir: string): Promise<boolean> {
-  for (const e of await readdir(dir, { withFileTypes: true })) {
-    const path = join(dir, e.name);
-    if (e.isDirectory()) {
-      if (!(await isStub(path))) return false;
-    } else if (e.name === ".mdl") continue;
-    else if (e.name === ".msc" && (await lstat(path)).size === 0) continue;
-    else return false;
-  }
-  return true;
-}
-
 async function linkOne(link: string, modelDir: string, result: LinkResult): Promise<void> {
   const st = await lstat(link).catch(() => undefined);
   if (st?.isDirectory()) {
-    if (!(await isStub(link))) {
+    if (!(await isLookupStub(link))) {
       result.kept.push(link);
       return;
     }
@@ -76,20 +59,20 @@ async function linkOne(link: string, modelDir: string, result: LinkResult): Prom
  * none (its readers take regular snapshot files). Local files only, no network.
  */
 export async function linkVolume(registry: Registry, roots: Roots, onResult?: (r: LinkResult) => void): Promise<LinkResult[]> {
-  const models = (await modelsOnDisk(registry, roots)).filter((m) => layoutOf(registry.get(m.source)) === "modelscope");
+  const cache = openCache({ registry, roots });
+  const models = (await modelsOnDisk(registry, roots)).filter((m) => cache.layoutOf(m) === "modelscope");
   const results: LinkResult[] = [];
   if (models.length === 0) return results;
-  const cache = rootFor(roots, "modelscope");
-  await probeSymlinks(cache);
+  const msCache = rootFor(roots, "modelscope");
+  await probeSymlinks(msCache);
   const seen = new Set<string>();
   for (const model of models) {
     if (seen.has(model.id)) continue;
     seen.add(model.id);
-    const store = openStore(registry.get(model.source), model, roots);
-    if (!(await findComplete(store, model))) continue;
-    const { modelDir } = modelscopePaths(cache, model.id);
+    const complete = await cache.completeModel(model);
+    if (!complete) continue;
     const result: LinkResult = { model, linked: [], kept: [], replaced: [] };
-    for (const link of modelscopeLinks(cache, model.id)) await linkOne(link, modelDir, result);
+    for (const link of modelscopeLinks(msCache, model.id)) await linkOne(link, complete.modelDir, result);
     onResult?.(result);
     results.push(result);
   }

@@ -1,11 +1,12 @@
-import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import { join } from "node:path";
 import type { z } from "zod";
 import type { ModelRequest } from "../types.ts";
 import type { ModelStore } from "./layouts/store.ts";
 import { sizeOf, writeFileAtomic } from "../util/index.ts";
 import { matchesFilters } from "../util/index.ts";
+import { manifestPath } from "./layouts/records.ts";
+
+export { filtersKey, manifestPath } from "./layouts/records.ts";
 
 // Built on the first manifest read: importing the store does not load zod by itself.
 const manifestSchema = async () => {
@@ -35,18 +36,6 @@ const manifestSchema = async () => {
 /** Written last and atomically: its presence means every listed file was verified and put in place. */
 export type Manifest = z.infer<Awaited<ReturnType<typeof manifestSchema>>>;
 
-/** `""` without filters, else `.<12 hex>` of them: requests of one revision with other filters are kept apart. */
-export function filtersKey(include: readonly string[], exclude: readonly string[]): string {
-  if (include.length === 0 && exclude.length === 0) return "";
-  const h = createHash("sha256").update(JSON.stringify([include, exclude])).digest("hex");
-  return `.${h.slice(0, 12)}`;
-}
-
-/** `<manifestDir>/<revision, URL-encoded>[.<filters hash>].json` */
-export function manifestPath(store: Pick<ModelStore, "manifestDir">, model: Pick<ModelRequest, "revision" | "include" | "exclude">): string {
-  return join(store.manifestDir, `${encodeURIComponent(model.revision)}${filtersKey(model.include, model.exclude)}.json`);
-}
-
 export async function readManifest(path: string): Promise<Manifest | undefined> {
   try {
     const parsed = (await manifestSchema()).safeParse(JSON.parse(await readFile(path, "utf8")));
@@ -60,18 +49,29 @@ export async function writeManifest(store: ModelStore, manifest: Manifest): Prom
   await writeFileAtomic(manifestPath(store, manifest), JSON.stringify(manifest, null, 2) + "\n");
 }
 
+/** A manifest that describes a request (its file list cut to the request's filters) and the file it was read from. */
+export interface FoundManifest {
+  path: string;
+  manifest: Manifest;
+}
+
 /**
  * Is the model complete on disk? Reads only local files (zero network): the manifest for this exact request,
  * or the unfiltered one for the same revision with the filters applied; then every listed file must exist
  * at its consumer path with the listed size, and the layout's revision record must agree.
  */
-export async function findComplete(store: ModelStore, model: ModelRequest): Promise<Manifest | undefined> {
-  for (const manifest of await manifestsFor(store, model)) {
+export async function findCompleteAt(store: ModelStore, model: ModelRequest): Promise<FoundManifest | undefined> {
+  for (const found of await manifestFilesFor(store, model)) {
+    const { manifest } = found;
     if (!(await store.revisionMatches(model, manifest.commit))) continue;
     const sizes = await Promise.all(manifest.files.map((f) => sizeOf(store.consumerPath(manifest.commit, f.path))));
-    if (sizes.every((s, i) => s === manifest.files[i]!.size)) return manifest;
+    if (sizes.every((s, i) => s === manifest.files[i]!.size)) return found;
   }
   return undefined;
+}
+
+export async function findComplete(store: ModelStore, model: ModelRequest): Promise<Manifest | undefined> {
+  return (await findCompleteAt(store, model))?.manifest;
 }
 
 /**
@@ -79,20 +79,24 @@ export async function findComplete(store: ModelStore, model: ModelRequest): Prom
  * unfiltered one of the same revision with the request's filters applied to its file list.
  */
 export async function manifestsFor(store: ModelStore, model: ModelRequest): Promise<Manifest[]> {
+  return (await manifestFilesFor(store, model)).map((f) => f.manifest);
+}
+
+export async function manifestFilesFor(store: ModelStore, model: ModelRequest): Promise<FoundManifest[]> {
   const unfiltered = { revision: model.revision, include: [], exclude: [] };
   const filtered = model.include.length > 0 || model.exclude.length > 0;
   const candidates: string[] = [];
   for (const dir of [store.manifestDir, ...(store.legacyManifestDirs ?? [])]) {
-    const at = { ...store, manifestDir: dir };
+    const at = { manifestDir: dir };
     candidates.push(manifestPath(at, model));
     if (filtered) candidates.push(manifestPath(at, unfiltered));
   }
-  const found: Manifest[] = [];
+  const found: FoundManifest[] = [];
   for (const path of candidates) {
     const manifest = await readManifest(path);
     if (!manifest || manifest.id !== model.id || manifest.revision !== model.revision) continue;
     const files = manifest.files.filter((f) => matchesFilters(f.path, model.include, model.exclude));
-    if (files.length > 0) found.push({ ...manifest, files });
+    if (files.length > 0) found.push({ path, manifest: { ...manifest, files } });
   }
   return found;
 }

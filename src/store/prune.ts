@@ -6,7 +6,8 @@ import { defaultTransferOptions } from "../transfer/index.ts";
 import { modelRef } from "../lockfile/index.ts";
 import { PRUNE_ORDER, type ModelAnalysis, type PruneItem } from "./analyze.ts";
 import { analyzeRoot, type RootSelection } from "./plan-root.ts";
-import { lockIsLive, partialFiles, partialFilesIn, statLimit, tempArea, walk, type PartialFile } from "./scan.ts";
+import { lockIsLive, partialFilesIn, statLimit, walk, type PartialFile } from "./scan.ts";
+import { openCache, type Cache } from "./cache.ts";
 
 export type { PruneItem, PruneKind } from "./analyze.ts";
 
@@ -69,23 +70,34 @@ async function emptyFolders(ref: string, area: string, removed: ReadonlySet<stri
     .map((path) => ({ kind: "empty-dir" as const, path, bytes: 0, reason: "empty partial-download folder", model: ref }));
 }
 
-async function planModel(a: ModelAnalysis, now: number, olderThanMs: number, liveMs: number, plan: PrunePlan): Promise<void> {
+interface PlanModelParams {
+  analysis: ModelAnalysis;
+  cache: Cache;
+  now: number;
+  olderThanMs: number;
+  liveMs: number;
+  plan: PrunePlan;
+}
+
+async function planModel({ analysis: a, cache, now, olderThanMs, liveMs, plan }: PlanModelParams): Promise<void> {
   const ref = modelRef(a.model, false);
   const { store } = a.model;
-  const partials = await partialFiles(store);
+  const partials = await cache.partials(store);
   const live = partials.filter((p) => lockIsLive(p.lock, now, liveMs));
   if (live.length > 0) {
     plan.skipped.push({ model: ref, reason: `another process is downloading it (live lock ${live[0]!.lock!.path})` });
     return;
   }
-  const area = tempArea(store);
+  const area = store.tempDir;
   const locks = Object.fromEntries(partials.flatMap((p) => (p.lock ? [[p.lock.path, p.lock.content]] : [])));
   plan.watches.push({ model: ref, tempArea: area, locks });
-  const stale = a.declared ? partials.filter((p) => p.mtimeMs < now - olderThanMs) : partials;
+  // A model with nothing but partial files may be a download someone resumes later: only stale ones go.
+  const partialOnly = !a.declared && a.model.requests.length === 0;
+  const stale = a.declared || partialOnly ? partials.filter((p) => p.mtimeMs < now - olderThanMs) : partials;
   const items = [...a.items, ...partialItems(ref, stale)];
-  if (!(area + sep).startsWith(store.modelDir + sep)) {
-    items.push(...(await emptyFolders(ref, area, new Set(items.filter((i) => i.kind === "partial").map((i) => i.path)))));
-  }
+  const apart = !(area + sep).startsWith(store.modelDir + sep);
+  const emptied = apart ? area : partialOnly && stale.length > 0 ? store.modelDir : undefined;
+  if (emptied) items.push(...(await emptyFolders(ref, emptied, new Set(items.filter((i) => i.kind === "partial").map((i) => i.path)))));
   plan.items.push(...items);
 }
 
@@ -96,13 +108,14 @@ async function planModel(a: ModelAnalysis, now: number, olderThanMs: number, liv
 export async function planPrune(o: PruneOptions): Promise<PrunePlan> {
   const now = o.now ?? Date.now();
   const liveMs = o.liveMs ?? defaultTransferOptions.lease.staleMs;
-  const { analyses } = await analyzeRoot(o, statLimit());
-  if (analyses.length === 0) {
+  const cache = openCache(o);
+  const { analyses, recorded } = await analyzeRoot(o, statLimit(), cache);
+  if (!recorded) {
     const where = [...new Set([o.roots.huggingface, o.roots.modelscope, o.roots.plain])].join(", ");
     throw new RootError(`Refusing to prune ${where}: nothing there was downloaded by download-models (no manifest of it). Check --root.`);
   }
   const plan: PrunePlan = { items: [], bytes: 0, skipped: [], watches: [], liveMs };
-  for (const a of analyses) await planModel(a, now, o.olderThanMs ?? DAY_MS, liveMs, plan);
+  for (const analysis of analyses) await planModel({ analysis, cache, now, olderThanMs: o.olderThanMs ?? DAY_MS, liveMs, plan });
   plan.items = plan.items.map((item, i) => ({ item, i })).sort((x, y) => rank(x.item) - rank(y.item) || x.i - y.i).map((x) => x.item);
   plan.bytes = plan.items.reduce((n, i) => n + i.bytes, 0);
   return plan;

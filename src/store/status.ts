@@ -3,14 +3,14 @@ import type { LimitFunction } from "p-limit";
 import type { Registry } from "../sources/index.ts";
 import type { Roots } from "./roots.ts";
 import type { LayoutName, ModelRequest, ResolvedFile } from "../types.ts";
-import { findComplete, manifestsFor } from "./manifest.ts";
-import { layoutOf, openStore, type ModelStore } from "./layouts/index.ts";
+import type { ModelStore } from "./layouts/index.ts";
+import { openCache, type Cache } from "./cache.ts";
 import { sizeOf } from "../util/index.ts";
 import { formatBytes } from "../util/index.ts";
 import { partialBytes } from "../transfer/index.ts";
 import { findEntry, requestOf, type Lock, type LockFile } from "../lockfile/index.ts";
 import { modelRef } from "../lockfile/index.ts";
-import { foreignHfRepos, partialFiles, statLimit, tempArea, treeBytes } from "./scan.ts";
+import { statLimit, treeBytes } from "./scan.ts";
 import { freeBytes } from "../util/index.ts";
 import { analyzeRoot } from "./plan-root.ts";
 
@@ -33,11 +33,12 @@ export interface ModelStatus {
 
 export interface UndeclaredItem {
   ref: string;
-  kind: "model" | "revision";
+  /** A model with this tool's manifests, another revision of a declared one, or only partial downloads. */
+  kind: "model" | "revision" | "partial";
   revision?: string;
   commit?: string;
   bytes: number;
-  /** False for HF models another tool downloaded: listed, never pruned. */
+  /** False for models another tool downloaded: listed, never pruned. */
   ours: boolean;
   path: string;
 }
@@ -88,18 +89,22 @@ async function bytesOnDisk(store: ModelStore, files: readonly ResolvedFile[], li
   return each.reduce((n, b) => n + b, 0);
 }
 
-async function modelStatus(model: ModelRequest, o: StatusOptions, limit: LimitFunction): Promise<ModelStatus> {
-  const store = openStore(o.registry.get(model.source), model, o.roots);
+async function modelStatus(model: ModelRequest, o: StatusOptions, cache: Cache, limit: LimitFunction): Promise<ModelStatus> {
+  const store = cache.store(model);
   const entry = findEntry(o.lock, model);
   const base = { model, ref: modelRef(model), locked: Boolean(entry), ...(entry ? { lockedCommit: entry.commit } : {}) };
-  const manifest = await findComplete(store, model);
+  const manifest = await cache.complete(model);
   if (manifest) {
     const total = manifest.files.reduce((n, f) => n + f.size, 0);
     const state: ModelState = entry && entry.commit !== manifest.commit ? "other-commit" : "complete";
     return { ...base, state, commit: manifest.commit, bytesOnDisk: total, totalBytes: total, path: store.snapshotDir(manifest.commit) };
   }
-  const files = entry?.files ?? (await manifestsFor(store, model))[0]?.files;
-  if (!files) return { ...base, state: "missing", bytesOnDisk: 0 };
+  const files = entry?.files ?? (await cache.manifests(model))[0]?.files;
+  if (!files) {
+    // Neither locked nor ever complete here: what its partial files hold is all that is known.
+    const bytes = (await cache.partials(store, limit)).reduce((n, p) => n + p.bytes, 0);
+    return { ...base, state: bytes > 0 ? "partial" : "missing", bytesOnDisk: bytes };
+  }
   const resolved = files.map(asResolved);
   const onDisk = await bytesOnDisk(store, resolved, limit);
   const totalBytes = resolved.reduce((n, f) => n + f.size, 0);
@@ -112,35 +117,37 @@ async function modelStatus(model: ModelRequest, o: StatusOptions, limit: LimitFu
  */
 export async function volumeStatus(o: StatusOptions): Promise<VolumeStatus> {
   const limit = statLimit();
+  const cache = openCache(o);
   const models: ModelStatus[] = [];
-  for (const m of o.selection) models.push(await modelStatus(m, o, limit));
-  const { analyses } = await analyzeRoot({ selection: o.selection, lock: o.lock, registry: o.registry, roots: o.roots }, limit);
+  for (const m of o.selection) models.push(await modelStatus(m, o, cache, limit));
+  const { analyses, foreign } = await analyzeRoot({ selection: o.selection, lock: o.lock, registry: o.registry, roots: o.roots }, limit, cache);
   const undeclared: UndeclaredItem[] = [];
   for (const a of analyses) {
     const ref = modelRef(a.model, false);
-    if (!a.declared) undeclared.push({ ref, kind: "model", bytes: a.bytes, ours: true, path: a.model.store.modelDir });
-    for (const r of a.extraRevisions) undeclared.push({ ref, kind: "revision", revision: r.revision, commit: r.commit, bytes: r.bytes, ours: true, path: a.model.store.modelDir });
+    const path = a.model.store.modelDir;
+    if (!a.declared && a.model.requests.length === 0) {
+      const partials = await cache.partials(a.model.store, limit);
+      const bytes = partials.reduce((n, p) => n + p.bytes, 0);
+      if (partials.length > 0) undeclared.push({ ref, kind: "partial", bytes, ours: true, path });
+    } else if (!a.declared) undeclared.push({ ref, kind: "model", bytes: a.bytes, ours: true, path });
+    for (const r of a.extraRevisions) undeclared.push({ ref, kind: "revision", revision: r.revision, commit: r.commit, bytes: r.bytes, ours: true, path });
   }
-  // This tool's stores: every model with its records here, and selected or locked ones still without (a first
-  // download under way); partial files kept outside the model folder (ModelScope) count too.
-  const stores = new Map(analyses.map((a) => [a.model.store.modelDir, { layout: a.model.layout, store: a.model.store, bytes: a.bytes as number | undefined }]));
+  // This tool's stores: every model with its records or partial files here, and selected or locked ones still
+  // without (a first download under way); partial files kept outside the model folder (ModelScope) count too.
+  const stores = new Map(analyses.map((a) => [a.model.store.modelDir, { store: a.model.store, bytes: a.bytes as number | undefined }]));
   for (const m of [...o.selection, ...o.lock.models.map(requestOf)]) {
-    const downloader = o.registry.get(m.source);
-    const store = openStore(downloader, m, o.roots);
-    if (!stores.has(store.modelDir)) stores.set(store.modelDir, { layout: layoutOf(downloader), store, bytes: undefined });
+    const store = cache.store(m);
+    if (!stores.has(store.modelDir)) stores.set(store.modelDir, { store, bytes: undefined });
   }
   const used = new Map<LayoutName, number>();
-  for (const { layout, store, bytes: known } of stores.values()) {
+  for (const { store, bytes: known } of stores.values()) {
     let bytes = known ?? (await treeBytes(store.modelDir, limit));
-    if (!(tempArea(store) + sep).startsWith(store.modelDir + sep)) bytes += (await partialFiles(store, limit)).reduce((n, p) => n + p.bytes, 0);
-    used.set(layout, (used.get(layout) ?? 0) + bytes);
+    if (!(store.tempDir + sep).startsWith(store.modelDir + sep)) bytes += (await cache.partials(store, limit)).reduce((n, p) => n + p.bytes, 0);
+    used.set(store.layout, (used.get(store.layout) ?? 0) + bytes);
   }
-  const layouts = new Set<LayoutName>([...o.selection.map((m) => layoutOf(o.registry.get(m.source))), ...used.keys()]);
-  if (!o.roots.refused.huggingface) {
-    const ours = new Set(stores.keys());
-    for (const f of await foreignHfRepos(o.roots.huggingface, ours)) {
-      undeclared.push({ ref: `hf:${f.id}`, kind: "model", bytes: await treeBytes(f.dir, limit), ours: false, path: f.dir });
-    }
+  const layouts = new Set<LayoutName>([...o.selection.map((m) => cache.layoutOf(m)), ...used.keys()]);
+  for (const f of foreign) {
+    undeclared.push({ ref: modelRef(f, false), kind: "model", bytes: await treeBytes(f.dir, limit), ours: false, path: f.dir });
   }
   const roots: RootUsage[] = [];
   for (const layout of [...layouts].sort()) {
@@ -153,28 +160,44 @@ export async function volumeStatus(o: StatusOptions): Promise<VolumeStatus> {
 
 const short = (c?: string) => (c ? c.slice(0, 12) : "?");
 
-function stateText(s: ModelStatus): string {
+const STATE_WIDTH = "other commit  ".length;
+
+/** The size a model's line shows, if any. */
+function shownSize(s: ModelStatus): string | undefined {
+  if (s.state === "complete" || s.state === "partial") return formatBytes(s.bytesOnDisk);
+  if (s.state === "missing" && s.totalBytes !== undefined) return formatBytes(s.totalBytes);
+  return undefined;
+}
+
+/** State, size (right-aligned to `sizeWidth`) and what the size is. */
+function stateText(s: ModelStatus, sizeWidth: number): string {
+  const size = (shownSize(s) ?? "").padStart(sizeWidth);
   switch (s.state) {
     case "complete":
-      return `complete      ${formatBytes(s.bytesOnDisk)}  ${short(s.commit)}`;
+      return `${"complete".padEnd(STATE_WIDTH)}${size}  ${short(s.commit)}`;
     case "other-commit":
-      return `other commit  ${short(s.commit)} on disk, the lock pins ${short(s.lockedCommit)}`;
+      return `${"other commit".padEnd(STATE_WIDTH)}${short(s.commit)} on disk, the lock pins ${short(s.lockedCommit)}`;
     case "partial":
-      return `partial       ${formatBytes(s.bytesOnDisk)} of ${formatBytes(s.totalBytes ?? 0)} (${Math.floor((100 * s.bytesOnDisk) / Math.max(s.totalBytes ?? 1, 1))}%)`;
+      if (s.totalBytes === undefined) return `${"partial".padEnd(STATE_WIDTH)}${size} of an unknown size`;
+      return `${"partial".padEnd(STATE_WIDTH)}${size} of ${formatBytes(s.totalBytes)} (${Math.floor((100 * s.bytesOnDisk) / Math.max(s.totalBytes, 1))}%)`;
     case "missing":
-      return `missing       ${s.totalBytes !== undefined ? formatBytes(s.totalBytes) : ""}`.trimEnd();
+      return s.totalBytes !== undefined ? `${"missing".padEnd(STATE_WIDTH)}${size}` : "missing";
   }
 }
 
 /** Human lines for `download-models status`: one line per model, what nothing declares, then the space. */
 export function formatStatus(status: VolumeStatus): string[] {
   const width = Math.max(0, ...status.models.map((m) => m.ref.length));
-  const lines = status.models.map((m) => `${m.ref.padEnd(width)}  ${stateText(m)}${m.locked ? "" : "  (not locked)"}`);
+  // Columns line up: sizes end in one column, and "(not locked)" starts in one.
+  const sizeWidth = Math.max(0, ...status.models.map((m) => shownSize(m)?.length ?? 0));
+  const bodies = status.models.map((m) => `${m.ref.padEnd(width)}  ${stateText(m, sizeWidth)}`);
+  const notLockedAt = Math.max(0, ...bodies.filter((_, i) => !status.models[i]!.locked).map((b) => b.length));
+  const lines = bodies.map((b, i) => (status.models[i]!.locked ? b : `${b.padEnd(notLockedAt)}  (not locked)`));
   if (status.undeclared.length) {
     lines.push("", "Not declared by a selected project or the lock:");
     const w = Math.max(...status.undeclared.map((u) => u.ref.length));
     for (const u of status.undeclared) {
-      const what = u.kind === "model" ? "model" : `revision ${u.revision} (${short(u.commit)})`;
+      const what = u.kind === "model" ? "model" : u.kind === "partial" ? "partial download" : `revision ${u.revision} (${short(u.commit)})`;
       lines.push(`  ${u.ref.padEnd(w)}  ${what}  ${formatBytes(u.bytes)}${u.ours ? "" : "  (not downloaded by download-models: prune leaves it)"}`);
     }
   }

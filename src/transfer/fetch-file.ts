@@ -6,7 +6,7 @@ import { IntegrityError } from "../errors.ts";
 import { sizeOf } from "../util/index.ts";
 import { digestProblem, hashSpec } from "./verify.ts";
 import { isRanged, RangeSet } from "./ranges.ts";
-import { readState, removeState } from "./state.ts";
+import { readState, removeCutShortStates, removeState } from "./state.ts";
 import { downloadGaps } from "./download-gaps.ts";
 import { FileJob, identityOf, type JobHooks } from "./job.ts";
 import type { Engine } from "./engine.ts";
@@ -37,6 +37,7 @@ export interface FetchFileParams extends JobHooks {
 async function openJob(p: FetchFileParams): Promise<FileJob> {
   const ranged = isRanged(p.file.size, p.transfer.options);
   let done = new RangeSet();
+  if (ranged) await removeCutShortStates(p.temp);
   const prior = ranged ? await readState(p.temp) : undefined;
   if (prior && prior.identity === identityOf(p.file) && prior.size === p.file.size && (await sizeOf(p.temp)) === p.file.size) {
     done = new RangeSet(prior.done);
@@ -104,6 +105,12 @@ export async function fetchFile(p: FetchFileParams): Promise<void> {
     } else {
       await job.checkpoint(); // keep what is written for the next run
       closeSync(job.fd);
+      // Nothing a next run could take over (no byte recorded, or a small file, always fetched whole): no leftover.
+      // A file whose lock another process took over is that process's to keep.
+      if ((!job.ranged || job.done.total === 0) && !p.isCancelled?.()) {
+        await rm(p.temp, { force: true });
+        await removeState(p.temp);
+      }
     }
     throw error;
   }

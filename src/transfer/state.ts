@@ -1,4 +1,5 @@
-import { readFile, rm } from "node:fs/promises";
+import { readdir, readFile, rm } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
 import { writeFileAtomic } from "../util/index.ts";
 import type { Range } from "./ranges.ts";
 
@@ -40,6 +41,16 @@ export async function writeState(temp: string, identity: string, size: number, d
 
 export async function removeState(temp: string): Promise<void> {
   await rm(statePath(temp), { force: true });
+}
+
+/**
+ * Remove record writes a killed run cut short (`<temp>.json.<random>.incomplete`, see writeFileAtomic). Only the
+ * holder of the file's lease calls this: nobody else writes its record.
+ */
+export async function removeCutShortStates(temp: string): Promise<void> {
+  const prefix = `${basename(statePath(temp))}.`;
+  const names = await readdir(dirname(temp)).catch(() => [] as string[]);
+  for (const name of names) if (name.startsWith(prefix) && name.endsWith(".incomplete")) await rm(join(dirname(temp), name), { force: true });
 }
 
 /**

@@ -1,7 +1,9 @@
-import { copyFile, readFile, readlink, symlink } from "node:fs/promises";
-import { dirname, join, relative } from "node:path";
+import { copyFile, readdir, readFile, readlink, symlink } from "node:fs/promises";
+import { basename, dirname, join, relative, sep } from "node:path";
 import type { ModelRequest, ResolvedFile, Snapshot } from "../../types.ts";
-import type { ModelStore } from "./store.ts";
+import type { CommitHistory, ModelStore } from "./store.ts";
+import { RECORDS } from "./records.ts";
+import { walk } from "./walk.ts";
 import { sizeOf, symlinkAtomic, writeFileAtomic } from "../../util/index.ts";
 import { inside, type Disk } from "../../util/index.ts";
 
@@ -9,6 +11,54 @@ const COMMIT = /^[0-9a-f]{40}$/;
 
 /** `models--org--name`, as huggingface_hub names a repo's folder (inlined: @huggingface/hub costs ~20 MB to load). */
 const repoFolderName = (id: string) => `models--${id.replaceAll("/", "--")}`;
+
+/** Every model folder of a hub cache, with the id its name spells (datasets and spaces are not models). */
+export async function huggingfaceFolders(hubCache: string): Promise<{ id: string; dir: string }[]> {
+  const names = await readdir(hubCache).catch(() => [] as string[]);
+  return names
+    .filter((n) => n.startsWith("models--"))
+    .sort()
+    .map((n) => ({ id: n.slice("models--".length).split("--").join("/"), dir: join(hubCache, n) }));
+}
+
+/** Where this tool keeps its records and partial files of the model in `dir` (for folders found on disk). */
+export function huggingfaceOwnDirs(dir: string): { manifestDir: string; tempDir: string } {
+  return { manifestDir: join(dir, RECORDS), tempDir: join(dir, "blobs") };
+}
+
+function commitHistory(modelDir: string): CommitHistory {
+  const snapshots = join(modelDir, "snapshots");
+  const refs = join(modelDir, "refs");
+  const blobs = join(modelDir, "blobs");
+  return {
+    snapshots: async () => (await readdir(snapshots).catch(() => [] as string[])).sort(),
+    snapshotDir: (commit) => join(snapshots, commit),
+    async refs() {
+      const out = [];
+      for (const e of await walk(refs)) {
+        if (e.kind !== "file") continue;
+        const commit = (await readFile(e.path, "utf8").catch(() => "")).trim();
+        out.push({ name: e.path.slice(refs.length + 1).split(sep).join("/"), commit, path: e.path });
+      }
+      return out.sort((a, b) => (a.name < b.name ? -1 : 1));
+    },
+    async blobs() {
+      // Names with a dot are partial files and their records: judged apart.
+      const files = (await walk(blobs)).filter((e) => e.kind === "file" && !basename(e.path).includes("."));
+      return files.map((e) => ({ name: basename(e.path), path: e.path, bytes: e.bytes }));
+    },
+    async linkedBlobs(commit) {
+      const names = new Set<string>();
+      for (const e of await walk(join(snapshots, commit))) {
+        if (e.kind === "link") names.add(basename(await readlink(e.path).catch(() => "")));
+      }
+      return names;
+    },
+    commitFiles: (commit) => [join(modelDir, "trees", `${commit}.json`), join(modelDir, ".no_exist", commit)],
+    folders: () => ["refs", "snapshots", "trees", ".no_exist"].map((d) => join(modelDir, d)),
+    treeListing: (commit) => join(modelDir, "trees", `${commit}.json`),
+  };
+}
 
 function etagOf(file: ResolvedFile): string {
   const etag = file.etag ?? file.sha256 ?? file.gitSha1;
@@ -41,10 +91,13 @@ export function huggingfaceStore(hubCache: string, model: ModelRequest, disk: Di
   const modelDir = join(hubCache, repoFolderName(model.id));
   const blobPath = (file: ResolvedFile) => join(modelDir, "blobs", etagOf(file));
   const refPath = inside(join(modelDir, "refs"), model.revision);
+  const own = huggingfaceOwnDirs(modelDir);
   return {
+    layout: "huggingface",
     root: hubCache,
     modelDir,
-    manifestDir: join(modelDir, ".download-models"),
+    manifestDir: own.manifestDir,
+    tempDir: own.tempDir,
     blobPath,
     tempPath: (file) => `${blobPath(file)}.incomplete`,
     consumerPath: (commit, path) => inside(join(modelDir, "snapshots", commit), path),
@@ -76,6 +129,12 @@ export function huggingfaceStore(hubCache: string, model: ModelRequest, disk: Di
       await disk.confine(hubCache, dirname(refPath));
       await writeFileAtomic(refPath, snapshot.commit);
     },
+    revisionRecordName: (m) => `refs/${m.revision}`,
+    roleOf(path) {
+      if (path.startsWith(own.manifestDir + sep)) return "record";
+      return path.startsWith(join(modelDir, "refs") + sep) ? "marker" : "listing";
+    },
+    history: commitHistory(modelDir),
     layoutFiles: (m, commit) => [...(m.revision === commit ? [] : [refPath]), join(modelDir, "trees", `${commit}.json`)],
     async revisionMatches(m, commit) {
       if (m.revision === commit || COMMIT.test(m.revision)) return m.revision === commit;

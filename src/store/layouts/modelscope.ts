@@ -1,5 +1,7 @@
 import { lstat, readdir, readFile, readlink, rm, rmdir } from "node:fs/promises";
-import { dirname, join, relative } from "node:path";
+import { basename, dirname, join, relative, sep } from "node:path";
+import type { Dirent } from "node:fs";
+import { RECORDS } from "./records.ts";
 import type { ModelRequest, ResolvedFile } from "../../types.ts";
 import type { ModelStore } from "./store.ts";
 import { DownloadModelsError } from "../../errors.ts";
@@ -34,6 +36,86 @@ export function modelscopePaths(cache: string, id: string): ModelscopePaths {
   }
   const masked = maskName(name);
   return { owner, name, masked, modelDir: inside(join(cache, "models", owner), masked) };
+}
+
+/** Where this tool keeps its records and partial files of `<owner>/<masked>` (beside the model, not in it). */
+export function modelscopeOwnDirs(cache: string, owner: string, masked: string): { manifestDir: string; legacyManifestDir: string; tempDir: string } {
+  return {
+    manifestDir: inside(join(cache, RECORDS, "records", owner), masked),
+    legacyManifestDir: join(cache, "models", owner, masked, RECORDS),
+    tempDir: inside(join(cache, RECORDS, "temp", owner), masked),
+  };
+}
+
+/** The dotted name back from the masked one (as the library masks it; a name with "___" of its own reads wrong). */
+const unmask = (masked: string) => masked.replaceAll("___", ".");
+
+async function subdirs(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => [] as Dirent[]);
+  return entries.filter((e) => e.isDirectory() && !e.name.startsWith(".")).map((e) => e.name).sort();
+}
+
+export interface ModelscopeFolder {
+  id: string;
+  dir: string;
+  manifestDirs: string[];
+  tempDir: string;
+  /** A real directory where a modelscope version before 1.23 keeps a model (never this tool's). */
+  oldLayout: boolean;
+}
+
+/**
+ * Every model a ModelScope cache holds: `models/<owner>/<masked>` (v1.23+ and this tool), models this tool has
+ * records or partial files of, and real directories of the older layouts (`hub/<owner>/<name>`, `<owner>/<name>`;
+ * this tool's compat links there are links, not models).
+ */
+export async function modelscopeFolders(cache: string): Promise<ModelscopeFolder[]> {
+  const found = new Map<string, ModelscopeFolder>();
+  const add = (owner: string, masked: string) => {
+    const key = `${owner}/${masked}`;
+    if (found.has(key) || RESERVED_OWNERS.has(owner)) return;
+    const own = modelscopeOwnDirs(cache, owner, masked);
+    found.set(key, {
+      id: `${owner}/${unmask(masked)}`, dir: join(cache, "models", owner, masked), manifestDirs: [own.manifestDir, own.legacyManifestDir], tempDir: own.tempDir, oldLayout: false,
+    });
+  };
+  for (const base of [join(cache, RECORDS, "records"), join(cache, RECORDS, "temp"), join(cache, "models")]) {
+    for (const owner of await subdirs(base)) for (const masked of await subdirs(join(base, owner))) add(owner, masked);
+  }
+  const old: ModelscopeFolder[] = [];
+  for (const base of [join(cache, "hub"), cache]) {
+    for (const owner of await subdirs(base)) {
+      if (base === cache && RESERVED_OWNERS.has(owner)) continue;
+      for (const name of await subdirs(join(base, owner))) {
+        const dir = join(base, owner, name);
+        if (await isLookupStub(dir).catch(() => true)) continue; // what an old reader's failed lookup leaves
+        old.push({ id: `${owner}/${unmask(name)}`, dir, manifestDirs: [], tempDir: dir, oldLayout: true });
+      }
+    }
+  }
+  return [...found.values(), ...old];
+}
+
+/** The directories modelscope 1.12–1.22 (and ≤ 1.11 for dotted names) read a model from, for full copies. */
+export function modelscopeCopyDirs(cache: string, id: string): string[] {
+  const { owner, name, masked } = modelscopePaths(cache, id);
+  return [join(cache, "hub", owner, masked), join(cache, owner, masked), ...(name !== masked ? [join(cache, owner, name)] : [])];
+}
+
+/**
+ * A directory an old reader's failed lookup leaves where the link belongs: nothing but a fresh `.mdl`, an empty
+ * `.msc`, empty temp folders. Anything else is data and stays.
+ */
+export async function isLookupStub(dir: string): Promise<boolean> {
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const path = join(dir, e.name);
+    if (e.isDirectory()) {
+      if (!(await isLookupStub(path))) return false;
+    } else if (e.name === ".mdl") continue;
+    else if (e.name === ".msc" && (await lstat(path)).size === 0) continue;
+    else return false;
+  }
+  return true;
 }
 
 /** Remove `dir` and the folders below it that are empty, then its empty parents up to (not including) `stop`. */
@@ -119,19 +201,21 @@ export function modelscopeLinks(cache: string, id: string): string[] {
 export function modelscopeStore(cache: string, model: ModelRequest, disk: Disk): ModelStore {
   const { owner, masked, modelDir } = modelscopePaths(cache, model.id);
   // This tool's records live beside the model, not in it: the model directory is what users pass to pipeline(model=…).
-  const manifestDir = inside(join(cache, ".download-models", "records", owner), masked);
+  const own = modelscopeOwnDirs(cache, owner, masked);
+  const { manifestDir, tempDir } = own;
   const currentPath = join(manifestDir, "current");
-  const legacyDir = join(modelDir, ".download-models");
-  const tempDir = inside(join(cache, ".download-models", "temp", owner), masked);
+  const legacyDir = own.legacyManifestDir;
   const blobPath = (file: { path: string }) => inside(modelDir, file.path);
   const links = modelscopeLinks(cache, model.id);
   let msc: Promise<StrDict[]> | undefined;
   const entries = () => (msc ??= readMsc(join(modelDir, ".msc")));
 
   return {
+    layout: "modelscope",
     root: cache,
     modelDir,
     manifestDir,
+    tempDir,
     legacyManifestDirs: [legacyDir],
     blobPath,
     tempPath: (file) => `${inside(tempDir, file.path)}.incomplete`,
@@ -171,7 +255,19 @@ export function modelscopeStore(cache: string, model: ModelRequest, disk: Disk):
     },
     // Empty temp folders go once the model is complete. rmdir removes only empty folders, and a process still
     // downloading here holds a lock file in its folder, so it is never pulled from under another process.
-    cleanup: () => removeEmptyDirs(tempDir, join(cache, ".download-models")),
+    cleanup: () => removeEmptyDirs(tempDir, join(cache, RECORDS)),
+    revisionRecordName: (m) => `refs/${m.revision}`,
+    roleOf(path) {
+      if (path.startsWith(manifestDir + sep)) return "record";
+      return basename(path) === ".msc" ? "marker" : "listing";
+    },
+    async fileRevisions() {
+      return new Map((await readMsc(join(modelDir, ".msc"))).map((e) => [e.Path!, e.Revision!]));
+    },
+    async createdAt() {
+      const m = /CreatedAt:(\d+)/.exec(await readFile(join(modelDir, ".mv"), "utf8").catch(() => ""));
+      return m ? Number(m[1]) : undefined;
+    },
     layoutFiles: () => [...[".msc", ".mdl", ".mv"].map((f) => join(modelDir, f)), currentPath, ...links],
     async revisionMatches(_m, commit) {
       const current = (await readFile(currentPath, "utf8").catch(() => undefined)) ?? (await readFile(join(legacyDir, "current"), "utf8").catch(() => undefined));

@@ -1,5 +1,8 @@
-import { join } from "node:path";
+import { readdir } from "node:fs/promises";
+import type { Dirent } from "node:fs";
+import { join, sep } from "node:path";
 import type { ModelRequest } from "../../types.ts";
+import { RECORDS } from "./records.ts";
 import type { ModelStore } from "./store.ts";
 import { sizeOf } from "../../util/index.ts";
 import { inside } from "../../util/index.ts";
@@ -13,9 +16,11 @@ function folderStore(root: string, modelDir: string, ours: { manifestDir: string
   const blobPath = (file: { path: string }) => inside(modelDir, file.path);
   const tempDir = ours.tempDir;
   return {
+    layout: "plain",
     root,
     modelDir,
     manifestDir: ours.manifestDir,
+    tempDir: tempDir ?? modelDir,
     blobPath,
     tempPath: (file) => `${tempDir ? inside(tempDir, file.path) : blobPath(file)}.incomplete`,
     consumerPath: (_commit, path) => inside(modelDir, path),
@@ -28,13 +33,32 @@ function folderStore(root: string, modelDir: string, ours: { manifestDir: string
     link: async () => {},
     finish: async () => {},
     revisionMatches: async () => true,
+    revisionRecordName: (m) => `refs/${m.revision}`,
+    roleOf: (path) => (path.startsWith(ours.manifestDir + sep) ? "record" : "listing"),
   };
 }
 
 /** Custom sources: real files at `<root>/<source>/<id>/<path>`; partial files beside them. */
 export function plainStore(root: string, model: ModelRequest): ModelStore {
   const modelDir = inside(join(root, model.source), model.id);
-  return folderStore(root, modelDir, { manifestDir: join(modelDir, ".download-models") });
+  return folderStore(root, modelDir, { manifestDir: join(modelDir, RECORDS) });
+}
+
+/**
+ * The model folders of one custom source under the plain root (`<root>/<source>/<org>/<name>` or
+ * `<root>/<source>/<name>`), with where this tool's records of each are. Plain folders carry no marker of their
+ * own: the caller keeps those with records or partial files.
+ */
+export async function plainFolders(root: string, source: string): Promise<{ id: string; dir: string; manifestDir: string }[]> {
+  const base = join(root, source);
+  const dirs = async (d: string) =>
+    (await readdir(d, { withFileTypes: true }).catch(() => [] as Dirent[])).filter((e) => e.isDirectory() && e.name !== RECORDS).map((e) => e.name).sort();
+  const out: { id: string; dir: string; manifestDir: string }[] = [];
+  for (const org of await dirs(base)) {
+    out.push({ id: org, dir: join(base, org), manifestDir: join(base, org, RECORDS) });
+    for (const name of await dirs(join(base, org))) out.push({ id: `${org}/${name}`, dir: join(base, org, name), manifestDir: join(base, org, name, RECORDS) });
+  }
+  return out;
 }
 
 /**
