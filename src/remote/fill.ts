@@ -1,5 +1,6 @@
 import { isDeepStrictEqual } from "node:util";
 import pLimit from "p-limit";
+import { DownloadModelsError } from "../errors.ts";
 import { layoutOf, openStore } from "../store/index.ts";
 import { findComplete } from "../store/index.ts";
 import type { Registry } from "../sources/index.ts";
@@ -68,6 +69,8 @@ export interface UploaderOptions {
   modelscopeCopies: boolean;
   /** Models uploaded at once. @default 2 */
   models?: number;
+  /** Once it fires, queued models are not started and what stops is not counted as failed. */
+  signal?: AbortSignal;
 }
 
 /** Uploads models as the download finishes them, to all targets in parallel; a failing target never stops the others. */
@@ -82,7 +85,7 @@ export function createUploader(options: UploaderOptions): Uploader {
     const downloader = options.registry.get(model.source);
     const store = openStore(downloader, model, options.roots);
     const manifest = await findComplete(store, model);
-    if (!manifest) throw new Error(`${model.id}@${model.revision} is not complete in the staging store`);
+    if (!manifest) throw new DownloadModelsError(`${model.id}@${model.revision} is not complete in the staging store`);
     const out: ModelOnVolumes = { model, targets: [] };
     const live = options.contexts.filter((_, i) => !tallies[i]!.full);
     if (live.length === 0) return out;
@@ -104,7 +107,7 @@ export function createUploader(options: UploaderOptions): Uploader {
         else tally.uploaded++;
         tally.objects += r.result.uploaded;
         tally.bytesSent += r.result.bytesSent;
-      } else {
+      } else if (!options.signal?.aborted) {
         tally.failed++;
         tally.errors.push(`${model.source}:${model.id}@${model.revision}: ${r.error.message}`);
         if (r.volumeFull) tally.full = true;
@@ -118,7 +121,8 @@ export function createUploader(options: UploaderOptions): Uploader {
     add(model) {
       jobs.push(
         limit(() =>
-          one(model).catch((error: unknown) => {
+          (options.signal?.aborted ? Promise.resolve({ model, targets: [] }) : one(model)).catch((error: unknown) => {
+            if (options.signal?.aborted) return { model, targets: [] };
             for (const t of tallies) {
               t.failed++;
               t.errors.push(`${model.id}: ${(error as Error).message}`);
