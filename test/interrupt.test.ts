@@ -9,6 +9,9 @@ import { KEYS, localS3 } from "./helpers/s3.ts";
 import { tempDir } from "./helpers/tmp.ts";
 
 const MB = 1024 * 1024;
+// A second of the signal, plus slack for a loaded 2-core machine (the suite runs files in parallel): alone, a
+// download stops in about 0.3 s; without the interrupt path these commands die by the signal (no code, no line).
+const STOP_MS = 2000;
 
 /** Start the CLI, wait for `ready`, send `signal`, and time how long the process takes to exit after it. */
 async function interrupt(args: string[], env: Record<string, string>, ready: () => boolean, signal: NodeJS.Signals = "SIGINT") {
@@ -40,7 +43,7 @@ describe("one interrupt path: SIGINT/SIGTERM stop every command within a second,
     const r = await interrupt(["acme/fill", "--volume", "vol1@EU-RO-1", "--s3-endpoint", s3.url], s3Env(home, h.url), () => s3.count("UploadPart") > 0);
     expect(r.stderr).toMatch(/Interrupted \(SIGINT\): stopping the fill; downloaded files and uploaded parts are kept/);
     expect(r.code).toBe(130);
-    expect(r.ms).toBeLessThan(1000);
+    expect(r.ms).toBeLessThan(STOP_MS);
     expect(r.stderr).not.toMatch(/FAILED/);
     expect(r.stdout).toMatch(/^Volumes:/m); // the summary still prints
   });
@@ -53,7 +56,7 @@ describe("one interrupt path: SIGINT/SIGTERM stop every command within a second,
     const r = await interrupt(["acme/fill", "--volume", "vol1@EU-RO-1", "--s3-endpoint", s3.url], s3Env(home, h.url), () => s3.count("UploadPart") > 0, "SIGTERM");
     expect(r.stderr).toMatch(/Interrupted \(SIGTERM\)/);
     expect(r.code).toBe(143);
-    expect(r.ms).toBeLessThan(1000);
+    expect(r.ms).toBeLessThan(STOP_MS);
   });
 
   it("a download: interrupted models are listed as interrupted, not FAILED; exit 130", { timeout: 60_000 }, async () => {
@@ -62,7 +65,7 @@ describe("one interrupt path: SIGINT/SIGTERM stop every command within a second,
     const root = await tempDir();
     const r = await interrupt(["acme/slow", "--root", root], { HF_ENDPOINT: h.url }, () => h.bytesServed > MB);
     expect(r.code).toBe(130);
-    expect(r.ms).toBeLessThan(1000);
+    expect(r.ms).toBeLessThan(STOP_MS);
     expect(r.stderr).toMatch(/^ {2}interrupted huggingface {2}acme\/slow@main/m);
     expect(r.stderr + r.stdout).not.toMatch(/FAILED/);
     expect(r.stdout).toMatch(/Summary: 0 downloaded, 0 skipped, 0 failed, 1 interrupted/);
@@ -76,14 +79,13 @@ describe("one interrupt path: SIGINT/SIGTERM stop every command within a second,
     const r = await interrupt(["lock", "hf:acme/lock-me", "--lockfile", lockfile], { HF_ENDPOINT: h.url }, () => h.requests.length > 0);
     expect(r.stderr).toMatch(/Interrupted \(SIGINT\): stopping the lock; .*models\.lock\.json is left as it was/);
     expect(r.code).toBe(130);
-    expect(r.ms).toBeLessThan(1000);
+    expect(r.ms).toBeLessThan(STOP_MS);
   });
 
   it("prune --volume --yes: an abort in flight is abandoned, exit 130", { timeout: 60_000 }, async () => {
     const s3 = await localS3({ faults: { delayMs: { AbortMultipartUpload: 30_000 } } });
     const home = await tempDir();
     // An upload a killed run left behind.
-    await s3.store.createUpload?.("vol1", "models/huggingface/hub/x.bin");
     const { connection } = await import("./helpers/s3.ts");
     const { CreateMultipartUploadCommand } = await import("@aws-sdk/client-s3");
     await connection(s3).client.send(new CreateMultipartUploadCommand({ Bucket: "vol1", Key: "models/left/behind.bin" }));
@@ -93,7 +95,7 @@ describe("one interrupt path: SIGINT/SIGTERM stop every command within a second,
     );
     expect(r.stderr).toMatch(/Interrupted \(SIGINT\): stopping the prune/);
     expect(r.code).toBe(130);
-    expect(r.ms).toBeLessThan(1000);
+    expect(r.ms).toBeLessThan(STOP_MS);
   });
 
   it("verify --repair: the re-download is stopped, exit 130, the summary prints", { timeout: 60_000 }, async () => {
@@ -109,7 +111,7 @@ describe("one interrupt path: SIGINT/SIGTERM stop every command within a second,
     const r = await interrupt(["verify", "--repair", "hf:acme/fix", "--root", root], { HF_ENDPOINT: slow.url }, () => slow.bytesServed > 256 * 1024);
     expect(r.stderr).toMatch(/Interrupted \(SIGINT\): stopping the repair/);
     expect(r.code).toBe(130);
-    expect(r.ms).toBeLessThan(1000);
+    expect(r.ms).toBeLessThan(STOP_MS);
     expect(r.stdout).toMatch(/Summary: /);
   });
 });

@@ -19,13 +19,21 @@ const SKEW_SUSPECT_S = 900;
  * times of a RequestTimeTooSkewed body, else the response's Date header.
  */
 export function clockOffsetSeconds(error: unknown, now = Date.now()): number | undefined {
-  const e = error as { ServerTime?: string; RequestTime?: string; $response?: { headers?: Record<string, string | undefined> } } | undefined;
-  const server = e?.ServerTime ? Date.parse(e.ServerTime) : NaN;
-  const sent = e?.RequestTime ? Date.parse(e.RequestTime) : NaN;
+  type Times = { ServerTime?: string; RequestTime?: string };
+  const e = error as (Times & { Error?: Times; $response?: { headers?: Record<string, string | undefined> } }) | undefined;
+  const server = parseTime(e?.ServerTime ?? e?.Error?.ServerTime);
+  const sent = parseTime(e?.RequestTime ?? e?.Error?.RequestTime);
   if (Number.isFinite(server) && Number.isFinite(sent)) return Math.round((server - sent) / 1000);
   const date = e?.$response?.headers?.date ?? e?.$response?.headers?.Date;
   const at = date ? Date.parse(date) : NaN;
   return Number.isFinite(at) ? Math.round((at - now) / 1000) : undefined;
+}
+
+// ISO times, HTTP dates, and the compact form AWS signs with (20261202T193000Z).
+function parseTime(value: string | undefined): number {
+  if (!value) return NaN;
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(value);
+  return m ? Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!) : Date.parse(value);
 }
 
 function clockMessage(offset: number | undefined): string {

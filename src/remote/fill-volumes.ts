@@ -89,7 +89,7 @@ export async function fillVolumes(options: FillVolumesOptions): Promise<FillSumm
   }));
   const uploader = createUploader({ contexts, registry: staging.registry, roots: staging.roots, stagingRoot: staging.root, modelscopeCopies: copies, ...(signal ? { signal } : {}) });
   for (const t of uploader.tallies) t.skipped += there.length;
-  const marker = dryRun ? undefined : await markStaging(staging.root);
+  const marker = dryRun || staging.keep ? undefined : await markStaging(staging.root);
   try {
     await Promise.all(holders.map((h) => h.start()));
     const download = await runDownload({
@@ -108,7 +108,10 @@ export async function fillVolumes(options: FillVolumesOptions): Promise<FillSumm
   } finally {
     await Promise.all(holders.map((h) => h.stop()));
     await rmdir(stateDir).catch(() => {}); // only when empty: records left resume next time
-    if (marker) await rm(marker, { force: true });
+    if (marker) {
+      await rm(marker, { force: true });
+      await rmdir(dirname(marker)).catch(() => {});
+    }
   }
 }
 

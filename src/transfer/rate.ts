@@ -45,14 +45,20 @@ export class RateLimit {
   async acquire(bytes: number, signal?: AbortSignal): Promise<void> {
     signal?.throwIfAborted();
     if (this.take(bytes)) return;
-    await new Promise<void>((resolve, reject) => {
-      const onAbort = () => reject(signal!.reason);
-      signal?.addEventListener("abort", onAbort, { once: true });
-      this.whenAllowed(() => {
-        signal?.removeEventListener("abort", onAbort);
-        resolve();
+    // The bucket's timer does not keep the process alive (sockets do, for downloads): this wait must.
+    const alive = setInterval(() => {}, 60_000);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const onAbort = () => reject(signal!.reason);
+        signal?.addEventListener("abort", onAbort, { once: true });
+        this.whenAllowed(() => {
+          signal?.removeEventListener("abort", onAbort);
+          resolve();
+        });
       });
-    });
+    } finally {
+      clearInterval(alive);
+    }
   }
 
   private schedule(): void {
