@@ -1,5 +1,5 @@
 import type { FailedResponse } from "../types.ts";
-import { DownloadGaveUpError, DownloadModelsError, HubError, LeaseLostError, OverlongResponseError, RemoteFileChangedError, StalledError } from "../errors.ts";
+import { DownloadGaveUpError, DownloadModelsError, HubError, LeaseLostError, OverlongResponseError, RemoteFileChangedError } from "../errors.ts";
 import { header, isRetryableStatus, retryAfterMs, withoutCredentials } from "../net/index.ts";
 import { redactUrl } from "../net/index.ts";
 import { backoffDelay, sleep } from "../net/index.ts";
@@ -14,6 +14,8 @@ export class Retryable extends Error {
   }
 }
 
+
+class Stalled extends Error {}
 
 /** The stream reached the end of its span after an idle connection took the rest over: done, not failed. */
 class SpanDone extends Error {}
@@ -113,7 +115,7 @@ export async function fetchRange(round: GapRound, span: Span): Promise<void> {
       const ctl = new AbortController();
       const onRoundAbort = () => ctl.abort(round.abort.signal.reason);
       round.abort.signal.addEventListener("abort", onRoundAbort, { once: true });
-      const stall = setTimeout(() => ctl.abort(new StalledError(o.stallMs)), o.stallMs);
+      const stall = setTimeout(() => ctl.abort(new Stalled()), o.stallMs);
       const before = span.pos;
       span.bytes = 0;
       span.since = performance.now();
@@ -190,7 +192,7 @@ export async function fetchRange(round: GapRound, span: Span): Promise<void> {
         if (job.writer.error) throw job.writer.error;
         if (error instanceof SpanDone || (span.pos >= span.stop && !round.abort.signal.aborted)) return noteRate(round, span);
         if (round.abort.signal.aborted) throw round.abort.signal.reason ?? error;
-        const reason = retryReason(error, ctl.signal.reason instanceof StalledError, o.stallMs);
+        const reason = retryReason(error, ctl.signal.reason instanceof Stalled, o.stallMs);
         if (!reason) throw error;
         if (span.pos > before) attempts = 0; // progress was made: the counter starts over, the file-wide budget does not
         attempts++;
