@@ -19,8 +19,11 @@ for (const stream of [process.stdout, process.stderr]) {
     if (error.code !== "EPIPE") throw error;
   });
 }
-process.exitCode = await main(process.argv, {
+const code = await main(process.argv, {
   out: (line) => process.stdout.write(line + "\n"),
   err: (line) => process.stderr.write(line + "\n"),
   isTTY: Boolean(process.stdout.isTTY && process.stderr.isTTY),
 });
+// Interrupted: the summary is printed; sockets still closing must not hold the exit back.
+if (code === 130 || code === 143) process.exit(code);
+process.exitCode = code;

@@ -99,8 +99,9 @@ export class DiskSpaceError extends DownloadModelsError {
     readonly need: number,
     /** Bytes free for this model (after what other models of the run reserved). */
     readonly free: number,
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
   }
 }
 
@@ -113,4 +114,54 @@ export class SiblingFailedError extends DownloadModelsError {
   constructor(readonly sibling: unknown) {
     super("another file of this model failed", { cause: sibling });
   }
+}
+
+/** The run was stopped by the user (SIGINT, SIGTERM) or by the caller's AbortSignal; what was written is kept. */
+export class InterruptedError extends DownloadModelsError {
+  override name = "InterruptedError";
+  override readonly exitCode: number;
+  constructor(
+    message: string,
+    /** The signal that stopped the run, when one did. */
+    readonly signal?: "SIGINT" | "SIGTERM",
+  ) {
+    super(message);
+    this.exitCode = signal === "SIGTERM" ? 143 : 130;
+  }
+}
+
+/** A file changed on the server after it was listed (other size or content): a new run lists it again. */
+export class RemoteFileChangedError extends DownloadModelsError {
+  override name = "RemoteFileChangedError";
+}
+
+/** Another process took over a download whose lease it judged stale; this process stops writing the file. */
+export class LeaseLostError extends DownloadModelsError {
+  override name = "LeaseLostError";
+}
+
+/** The server sent more bytes than the range asked for; nothing of that answer is written. */
+export class OverlongResponseError extends DownloadModelsError {
+  override name = "OverlongResponseError";
+}
+
+/** A model's include/exclude filters match none of its files. */
+export class NoMatchingFilesError extends DownloadModelsError {
+  override name = "NoMatchingFilesError";
+}
+
+/** No byte arrived for the stall timeout: the attempt is aborted (and retried by whoever owns the retries). */
+export class StalledError extends DownloadModelsError {
+  override name = "StalledError";
+  constructor(readonly stallMs?: number) {
+    super(stallMs ? `no data for ${Math.round(stallMs / 1000)} s` : "no data arrived for too long");
+  }
+}
+
+/** What code using the library branches on: the error's class name, or its `code` for system errors (ENOSPC…). */
+export function errorKind(error: unknown): string {
+  if (error instanceof DownloadModelsError) return error.name;
+  const code = (error as { code?: unknown } | undefined)?.code;
+  if (typeof code === "string" && code) return code;
+  return error instanceof Error ? error.name : "Error";
 }

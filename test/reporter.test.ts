@@ -9,7 +9,7 @@ const result: ModelResult = {
   source: "huggingface", id: "acme/x", revision: "main", commit: "a".repeat(40), status: "downloaded",
   files: 2, bytes: 3_000_000, downloadedBytes: 3_000_000, reusedFiles: 0, projects: [], seconds: 1.5,
 };
-const summary: Summary = { models: [result], downloaded: 1, skipped: 0, failed: 0, planned: 0, downloadedBytes: 3_000_000, totalBytes: 3_000_000, seconds: 1.5, lockAdded: [], relinked: 0 };
+const summary: Summary = { models: [result], downloaded: 1, skipped: 0, failed: 0, planned: 0, downloadedBytes: 3_000_000, totalBytes: 3_000_000, seconds: 1.5, lockAdded: [], interrupted: 0, relinked: 0 };
 
 const redactor = createRedactor(["hf_TOPSECRET"]);
 

@@ -51,6 +51,8 @@ export interface S3ServerOptions {
   advertiseClock?: boolean;
   /** Largest accepted difference between request time and server time (RunPod: one hour). @default 3_600_000 */
   maxSkewMs?: number;
+  /** How a request outside that skew is refused: AWS's RequestTimeTooSkewed, or RunPod's plain 403 AccessDenied. @default "RequestTimeTooSkewed" */
+  skewAnswer?: "RequestTimeTooSkewed" | "AccessDenied";
   faults?: Partial<S3Faults>;
 }
 
@@ -139,7 +141,8 @@ async function answer(state: ServerState, req: IncomingMessage, res: ServerRespo
   const authFailure = checkSignature({ method, rawUrl, headers: req.headers }, opts.credentials, now(), opts.maxSkewMs ?? 3_600_000);
   if (authFailure) {
     await drain(req, record);
-    return sendS3Error(res, method, authFailure.status, authFailure.code, authFailure.message);
+    const code = authFailure.code === "RequestTimeTooSkewed" && opts.skewAnswer === "AccessDenied" ? "AccessDenied" : authFailure.code;
+    return sendS3Error(res, method, authFailure.status, code, code === "AccessDenied" ? "Access Denied" : authFailure.message);
   }
   if (req.headers["content-encoding"]?.includes("aws-chunked")) {
     await drain(req, record);

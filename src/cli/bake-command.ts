@@ -2,7 +2,9 @@ import type { Env } from "../store/index.ts";
 import { UsageError } from "../errors.ts";
 import { formatBytes } from "../util/index.ts";
 import { loadSelection, usesProjects, type PluginDirs } from "../select/index.ts";
-import { bake } from "../store/index.ts";
+import { bake, type BakedModel } from "../store/index.ts";
+import { interruptible } from "./interrupt.ts";
+import { runOptions } from "./run-options.ts";
 import type { Output } from "./reporter.ts";
 import { openLock, type LockfileOptions } from "./lockfile-use.ts";
 
@@ -24,9 +26,17 @@ export async function bakeCommand(options: BakeCommandOptions, io: Output, env: 
   const { registry, models } = await loadSelection({ ...options, ...selection, env, requireModels: true });
   // `--lockfile`: the download followed it (--frozen); the image records its entries and each commit is checked.
   const lock = options.lockfile ? (await openLock(options, env)).lock : undefined;
-  const baked = await bake({ models, registry, from: options.from, to: options.to, env, header: options.note ?? [], ...(lock ? { lock } : {}) });
+  const line = `stopping the bake; files copied so far stay in ${options.to}, but its records are not written: run bake again`;
+  return interruptible(io, line, async (interrupt) => {
+    const run = runOptions({}, env, interrupt.signal);
+    const baked = await bake({ models, registry, from: options.from, to: options.to, env, header: options.note ?? [], signal: run.signal, ...(lock ? { lock } : {}) });
+    return report(baked, options.to, io);
+  });
+}
+
+function report(baked: BakedModel[], to: string, io: Output): number {
   for (const b of baked) io.out(`baked  ${b.source}  ${b.id}@${b.revision}  ${b.commit}  ${b.files} files, ${formatBytes(b.bytes)}  ${b.path}`);
   const bytes = baked.reduce((n, b) => n + b.bytes, 0);
-  io.out(`Baked ${baked.length} model${baked.length === 1 ? "" : "s"} (${formatBytes(bytes)}) into ${options.to}`);
+  io.out(`Baked ${baked.length} model${baked.length === 1 ? "" : "s"} (${formatBytes(bytes)}) into ${to}`);
   return 0;
 }

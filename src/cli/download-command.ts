@@ -1,9 +1,11 @@
 import type { Env } from "../store/index.ts";
 import { runDownload } from "../download/index.ts";
 import { preflight } from "../download/index.ts";
-import { formatBytes } from "../util/index.ts";
 import { cachesFor, consumerSetup } from "../download/index.ts";
-import { DownloadModelsError, UsageError } from "../errors.ts";
+import { UsageError } from "../errors.ts";
+import type { ByteRate } from "./options.ts";
+import { interruptible } from "./interrupt.ts";
+import { runOptions } from "./run-options.ts";
 import { loadSelection, usesProjects, type PluginDirs, type Selection } from "../select/index.ts";
 import { createReporter, type Output } from "./reporter.ts";
 import { createRedactor, type Redactor } from "../util/index.ts";
@@ -22,20 +24,8 @@ export interface DownloadOptions extends Selection, PluginDirs, LockfileOptions 
   verbose?: boolean;
   /** Refuse a selection the lockfile does not pin as declared; never write the lock. */
   frozen?: boolean;
-  /** `--max-rate`: bytes per second for the whole run, all connections together. */
-  maxRate?: number;
-}
-
-/** Undocumented knobs for benchmarks and experiments. */
-function tuning(env: Env) {
-  return {
-    ...(env.DOWNLOAD_MODELS_CHUNK_MB ? { chunkSize: Number(env.DOWNLOAD_MODELS_CHUNK_MB) * 1024 * 1024 } : {}),
-    ...(env.DOWNLOAD_MODELS_CHECKPOINT_MS ? { checkpointMs: Number(env.DOWNLOAD_MODELS_CHECKPOINT_MS) } : {}),
-    ...(env.DOWNLOAD_MODELS_WRITE_BUDGET_MB ? { writeBudget: Number(env.DOWNLOAD_MODELS_WRITE_BUDGET_MB) * 1024 * 1024 } : {}),
-    ...(env.DOWNLOAD_MODELS_LOCK_STALE_MS
-      ? { lease: { staleMs: Number(env.DOWNLOAD_MODELS_LOCK_STALE_MS), heartbeatMs: Number(env.DOWNLOAD_MODELS_LOCK_STALE_MS) / 5, pollMs: 100 } }
-      : {}),
-  };
+  /** `--max-rate`: bytes per second for the whole run, all connections together (uploads too). */
+  maxRate?: ByteRate;
 }
 
 export async function downloadCommand(options: DownloadOptions, io: Output, env: Env, redactor: Redactor = createRedactor()): Promise<number> {
@@ -52,51 +42,40 @@ export async function downloadCommand(options: DownloadOptions, io: Output, env:
   await preflight(models, registry, roots, env, { write: !options.dryRun });
   const mode = options.json ? "json" : options.quiet ? "quiet" : "human";
   // `io` comes from main(), which already hides the run's secrets in every line: the reporter need not again.
-  const reporter = createReporter(io, mode, { ...(options.verbose ? { verbose: true } : {}), ...(options.maxRate ? { maxRate: options.maxRate } : {}) });
+  const reporter = createReporter(io, mode, { ...(options.verbose ? { verbose: true } : {}), ...(options.maxRate ? { maxRate: options.maxRate.text } : {}) });
   if (mode === "human") {
     io.out(
       `download-models: ${models.length} model${models.length === 1 ? "" : "s"}` +
         (options.dryRun ? " (dry run)" : "") +
         cachesFor(models, registry, roots).map((c) => `; ${c.label} cache ${c.dir} (${c.why})`).join("") +
-        (options.maxRate ? `; bandwidth capped at ${formatBytes(options.maxRate)}/s` : ""),
+        (options.maxRate ? `; bandwidth capped at ${options.maxRate.text}/s` : ""),
     );
   }
-  // Ctrl-C / SIGTERM (a Pod being stopped): stop cleanly so that range records are flushed and locks released;
-  // a second signal leaves at once.
-  const interrupt = new AbortController();
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (interrupt.signal.aborted) process.exit(130);
-    reporter.notice(`Interrupted (${signal}): stopping and keeping the partial files; press again to quit at once.`);
-    interrupt.abort(new DownloadModelsError("interrupted; the bytes written so far are kept, run the same command again to resume"));
-  };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
-  const summary = await runDownload({
-    models, registry, roots, env, signal: interrupt.signal, redactor,
-    ...(options.token ? { token: options.token } : {}),
-    force: Boolean(options.force),
-    dryRun: Boolean(options.dryRun),
-    skipSpaceCheck: options.spaceCheck === false,
-    ...(options.concurrency ? { concurrency: options.concurrency } : {}),
-    transfer: { ...(options.connections ? { connections: options.connections } : {}), ...(options.maxRate ? { maxRate: options.maxRate } : {}), ...tuning(env) },
-    onEvent: reporter.onEvent,
-    ...(locked ? { lock: locked.lock } : {}),
+  // Ctrl-C / SIGTERM (a Pod being stopped): range records are flushed and locks released before the summary.
+  return interruptible(io, "stopping and keeping the partial files", async (interrupt) => {
+    const run = runOptions(options, env, interrupt.signal);
+    const summary = await runDownload({
+      models, registry, roots, env, signal: run.signal, redactor,
+      ...(options.token ? { token: options.token } : {}),
+      force: Boolean(options.force),
+      dryRun: Boolean(options.dryRun),
+      skipSpaceCheck: options.spaceCheck === false,
+      ...(run.concurrency ? { concurrency: run.concurrency } : {}),
+      transfer: run.transfer, ...(run.rate ? { rate: run.rate } : {}),
+      onEvent: reporter.onEvent,
+      ...(locked ? { lock: locked.lock } : {}),
+    });
+    const consumers = await consumerSetup(summary, registry, roots);
+    // A dry run or an interrupted run has not made the volume ready: no env block that says it is.
+    const ready = !options.dryRun && !interrupt.by;
+    await reporter.finish(summary, ready ? consumers.env : { lines: [], vars: {} });
+    if (locked) {
+      const added = options.frozen || options.dryRun ? [] : await recordAdded(locked, summary, Boolean(options.lockfile));
+      if (!options.json) for (const line of added) io.out(line);
+      if (!options.json && ready) pinsOfRun(locked, summary, io);
+    }
+    if (!options.json) for (const note of consumers.notes) io.err(`Note: ${note.message}`);
+    if (interrupt.by && !options.json) io.err("Interrupted: run the same command again to resume; finished files are kept and big files continue where they stopped.");
+    return summary.failed > 0 ? 1 : 0;
   });
-  process.off("SIGINT", onSignal);
-  process.off("SIGTERM", onSignal);
-  const consumers = await consumerSetup(summary, registry, roots);
-  // A dry run or an interrupted run has not made the volume ready: no env block that says it is.
-  const ready = !options.dryRun && !interrupt.signal.aborted;
-  await reporter.finish(summary, ready ? consumers.env : { lines: [], vars: {} });
-  if (locked) {
-    const added = options.frozen || options.dryRun ? [] : await recordAdded(locked, summary, Boolean(options.lockfile));
-    if (!options.json) for (const line of added) io.out(line);
-    if (!options.json && ready) pinsOfRun(locked, summary, io);
-  }
-  if (!options.json) for (const note of consumers.notes) io.err(`Note: ${note.message}`);
-  if (interrupt.signal.aborted) {
-    if (!options.json) io.err("Interrupted: run the same command again to resume; finished files are kept and big files continue where they stopped.");
-    return 130;
-  }
-  return summary.failed > 0 ? 1 : 0;
 }

@@ -8,6 +8,8 @@ import { LockfileError, writeLock } from "../lockfile/index.ts";
 import { formatDiff, formatFrozenProblems, frozenProblems, isUnchanged, modelRef } from "../lockfile/index.ts";
 import { openLock, pinOf, type LockfileOptions } from "./lockfile-use.ts";
 import type { Output } from "./reporter.ts";
+import { interruptible } from "./interrupt.ts";
+import { runOptions } from "./run-options.ts";
 
 export interface LockOptions extends Selection, PluginDirs, LockfileOptions {
   /** `--update` alone: every selected model; `--update ids…`: those. */
@@ -48,10 +50,21 @@ export async function lockCommand(options: LockOptions, io: Output, env: Env): P
     io.out(`${opened.path} pins all ${models.length} selected model${models.length === 1 ? "" : "s"} as declared (--frozen will accept them).`);
     return 0;
   }
-  const dispatcher = new Agent({ connections: 8 });
-  const changes = await lockModels(opened.lock, models, update, {
-    registry, env, dispatcher, ...(options.token ? { token: options.token } : {}),
-  }).finally(() => dispatcher.close());
+  const line = `stopping the lock; ${opened.path} is left as it was`;
+  return interruptible(io, line, async (interrupt) => {
+    const run = runOptions({}, env, interrupt.signal);
+    const dispatcher = new Agent({ connections: 8 });
+    const changes = await lockModels(opened.lock, models, update, {
+      registry, env, dispatcher, signal: run.signal, ...(options.token ? { token: options.token } : {}),
+    }).finally(() => dispatcher.destroy());
+    // Resolved entries of a cut-short run are not written: a lock is either what the last full run made, or unchanged.
+    if (interrupt.by) return 0;
+    return writeAndReport(changes, opened.path, options, io);
+  });
+}
+
+async function writeAndReport(changes: Awaited<ReturnType<typeof lockModels>>, path: string, options: LockOptions, io: Output): Promise<number> {
+  const opened = { path };
   // Stable serialization: rewriting an unchanged lock changes no byte.
   await writeLock(opened.path, changes.lock);
   if (options.json) {

@@ -70,12 +70,18 @@ export function tokenOption(command: Command, description: string, redactor: Red
   });
 }
 
+/** `--max-rate` parsed, and as the user wrote it: messages show `10M/s`, not a conversion into other units. */
+export interface ByteRate {
+  bytesPerSecond: number;
+  text: string;
+}
+
 /** `--max-rate 200M`: bytes per second, with K, M, G as powers of 1024 (as aria2c and curl read them). */
-export function byteRate(value: string): number {
+export function byteRate(value: string): ByteRate {
   const match = /^(\d+(?:\.\d+)?)\s*([kmg]?)(?:i?b)?(?:\/s)?$/i.exec(value.trim());
   const bytes = match ? Number(match[1]) * 1024 ** " kmg".indexOf((match[2] || " ").toLowerCase()) : NaN;
   if (!Number.isFinite(bytes) || bytes < 1024) {
     throw new InvalidArgumentError("`--max-rate` is bytes per second with K, M or G (powers of 1024), at least 1K: e.g. 500K, 200M, 1.5G");
   }
-  return Math.round(bytes);
+  return { bytesPerSecond: Math.round(bytes), text: value.trim().replace(/\/s$/i, "") };
 }

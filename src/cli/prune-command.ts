@@ -3,6 +3,8 @@ import type { Env } from "../store/index.ts";
 import { applyPrune, formatPlan, planPrune } from "../store/index.ts";
 import { volumeSelection, type VolumeCommandOptions } from "./status-command.ts";
 import type { Output } from "./reporter.ts";
+import { interruptible } from "./interrupt.ts";
+import { runOptions } from "./run-options.ts";
 
 export interface PruneCommandOptions extends VolumeCommandOptions {
   yes?: boolean;
@@ -30,7 +32,15 @@ export async function pruneCommand(options: PruneCommandOptions, io: Output, env
     return 0;
   }
   const human = !options.json;
-  const result = await applyPrune(plan, { onItem: (item) => void (human && io.out(formatPlan({ items: [item], skipped: [] }, true)[0]!)) });
+  const line = "stopping the prune; what was removed stays removed, the rest is kept (run prune again)";
+  return interruptible(io, line, async (interrupt) => {
+    const run = runOptions({}, env, interrupt.signal);
+    const result = await applyPrune(plan, { signal: run.signal, onItem: (item) => void (human && io.out(formatPlan({ items: [item], skipped: [] }, true)[0]!)) });
+    return printApplied(plan, result, options, io);
+  });
+}
+
+function printApplied(plan: Awaited<ReturnType<typeof planPrune>>, result: Awaited<ReturnType<typeof applyPrune>>, options: PruneCommandOptions, io: Output): number {
   const skipped = [...plan.skipped, ...result.skipped];
   if (options.json) {
     const bytes = result.removed.reduce((n, i) => n + i.bytes, 0);

@@ -53,6 +53,8 @@ function modelLine(r: ModelResult): string {
         : `  would get   ${name}${commit}: ${size}, ${formatBytes(r.downloadedBytes)} to download`;
     case "failed":
       return `  FAILED      ${name}: ${r.error ?? "unknown error"}`;
+    case "interrupted":
+      return `  interrupted ${name}${commit}: stopped before it finished; ${formatBytes(r.downloadedBytes)} fetched and kept, the next run resumes it`;
   }
 }
 
@@ -76,8 +78,8 @@ export interface ReporterOptions {
   redactor?: Redactor;
   /** Off a terminal, also a line per finished file. */
   verbose?: boolean;
-  /** `--max-rate`, shown beside the speed. */
-  maxRate?: number;
+  /** `--max-rate` as the user wrote it (`10M`), shown beside the speed. */
+  maxRate?: string;
 }
 
 export function createReporter(rawIo: Output, mode: Mode, opts: ReporterOptions = {}) {
@@ -116,7 +118,7 @@ export function createReporter(rawIo: Output, mode: Mode, opts: ReporterOptions 
       : undefined;
   heartbeat?.unref();
   const json = (line: Record<string, unknown>) => io.out(JSON.stringify(line));
-  const cap = opts.maxRate ? ` (capped at ${formatBytes(opts.maxRate)}/s)` : "";
+  const cap = opts.maxRate ? ` (capped at ${opts.maxRate}/s)` : "";
   const speed = () => `${formatRate(done, (Date.now() - started) / 1000)}${cap}`;
   const eta = () => {
     const secs = (Date.now() - started) / 1000;
@@ -235,6 +237,9 @@ export function createReporter(rawIo: Output, mode: Mode, opts: ReporterOptions 
         case "model-error":
           if (mode !== "json") print(modelLine(e.result), true);
           break;
+        case "model-interrupted":
+          if (mode !== "json") print(modelLine(e.result), true);
+          break;
       }
     },
 
@@ -256,6 +261,7 @@ export function createReporter(rawIo: Output, mode: Mode, opts: ReporterOptions 
         summary.relinked ? `${summary.relinked} relinked` : "",
         `${summary.skipped} skipped`,
         `${summary.failed} failed`,
+        summary.interrupted ? `${summary.interrupted} interrupted` : "",
       ].filter(Boolean);
       const moved = summary.planned
         ? `${formatBytes(summary.models.reduce((n, m) => n + (m.status === "planned" ? m.downloadedBytes : 0), 0))} would be downloaded (dry run, nothing written)`

@@ -6,6 +6,8 @@ import { createRedactor, type Redactor } from "../util/index.ts";
 import { formatBytes, formatSeconds } from "../util/index.ts";
 import { loadSelection, usesProjects, type PluginDirs, type Selection } from "../select/index.ts";
 import { createReporter, type Output } from "./reporter.ts";
+import { interruptible } from "./interrupt.ts";
+import { runOptions } from "./run-options.ts";
 
 export interface VerifyOptions extends Selection, PluginDirs {
   root?: string;
@@ -38,11 +40,17 @@ export async function verifyCommand(options: VerifyOptions, io: Output, env: Env
     for (const r of bad) await discardProblems(r, registry, roots);
     if (!options.json) io.out(`Repairing ${bad.length} model${bad.length === 1 ? "" : "s"}: downloading only the bad files again…`);
     const reporter = createReporter(io, options.json ? "json" : "human");
-    const summary = await runDownload({
-      models: bad.map((r) => r.model), registry, roots, env, redactor, ...(options.token ? { token: options.token } : {}), onEvent: reporter.onEvent,
+    const code = await interruptible(io, "stopping the repair; files fetched so far are kept, verify --repair continues", async (interrupt) => {
+      const run = runOptions({}, env, interrupt.signal);
+      const summary = await runDownload({
+        models: bad.map((r) => r.model), registry, roots, env, redactor, signal: run.signal, transfer: run.transfer,
+        ...(options.token ? { token: options.token } : {}), onEvent: reporter.onEvent,
+      });
+      await reporter.finish(summary, interrupt.by ? { lines: [], vars: {} } : consumerEnv(roots));
+      repairedOk = summary.failed === 0 && summary.interrupted === 0;
+      return 0;
     });
-    await reporter.finish(summary, consumerEnv(roots));
-    repairedOk = summary.failed === 0;
+    if (code !== 0) return code;
   }
   const seconds = (performance.now() - started) / 1000;
   if (options.json) {

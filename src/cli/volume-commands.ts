@@ -15,6 +15,7 @@ import { pruneUploads, uploadStateDir } from "../remote/index.ts";
 import { listUploads } from "../remote/index.ts";
 import { fillTargets, stagingDir, type VolumeRunOptions } from "./volume-run.ts";
 import { openTargets, type VolumeFlags } from "./volume-targets.ts";
+import { interruptible } from "./interrupt.ts";
 
 /** One model a volume holds, from its record (listing only, no bytes read). */
 export interface VolumeEntry {
@@ -113,7 +114,9 @@ export async function volumeVerifyCommand(options: VolumeVerifyOptions, io: Outp
     else io.out(`Verified ${report.length} model cop${report.length === 1 ? "y" : "ies"} on ${targets.usable.length} volume${targets.usable.length === 1 ? "" : "s"}: ${report.filter((r) => r.ok).length} ok, ${report.filter((r) => !r.ok).length} bad.${bad && !options.repair ? " Run again with --repair to send only what is wrong." : ""}`);
     if (!options.repair || toRepair.size === 0) return bad ? 1 : 0;
     const runOptions: VolumeRunOptions = { ...options, ids: [] };
-    return await fillTargets({ models: [...toRepair.values()], registry: selected.registry, roots: selected.roots, stagingRoot, targets, options: runOptions, io, env, redactor });
+    return await interruptible(io, "stopping the repair; what was sent is kept, the same command continues", (interrupt) =>
+      fillTargets({ models: [...toRepair.values()], registry: selected.registry, roots: selected.roots, stagingRoot, targets, options: runOptions, io, env, redactor, signal: interrupt.signal }),
+    );
   } finally {
     targets.close();
   }
@@ -174,15 +177,20 @@ export async function volumeStatusCommand(options: VolumeCommandOptions & Volume
 export async function volumePruneCommand(
   options: VolumeFlags & { yes?: boolean; olderThan?: number; json?: boolean }, io: Output, env: Env, redactor: Redactor,
 ): Promise<number> {
-  const targets = await openTargets(options, env, redactor);
+  return interruptible(io, "stopping the prune; uploads already aborted stay aborted, the rest are kept", (interrupt) => volumePrune(options, io, env, redactor, interrupt.signal));
+}
+
+async function volumePrune(options: VolumeFlags & { yes?: boolean; olderThan?: number; json?: boolean }, io: Output, env: Env, redactor: Redactor, signal: AbortSignal): Promise<number> {
+  const targets = await openTargets(options, env, redactor, { signal, onWaiting: (line) => io.err(line) });
   const olderThanMs = options.olderThan ?? 86_400_000;
   try {
     for (const f of targets.failures) io.err(`download-models: ${f.message}`);
     const rows = await Promise.all(
       targets.usable.map(async (conn) => {
-        if (options.yes) return { target: conn.target.label, keys: await pruneUploads(conn, { stateDir: uploadStateDir(env as NodeJS.ProcessEnv), olderThanMs }) };
+        const live = { ...conn, signal };
+        if (options.yes) return { target: conn.target.label, keys: await pruneUploads(live, { stateDir: uploadStateDir(env as NodeJS.ProcessEnv), olderThanMs }) };
         const cutoff = Date.now() - olderThanMs;
-        const pending = await listUploads(conn.client, conn.target.bucket, conn.target.prefix);
+        const pending = await listUploads(conn.client, conn.target.bucket, conn.target.prefix, signal);
         return { target: conn.target.label, keys: pending.filter((u) => !u.initiated || u.initiated.getTime() < cutoff).map((u) => u.key) };
       }),
     );

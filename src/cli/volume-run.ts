@@ -1,25 +1,22 @@
-import { rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import pLimit from "p-limit";
-import { DEFAULT_CONNECTIONS, userCacheDir } from "../util/index.ts";
+import { userCacheDir } from "../util/index.ts";
 import { UsageError } from "../errors.ts";
 import { formatBytes } from "../util/index.ts";
-import { layoutOf } from "../store/index.ts";
 import { preflight } from "../download/index.ts";
 import type { Redactor } from "../util/index.ts";
 import type { Registry } from "../sources/index.ts";
-import { consumerEnv, resolveRoots, type Env, type Roots } from "../store/index.ts";
-import { runDownload, type Summary } from "../download/index.ts";
+import type { Env, Roots } from "../store/index.ts";
+import type { Summary } from "../download/index.ts";
 import { lockForDownload, recordAdded } from "./lockfile-use.ts";
 import type { Lock } from "../lockfile/index.ts";
 import { loadSelection, usesProjects } from "../select/index.ts";
 import type { ModelRequest } from "../types.ts";
-import { uploadStateDir } from "../remote/index.ts";
-import type { UploadContext } from "../remote/index.ts";
 import type { DownloadOptions } from "./download-command.ts";
 import { createReporter, type Output } from "./reporter.ts";
 import { createUploadReporter } from "./upload-reporter.ts";
-import { completeOnVolume, createUploader, type ModelOnVolumes, type TargetTally } from "../remote/index.ts";
+import { fillVolumes, type ModelOnVolumes, type TargetTally } from "../remote/index.ts";
+import { interruptible } from "./interrupt.ts";
+import { runOptions } from "./run-options.ts";
 import { openTargets, type OpenTargets, type VolumeFlags } from "./volume-targets.ts";
 import { readerLines, targetLine } from "./volume-summary.ts";
 
@@ -44,25 +41,9 @@ function checkSelection(options: VolumeRunOptions): void {
   }
 }
 
-/** Models every usable target already holds complete: they are neither downloaded nor sent again. */
-async function alreadyThere(models: ModelRequest[], contexts: UploadContext[], copies: boolean, force: boolean): Promise<Set<ModelRequest>> {
-  const there = new Set<ModelRequest>();
-  if (force) return there;
-  const limit = pLimit(4);
-  await Promise.all(
-    models.map((m) =>
-      limit(async () => {
-        const on = await Promise.all(contexts.map((c) => completeOnVolume(c.conn, m, copies).catch(() => false)));
-        if (on.every(Boolean)) there.add(m);
-      }),
-    ),
-  );
-  return there;
-}
-
 /**
- * `download-models … --volume …`: check every target, download each model once into the staging store, upload it
- * to every target in parallel, and print one line per target and which readers load each model.
+ * `download-models … --volume …`: check every target, then fill them (fillVolumes: each model downloaded once into
+ * the staging store and sent to every target), and print one line per target and which readers load each model.
  */
 export async function volumeRun(options: VolumeRunOptions, io: Output, env: Env, redactor: Redactor): Promise<number> {
   checkSelection(options);
@@ -71,20 +52,23 @@ export async function volumeRun(options: VolumeRunOptions, io: Output, env: Env,
   // The lock, and --frozen's refusal, come before any request: to the hub and to the volumes alike.
   const locked = await lockForDownload(options, models, env);
   await preflight(models, registry, roots, env, { write: !options.dryRun });
-  const targets = await openTargets(options, env, redactor);
-  try {
-    let summary: Summary | undefined;
-    const code = await fillTargets({
-      models, registry, roots, stagingRoot, targets, options, io, env, redactor, ...(locked ? { lock: locked.lock } : {}), onSummary: (s) => (summary = s),
-    });
-    if (locked && !options.frozen && !options.dryRun && summary) {
-      const added = await recordAdded(locked, summary, Boolean(options.lockfile));
-      if (!options.json) for (const line of added) io.out(line);
+  return interruptible(io, "stopping the fill; downloaded files and uploaded parts are kept, the same command resumes", async (interrupt) => {
+    const targets = await openTargets(options, env, redactor, { signal: interrupt.signal, onWaiting: (line) => io.err(line) });
+    try {
+      let summary: Summary | undefined;
+      const code = await fillTargets({
+        models, registry, roots, stagingRoot, targets, options, io, env, redactor, signal: interrupt.signal,
+        ...(locked ? { lock: locked.lock } : {}), onSummary: (s) => (summary = s),
+      });
+      if (locked && !options.frozen && !options.dryRun && summary) {
+        const added = await recordAdded(locked, summary, Boolean(options.lockfile));
+        if (!options.json) for (const line of added) io.out(line);
+      }
+      return code;
+    } finally {
+      targets.close();
     }
-    return code;
-  } finally {
-    targets.close();
-  }
+  });
 }
 
 export interface FillInput {
@@ -98,58 +82,51 @@ export interface FillInput {
   io: Output;
   env: Env;
   redactor: Redactor;
+  signal: AbortSignal;
   /** A lockfile to follow: locked models are fetched at their locked commit. */
   lock?: Lock;
   /** Receives the download summary (models new to the lock are written back from it). */
   onSummary?: (summary: Summary) => void;
 }
 
-/** Fill checked targets with `models` (also `verify --volume --repair`): what every target holds is neither fetched nor sent. */
+/** Fill checked targets with `models` (also `verify --volume --repair`) and print what happened; returns the exit code. */
 export async function fillTargets(input: FillInput): Promise<number> {
   const { models, registry, roots, stagingRoot, targets, options, io, env, redactor } = input;
   const mode = options.json ? "json" : options.quiet ? "quiet" : "human";
   for (const f of targets.failures) io.err(`download-models: ${f.message} (this target is skipped; the others are filled)`);
-  const uploads = createUploadReporter(io, mode, { verbose: Boolean(options.verbose) });
-  const budget = pLimit(options.connections ?? DEFAULT_CONNECTIONS);
-  const contexts: UploadContext[] = targets.usable.map((conn) => ({ conn, limit: budget, env: env as NodeJS.ProcessEnv, stateDir: uploadStateDir(env as NodeJS.ProcessEnv), onEvent: uploads.onEvent }));
-  const copies = options.modelscopeCompat === "copy";
-  const there = await alreadyThere(models, contexts, copies, Boolean(options.force));
-  const todo = models.filter((m) => !there.has(m));
+  const run = runOptions(options, env, input.signal);
   if (mode === "human") {
     io.out(
       `download-models: ${models.length} model${models.length === 1 ? "" : "s"} → ${targets.usable.map((c) => c.target.label).join(", ")}` +
-        `${options.dryRun ? " (dry run)" : ""}; staging in ${stagingRoot}${options.root ? "" : " (removed after success)"}`,
+        `${options.dryRun ? " (dry run)" : ""}; staging in ${stagingRoot}${options.root ? "" : " (removed after success)"}` +
+        (run.maxRateText ? `; bandwidth capped at ${run.maxRateText}/s, downloads and uploads together` : ""),
     );
-    for (const m of there) io.out(`  on volume   ${m.source}:${m.id}@${m.revision}: complete on every target, nothing to download or send`);
   }
-  const reporter = createReporter(io, mode); // main()'s io already redacts every line
-  const uploader = createUploader({ contexts, registry, roots, stagingRoot, modelscopeCopies: copies });
-  for (const t of uploader.tallies) t.skipped += there.size;
-  const summary = await runDownload({
-    models: todo, registry, roots, env, redactor,
-    ...(options.token ? { token: options.token } : {}),
-    force: Boolean(options.force), dryRun: Boolean(options.dryRun), skipSpaceCheck: options.spaceCheck === false,
-    ...(options.concurrency ? { concurrency: options.concurrency } : {}),
-    transfer: { ...(options.connections ? { connections: options.connections } : {}), ...(options.maxRate ? { maxRate: options.maxRate } : {}) },
-    ...(input.lock ? { lock: input.lock } : {}),
+  const uploads = createUploadReporter(io, mode, { verbose: Boolean(options.verbose) });
+  const reporter = createReporter(io, mode, run.maxRateText ? { maxRate: run.maxRateText } : {}); // main()'s io already redacts every line
+  const fill = await fillVolumes({
+    models, targets: targets.usable, staging: { registry, roots, root: stagingRoot, keep: Boolean(options.root) }, env,
+    signal: run.signal, ...(run.rate ? { rate: run.rate } : {}), ...(run.connections ? { connections: run.connections } : {}),
+    modelscopeCopies: options.modelscopeCompat === "copy", ...(input.lock ? { lock: input.lock } : {}),
+    download: {
+      redactor, ...(options.token ? { token: options.token } : {}), force: Boolean(options.force), dryRun: Boolean(options.dryRun),
+      skipSpaceCheck: options.spaceCheck === false, ...(run.concurrency ? { concurrency: run.concurrency } : {}), transfer: run.transfer,
+    },
     onEvent: (e) => {
-      reporter.onEvent(e);
-      if (!options.dryRun && (e.type === "model-done" || e.type === "model-skip")) uploader.add(e.model);
+      if (e.type === "volume-present") {
+        if (mode === "human") io.out(`  on volume   ${e.model.source}:${e.model.id}@${e.model.revision}: complete on every target, nothing to download or send`);
+      } else if ("target" in e) uploads.onEvent(e);
+      else reporter.onEvent(e);
     },
   });
+  const { download: summary, consumers: onVolume } = fill;
   input.onSummary?.(summary);
-  const kinds = new Set(models.map((m) => layoutOf(registry.get(m.source))));
-  const onVolume = targets.usable.some((c) => c.target.kind === "runpod")
-    ? consumerEnv(resolveRoots({ root: "/runpod-volume/models", env: {} }), { huggingface: kinds.has("huggingface"), modelscope: kinds.has("modelscope") })
-    : { lines: [], vars: {} };
   // Nothing was to be downloaded: the download summary would only say "0 downloaded".
-  if (todo.length > 0 || mode === "json") await reporter.finish(summary, mode === "human" ? { lines: [], vars: onVolume.vars } : onVolume);
+  if (summary.models.length > 0 || mode === "json") await reporter.finish(summary, mode === "human" ? { lines: [], vars: onVolume.vars } : onVolume);
   if (options.dryRun) return dryRunReport(summary, stagingRoot, targets.usable.length, io, mode);
-  const placed = await uploader.done();
-  const failed = summary.failed > 0 || targets.failures.length > 0 || uploader.tallies.some((t) => t.failed > 0);
-  report({ io, mode, tallies: uploader.tallies, failures: targets.failures.map((f) => ({ target: f.target, message: f.message })), placed, there, onVolume: onVolume.lines, registry });
-  if (!failed && !options.root) await rm(stagingRoot, { recursive: true, force: true });
-  return failed ? 1 : 0;
+  report({ io, mode, tallies: fill.tallies, failures: targets.failures.map((f) => ({ target: f.target, message: f.message })), placed: fill.placed, there: new Set(fill.there), onVolume: fill.interrupted ? [] : onVolume.lines, registry });
+  if (fill.interrupted && mode !== "json") io.err("Interrupted: run the same command again; finished files and uploaded parts are kept and the fill continues where it stopped.");
+  return fill.failed || targets.failures.length > 0 ? 1 : 0;
 }
 
 function dryRunReport(summary: Summary, stagingRoot: string, targets: number, io: Output, mode: string): number {

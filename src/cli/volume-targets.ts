@@ -33,7 +33,14 @@ export interface OpenTargets {
  * credentials throw UsageError (exit 2); unusable targets are returned, and none usable throws the first reason.
  * The SDK is loaded only here: runs without `--volume` never pay for it.
  */
-export async function openTargets(flags: VolumeFlags, env: Env, redactor: Redactor): Promise<OpenTargets> {
+export interface OpenOptions {
+  /** Ends the check of the targets at once. */
+  signal?: AbortSignal;
+  /** A line to print while targets have not answered yet. */
+  onWaiting?: (line: string) => void;
+}
+
+export async function openTargets(flags: VolumeFlags, env: Env, redactor: Redactor, open: OpenOptions = {}): Promise<OpenTargets> {
   // The SDK warns once per process about Node < 22 on stderr; the CLI prints only its own lines.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
   const { parseVolume, resolveCredentials, connect, disconnect, checkTargets, partPlan } = await import("../remote/index.ts");
@@ -53,7 +60,16 @@ export async function openTargets(flags: VolumeFlags, env: Env, redactor: Redact
     conns.push(connect(target, credentials));
   }
   const close = () => conns.forEach(disconnect);
-  const { usable, failures } = await checkTargets(conns);
+  const onWaiting = open.onWaiting;
+  const { usable, failures } = await checkTargets(conns, {
+    ...(open.signal ? { signal: open.signal } : {}),
+    ...(onWaiting
+      ? { onWaiting: (pending, ms) => onWaiting(`  waiting for ${pending.map((p) => `${p.endpoint} (--volume ${p.label})`).join(", ")} to answer: ${Math.round(ms / 1000)} s so far, giving up after about 30 s…`) }
+      : {}),
+  }).catch((error: unknown) => {
+    close();
+    throw error;
+  });
   if (usable.length === 0) {
     close();
     if (failures.length === 1) throw failures[0]!;

@@ -1,6 +1,7 @@
 import type { ModelRequest } from "../types.ts";
 
-export type ModelStatus = "downloaded" | "relinked" | "skipped" | "failed" | "planned";
+/** `interrupted`: the run was stopped (Ctrl-C, SIGTERM, the caller's signal) before this model finished; not a failure. */
+export type ModelStatus = "downloaded" | "relinked" | "skipped" | "failed" | "planned" | "interrupted";
 
 /** Result of one model, as reported in the summary. */
 export interface ModelResult {
@@ -24,6 +25,8 @@ export interface ModelResult {
   projects: string[];
   seconds: number;
   error?: string;
+  /** The error's kind beside its message, to branch on: its class name (`DiskSpaceError`, `HubError`…) or system code. */
+  errorKind?: string;
   /** The request's filters: offline `snapshot_download` callers must pass the same patterns. */
   include?: string[];
   exclude?: string[];
@@ -48,7 +51,8 @@ export type DownloadEvent =
   | { type: "file-retry"; model: ModelRequest; path: string; attempt: number; delayMs: number; reason: string }
   | { type: "file-done"; model: ModelRequest; path: string; size: number; reused: boolean }
   | { type: "model-done"; model: ModelRequest; result: ModelResult }
-  | { type: "model-error"; model: ModelRequest; result: ModelResult; error: Error };
+  | { type: "model-error"; model: ModelRequest; result: ModelResult; error: Error }
+  | { type: "model-interrupted"; model: ModelRequest; result: ModelResult };
 
 export type EventSink = (event: DownloadEvent) => void;
 

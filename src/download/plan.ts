@@ -2,7 +2,7 @@ import type { Downloader, ResolveContext } from "../sources/index.ts";
 import type { ModelRequest, Snapshot } from "../types.ts";
 import { entryFromSnapshot, findEntry } from "../lockfile/index.ts";
 import { listingMatches, movedError } from "../lockfile/index.ts";
-import { DownloadModelsError } from "../errors.ts";
+import { NoMatchingFilesError } from "../errors.ts";
 import { openCache } from "../store/index.ts";
 import { matchesFilters } from "../util/index.ts";
 import { checkSnapshot, describeNoMatch } from "../sources/index.ts";
@@ -39,7 +39,7 @@ export async function planModel(model: ModelRequest, run: RunContext, signal: Ab
   const { snapshot, lockUse } = await resolveSnapshot(model, downloader, ctx, run);
   checkSnapshot(snapshot, model);
   const files = snapshot.files.filter((f) => matchesFilters(f.path, model.include, model.exclude));
-  if (files.length === 0) throw new DownloadModelsError(describeNoMatch(model, snapshot.files));
+  if (files.length === 0) throw new NoMatchingFilesError(describeNoMatch(model, snapshot.files));
   // --force fetches every byte again: nothing on disk is trusted, not even a blob of the right size.
   const reusable = run.force ? files.map(() => false) : await Promise.all(files.map((f) => run.hashing(() => store.canReuse(f))));
   const plan: ModelPlan = {

@@ -1,4 +1,5 @@
 import pLimit from "p-limit";
+import { DownloadModelsError, errorKind } from "../errors.ts";
 import type { Dispatcher } from "undici";
 import type { DownloadEvent, EventSink, ModelResult } from "./events.ts";
 import type { Registry } from "../sources/index.ts";
@@ -8,7 +9,7 @@ import { DEFAULT_FILES, DEFAULT_MODELS } from "../util/index.ts";
 import { createDisk } from "../util/index.ts";
 import { createRedactor, type Redactor } from "../util/index.ts";
 import { SpaceReservations } from "./space.ts";
-import { createTransfer, type TransferOptions } from "../transfer/index.ts";
+import { createTransfer, type RateLimit, type TransferOptions } from "../transfer/index.ts";
 import { commitModel } from "./commit.ts";
 import { missingBytes, type RunContext } from "./context.ts";
 import { fetchModel } from "./fetch.ts";
@@ -35,6 +36,8 @@ export interface RunDownloadOptions {
   /** Models resolved at once (API calls). @default 4 */
   modelConcurrency?: number;
   dispatcher?: Dispatcher;
+  /** A bandwidth budget shared with the rest of the run (uploads of a volume fill); else `transfer.maxRate`'s own. */
+  rate?: RateLimit;
   signal?: AbortSignal;
   onEvent?: EventSink;
   /** Hides the run's secrets in results and events; one is created per run when not given. */
@@ -51,6 +54,8 @@ export interface Summary {
   skipped: number;
   failed: number;
   planned: number;
+  /** Models the run's signal stopped before they finished (kept for the next run, not failed). */
+  interrupted: number;
   /** Bytes moved over the network. */
   downloadedBytes: number;
   /** Total size of every model's files. */
@@ -96,8 +101,15 @@ async function runModel(model: ModelRequest, run: RunContext): Promise<ModelResu
     run.emit({ type: "model-done", model, result: done(plan.reused.size === plan.files.length ? "relinked" : "downloaded") });
     return result;
   } catch (error) {
-    const err = error instanceof Error ? error : new Error(String(error));
+    const err = error instanceof Error ? error : new DownloadModelsError(String(error));
     result.error = run.redactor.redact(err.message);
+    // Stopped by the run's signal: the model is not broken, the run was cut short; its bytes are kept.
+    if (signal.aborted) {
+      result.errorKind = "InterruptedError";
+      run.emit({ type: "model-interrupted", model, result: done("interrupted") });
+      return result;
+    }
+    result.errorKind = errorKind(err);
     run.emit({ type: "model-error", model, result: done("failed"), error: err });
     return result;
   } finally {
@@ -115,7 +127,7 @@ export async function runDownload(options: RunDownloadOptions): Promise<Summary>
   const disk = createDisk();
   const transfer = createTransfer(
     { files: options.concurrency ?? DEFAULT_FILES, ...options.transfer },
-    { ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}), disk },
+    { ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}), ...(options.rate ? { rate: options.rate } : {}), disk },
   );
   const redactor = options.redactor ?? createRedactor();
   redactor.add(options.token);
@@ -135,7 +147,7 @@ export async function runDownload(options: RunDownloadOptions): Promise<Summary>
     const count = (s: ModelResult["status"]) => results.filter((r) => r.status === s).length;
     return {
       models: results,
-      downloaded: count("downloaded"), relinked: count("relinked"), skipped: count("skipped"), failed: count("failed"), planned: count("planned"),
+      downloaded: count("downloaded"), relinked: count("relinked"), skipped: count("skipped"), failed: count("failed"), planned: count("planned"), interrupted: count("interrupted"),
       downloadedBytes: results.reduce((n, r) => n + (r.status === "planned" ? 0 : r.downloadedBytes), 0),
       totalBytes: results.reduce((n, r) => n + r.bytes, 0),
       seconds: (performance.now() - started) / 1000,

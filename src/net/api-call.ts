@@ -1,4 +1,4 @@
-import { HubError } from "../errors.ts";
+import { HubError, StalledError } from "../errors.ts";
 import { redactUrl } from "../util/index.ts";
 import { backoffDelay, sleep } from "./backoff.ts";
 
@@ -34,7 +34,6 @@ export interface Attempt {
   alive(): void;
 }
 
-class Stalled extends Error {}
 
 /** Read a JSON API body as text, refusing one larger than MAX_JSON_BYTES; every piece feeds the stall watchdog. */
 export async function readCapped(body: AsyncIterable<Uint8Array>, url: string, attempt?: Attempt): Promise<string> {
@@ -71,11 +70,11 @@ export async function withRetries<T>(options: ApiCallOptions, url: string, call:
     const ctl = new AbortController();
     const onAbort = () => ctl.abort(options.signal?.reason);
     options.signal?.addEventListener("abort", onAbort, { once: true });
-    const timer = setTimeout(() => ctl.abort(new Stalled()), stallMs);
+    const timer = setTimeout(() => ctl.abort(new StalledError(stallMs)), stallMs);
     try {
       return await call({ signal: ctl.signal, alive: () => timer.refresh() });
     } catch (error) {
-      const stalled = ctl.signal.reason instanceof Stalled;
+      const stalled = ctl.signal.reason instanceof StalledError;
       if (options.signal?.aborted) throw options.signal.reason ?? error;
       if (error instanceof HubError && !error.info.retryable) throw error;
       const wait = error instanceof HubError ? error.info.retryAfterMs : undefined;

@@ -10,6 +10,8 @@ export interface S3Connection {
   singleTry: S3Client;
   /** Undefined: the SDK's standard AWS chain (s3:// targets only). */
   credentials: S3Credentials | undefined;
+  /** The run's interrupt: every request and every wait on this connection ends when it fires. */
+  signal?: AbortSignal;
 }
 
 export interface S3ClientOptions {
@@ -55,12 +57,13 @@ export function createS3Client(target: S3Target, credentials: S3Credentials | un
   });
 }
 
-export function connect(target: S3Target, credentials: S3Credentials | undefined, options?: S3ClientOptions): S3Connection {
+export function connect(target: S3Target, credentials: S3Credentials | undefined, options?: S3ClientOptions & { signal?: AbortSignal }): S3Connection {
   return {
     target,
     client: createS3Client(target, credentials, options),
     singleTry: createS3Client(target, credentials, { ...options, maxAttempts: 1 }),
     credentials,
+    ...(options?.signal ? { signal: options.signal } : {}),
   };
 }
 

@@ -1,5 +1,6 @@
 import { isDeepStrictEqual } from "node:util";
 import pLimit from "p-limit";
+import { DownloadModelsError } from "../errors.ts";
 import { layoutOf, openCache } from "../store/index.ts";
 import type { Registry } from "../sources/index.ts";
 import type { Roots } from "../store/index.ts";
@@ -67,6 +68,8 @@ export interface UploaderOptions {
   modelscopeCopies: boolean;
   /** Models uploaded at once. @default 2 */
   models?: number;
+  /** Once it fires, queued models are not started and what stops is not counted as failed. */
+  signal?: AbortSignal;
 }
 
 /** Uploads models as the download finishes them, to all targets in parallel; a failing target never stops the others. */
@@ -81,7 +84,7 @@ export function createUploader(options: UploaderOptions): Uploader {
 
   async function one(model: ModelRequest): Promise<ModelOnVolumes> {
     const complete = await cache.completeModel(model);
-    if (!complete) throw new Error(`${model.id}@${model.revision} is not complete in the staging store`);
+    if (!complete) throw new DownloadModelsError(`${model.id}@${model.revision} is not complete in the staging store`);
     const out: ModelOnVolumes = { model, targets: [] };
     const live = options.contexts.filter((_, i) => !tallies[i]!.full);
     if (live.length === 0) return out;
@@ -101,7 +104,7 @@ export function createUploader(options: UploaderOptions): Uploader {
         else tally.uploaded++;
         tally.objects += r.result.uploaded;
         tally.bytesSent += r.result.bytesSent;
-      } else {
+      } else if (!options.signal?.aborted) {
         tally.failed++;
         tally.errors.push(`${model.source}:${model.id}@${model.revision}: ${r.error.message}`);
         if (r.volumeFull) tally.full = true;
@@ -115,7 +118,8 @@ export function createUploader(options: UploaderOptions): Uploader {
     add(model) {
       jobs.push(
         limit(() =>
-          one(model).catch((error: unknown) => {
+          (options.signal?.aborted ? Promise.resolve({ model, targets: [] }) : one(model)).catch((error: unknown) => {
+            if (options.signal?.aborted) return { model, targets: [] };
             for (const t of tallies) {
               t.failed++;
               t.errors.push(`${model.id}: ${(error as Error).message}`);

@@ -16,3 +16,5 @@ export { type ModelOnVolumes, type TargetTally, type Uploader, type UploaderOpti
 export { type VolumeManifest, requestOfRecord } from "./layout.ts";
 export { type ReaderSupport, readerSupport } from "./readers.ts";
 export { listUploads } from "./upload-state.ts";
+export { fillVolumes, type FillEvent, type FillSummary, type FillVolumesOptions } from "./fill-volumes.ts";
+export { VolumeHolder, liveUploads, DEFAULT_HOLDER_TIMING, type HolderTiming } from "./holders.ts";

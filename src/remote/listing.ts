@@ -2,7 +2,8 @@ import { ListObjectsV2Command, type ListObjectsV2CommandOutput } from "@aws-sdk/
 import type { S3Connection } from "./client.ts";
 import type { S3EventSink } from "./events.ts";
 import { cleanEtag } from "./upload-common.ts";
-import { DEFAULT_RETRY, describeS3Error, s3Status, sleep, withRetry, type RetryPolicy } from "./retry.ts";
+import { sleep } from "../net/index.ts";
+import { DEFAULT_RETRY, describeS3Error, s3Status, withRetry, type RetryPolicy } from "./retry.ts";
 
 export interface ListedObject {
   key: string;
@@ -45,7 +46,7 @@ async function pages(conn: S3Connection, prefix: string, delimiter: string | und
     const cmd = new ListObjectsV2Command({ Bucket: conn.target.bucket, Prefix: prefix, Delimiter: delimiter, ContinuationToken: token });
     let page: ListObjectsV2CommandOutput;
     try {
-      page = await withRetry(() => conn.client.send(cmd, { requestTimeout: 600_000 }), options.retry ?? DEFAULT_RETRY);
+      page = await withRetry(() => conn.client.send(cmd, { requestTimeout: 600_000, abortSignal: conn.signal }), options.retry ?? DEFAULT_RETRY, undefined, conn.signal);
     } catch (error) {
       if (looksLikeListingFault(error)) throw new ListingFault(describeS3Error(error), { cause: error });
       throw error;
@@ -86,7 +87,7 @@ export async function listPrefix(conn: S3Connection, prefix: string, options: Li
     } catch (error) {
       if (!(error instanceof ListingFault)) throw error;
       reason = error.message;
-      if (attempt === 1) await sleep(options.faultPauseMs ?? 5000);
+      if (attempt === 1) await sleep(options.faultPauseMs ?? 5000, conn.signal);
     }
   }
   options.onEvent?.({ type: "listing-fallback", target: conn.target.label, prefix, reason });

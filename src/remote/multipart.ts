@@ -10,9 +10,10 @@ import {
 } from "@aws-sdk/client-s3";
 import { S3UploadError } from "./errors.ts";
 import { partCount, partRange } from "./part-size.ts";
-import { DEFAULT_RETRY, isNotFound, isRetryable, s3Code, sleep, withRetry } from "./retry.ts";
+import { backoffDelay, sleep } from "../net/index.ts";
+import { DEFAULT_RETRY, isNotFound, isRetryable, s3Code, withRetry } from "./retry.ts";
 import { cleanEtag, headUntilPresent, isMd5Hex, rethrowFull, retryListener, transferTimeoutMs, type UploadContext, type UploadedObject, type UploadInput } from "./upload-common.ts";
-import { abortStaleUploads, fileIdentity, loadRecord, removeCutShortRecords, sameSource, statePath, UploadState, type FileIdentity } from "./upload-state.ts";
+import { abortStaleUploads, adoptRecord, fileIdentity, loadRecord, removeCutShortRecords, sameSource, statePath, UploadState, type FileIdentity } from "./upload-state.ts";
 
 async function readRange(fh: FileHandle, start: number, end: number): Promise<Buffer> {
   const buffer = Buffer.allocUnsafe(end - start);
@@ -46,7 +47,7 @@ async function listedParts(ctx: UploadContext, key: string, uploadId: string): P
   try {
     for (;;) {
       const cmd = new ListPartsCommand({ Bucket: ctx.conn.target.bucket, Key: key, UploadId: uploadId, PartNumberMarker: marker });
-      const page = await withRetry(() => ctx.conn.client.send(cmd), ctx.retry ?? DEFAULT_RETRY);
+      const page = await withRetry(() => ctx.conn.client.send(cmd, { abortSignal: ctx.conn.signal }), ctx.retry ?? DEFAULT_RETRY, undefined, ctx.conn.signal);
       parts.push(...(page.Parts ?? []));
       if (!page.IsTruncated || !page.NextPartNumberMarker || page.NextPartNumberMarker === marker) return parts;
       marker = page.NextPartNumberMarker;
@@ -59,9 +60,11 @@ async function listedParts(ctx: UploadContext, key: string, uploadId: string): P
 
 async function startUpload(ctx: UploadContext, file: UploadInput, partSize: number, source: FileIdentity): Promise<UploadState> {
   const { client, target } = ctx.conn;
-  const created = await withRetry(() => client.send(new CreateMultipartUploadCommand({ Bucket: target.bucket, Key: file.key })), ctx.retry ?? DEFAULT_RETRY)
+  const created = await withRetry(() => client.send(new CreateMultipartUploadCommand({ Bucket: target.bucket, Key: file.key }), { abortSignal: ctx.conn.signal }), ctx.retry ?? DEFAULT_RETRY, undefined, ctx.conn.signal)
     .catch((error: unknown) => rethrowFull(ctx, file.key, error));
   if (!created.UploadId) throw new S3UploadError(`CreateMultipartUpload for ${file.key} returned no upload id.`, { target: target.label, key: file.key });
+  // Named on the volume before any part goes out: another fill finishing this key must not abort it.
+  await ctx.holder?.hold(created.UploadId);
   const path = statePath(ctx.stateDir, target.endpoint ?? "aws", target.bucket, file.key);
   const state = new UploadState(path, {
     version: 1, endpoint: target.endpoint ?? "aws", bucket: target.bucket, key: file.key, uploadId: created.UploadId,
@@ -78,11 +81,13 @@ async function startUpload(ctx: UploadContext, file: UploadInput, partSize: numb
 async function resumeUpload(ctx: UploadContext, file: UploadInput, partSize: number, source: FileIdentity, fh: FileHandle): Promise<UploadState | undefined> {
   const { target } = ctx.conn;
   const path = statePath(ctx.stateDir, target.endpoint ?? "aws", target.bucket, file.key);
+  await adoptRecord(path);
   await removeCutShortRecords(path);
   const record = await loadRecord(path);
   if (!record || !sameSource(record.source, source) || record.partSize !== partSize || record.size !== file.size) return undefined;
   const listed = await listedParts(ctx, file.key, record.uploadId);
   if (!listed) return undefined;
+  await ctx.holder?.hold(record.uploadId);
   const state = new UploadState(path, { ...record, parts: {} });
   for (const part of listed) {
     const n = part.PartNumber ?? 0;
@@ -109,13 +114,15 @@ async function sendPart(ctx: UploadContext, file: UploadInput, state: UploadStat
   let sent = 0;
   for (let tries = 1; ; tries++) {
     const out = await withRetry(
-      () => {
+      async () => {
+        await ctx.rate?.acquire(body.length, ctx.conn.signal);
         sent += body.length;
         const cmd = new UploadPartCommand({ Bucket: target.bucket, Key: file.key, UploadId: state.record.uploadId, PartNumber: n, Body: body, ContentLength: body.length });
-        return client.send(cmd, { requestTimeout: transferTimeoutMs(body.length) });
+        return client.send(cmd, { requestTimeout: transferTimeoutMs(body.length), abortSignal: ctx.conn.signal });
       },
       ctx.retry ?? DEFAULT_RETRY,
       retryListener(ctx, file.key),
+      ctx.conn.signal,
     ).catch((error: unknown) => rethrowFull(ctx, file.key, error));
     const etag = cleanEtag(out.ETag);
     // A part ETag that is an MD5 but not ours means other bytes arrived; the same part number overwrites.
@@ -144,14 +151,15 @@ async function complete(ctx: UploadContext, file: UploadInput, state: UploadStat
   for (let attempt = 1; ; attempt++) {
     try {
       const cmd = new CompleteMultipartUploadCommand({ Bucket: target.bucket, Key: file.key, UploadId: state.record.uploadId, MultipartUpload: { Parts: parts } });
-      return cleanEtag((await client.send(cmd, { requestTimeout: timeout })).ETag);
+      return cleanEtag((await client.send(cmd, { requestTimeout: timeout, abortSignal: ctx.conn.signal })).ETag);
     } catch (error) {
       // No such upload after a timed-out try (ours, or the SDK's own retry): that try went through; HEAD decides.
       if (s3Code(error) === "NoSuchUpload") return undefined;
+      if (ctx.conn.signal?.aborted) throw ctx.conn.signal.reason;
       if (attempt >= policy.attempts || !isRetryable(error)) rethrowFull(ctx, file.key, error);
-      const delayMs = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
+      const delayMs = backoffDelay(attempt, { baseMs: policy.baseDelayMs, capMs: policy.maxDelayMs });
       retryListener(ctx, file.key)(attempt, delayMs, error);
-      await sleep(delayMs);
+      await sleep(delayMs, ctx.conn.signal);
       timeout *= 2;
     }
   }
@@ -196,7 +204,7 @@ export async function putMultipart(ctx: UploadContext, file: UploadInput, partSi
     }
     if (sha256 && (await sha256) !== file.sha256) {
       await state.remove();
-      await abortStaleUploads(client, target.bucket, file.key);
+      await abortStaleUploads(ctx.conn, file.key);
       throw new S3UploadError(`${file.localPath} does not match its sha256; not completing the upload of ${file.key}.`, { target: target.label, key: file.key });
     }
     const completed = await complete(ctx, file, state);
@@ -204,7 +212,8 @@ export async function putMultipart(ctx: UploadContext, file: UploadInput, partSi
     const seen = await headUntilPresent(ctx, file.key, file.size);
     const etag = seen || completed || "";
     const etagCheck = await checkFinalEtag(target.label, file, state, etag);
-    await abortStaleUploads(client, target.bucket, file.key, state.record.uploadId);
+    ctx.holder?.release(state.record.uploadId);
+    await abortStaleUploads(ctx.conn, file.key, state.record.uploadId);
     return { key: file.key, size: file.size, etag, etagCheck, bytesSent };
   } finally {
     await fh.close();

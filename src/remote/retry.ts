@@ -1,3 +1,5 @@
+import { backoffDelay, sleep } from "../net/index.ts";
+
 /** What the SDK puts on a service or network error that we look at. */
 interface SdkErrorShape {
   name?: string;
@@ -55,20 +57,21 @@ export const DEFAULT_RETRY: RetryPolicy = { attempts: 5, baseDelayMs: 1000, maxD
 
 export type RetryListener = (attempt: number, delayMs: number, error: unknown) => void;
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Run `fn` until it succeeds, retrying what isRetryable accepts with exponential backoff and jitter. */
-export async function withRetry<T>(fn: (attempt: number) => Promise<T>, policy: RetryPolicy, onRetry?: RetryListener): Promise<T> {
+/**
+ * Run `fn` until it succeeds, retrying what isRetryable accepts with the run's one backoff (exponential, jitter,
+ * capped); `signal` ends the waits and the retries at once.
+ */
+export async function withRetry<T>(fn: (attempt: number) => Promise<T>, policy: RetryPolicy, onRetry?: RetryListener, signal?: AbortSignal): Promise<T> {
   for (let attempt = 1; ; attempt++) {
+    signal?.throwIfAborted();
     try {
       return await fn(attempt);
     } catch (error) {
+      if (signal?.aborted) throw signal.reason;
       if (attempt >= policy.attempts || !isRetryable(error)) throw error;
-      const delayMs = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2);
+      const delayMs = backoffDelay(attempt, { baseMs: policy.baseDelayMs, capMs: policy.maxDelayMs });
       onRetry?.(attempt, delayMs, error);
-      await sleep(delayMs);
+      await sleep(delayMs, signal);
     }
   }
 }

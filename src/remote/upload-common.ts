@@ -3,7 +3,10 @@ import type { LimitFunction } from "p-limit";
 import type { S3Connection } from "./client.ts";
 import { S3UploadError, VolumeFullError } from "./errors.ts";
 import type { EtagCheck, S3EventSink } from "./events.ts";
-import { DEFAULT_RETRY, describeS3Error, isNotFound, isVolumeFull, sleep, withRetry, type RetryPolicy } from "./retry.ts";
+import { sleep } from "../net/index.ts";
+import type { RateLimit } from "../transfer/index.ts";
+import type { VolumeHolder } from "./holders.ts";
+import { DEFAULT_RETRY, describeS3Error, isNotFound, isVolumeFull, withRetry, type RetryPolicy } from "./retry.ts";
 
 /** What uploadFile needs besides the file: where, with which budget, how to report. */
 export interface UploadContext {
@@ -19,6 +22,10 @@ export interface UploadContext {
   headRetryDelaysMs?: number[];
   /** First CompleteMultipartUpload timeout; doubles per retry. @default max(60 s, 5 s per GB) */
   completeTimeoutMs?: number;
+  /** This process's holder record on the volume: the multipart uploads it names are never aborted by others. */
+  holder?: VolumeHolder;
+  /** The run's one bandwidth budget (`--max-rate`), shared with its downloads; every body waits its turn here. */
+  rate?: RateLimit;
   onEvent?: S3EventSink;
 }
 
@@ -74,9 +81,10 @@ export async function headUntilPresent(ctx: UploadContext, key: string, size: nu
   for (let i = 0; ; i++) {
     try {
       const head = await withRetry(
-        () => client.send(new HeadObjectCommand({ Bucket: target.bucket, Key: key }), { requestTimeout: 600_000 }),
+        () => client.send(new HeadObjectCommand({ Bucket: target.bucket, Key: key }), { requestTimeout: 600_000, abortSignal: ctx.conn.signal }),
         ctx.retry ?? DEFAULT_RETRY,
         retryListener(ctx, key),
+        ctx.conn.signal,
       );
       if (head.ContentLength === size) return cleanEtag(head.ETag);
       last = `it has ${head.ContentLength} bytes instead of ${size}`;
@@ -88,7 +96,7 @@ export async function headUntilPresent(ctx: UploadContext, key: string, size: nu
     if (delay === undefined) {
       throw new S3UploadError(`${key} on ${target.label} was written but ${last} after ${delays.length + 1} checks.`, { target: target.label, key });
     }
-    await sleep(delay);
+    await sleep(delay, ctx.conn.signal);
   }
 }
 

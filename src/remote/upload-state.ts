@@ -1,10 +1,12 @@
-import { createHash } from "node:crypto";
-import { readdir, readFile, rm, stat } from "node:fs/promises";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdir, readdir, readFile, rename, rm, stat } from "node:fs/promises";
+import { hostname } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { AbortMultipartUploadCommand, ListMultipartUploadsCommand, type S3Client } from "@aws-sdk/client-s3";
 import { userCacheDir, writeFileAtomic } from "../util/index.ts";
 import type { S3Connection } from "./client.ts";
 import { isNotFound } from "./retry.ts";
+import { isOrphan, liveUploads } from "./holders.ts";
 
 /** Which local file an upload was made from; a changed file never resumes an old upload. */
 export interface FileIdentity {
@@ -40,6 +42,51 @@ export interface UploadRecord {
 /** `$XDG_CACHE_HOME/download-models/s3-uploads`, else `~/.cache/download-models/s3-uploads`. */
 export function uploadStateDir(env: NodeJS.ProcessEnv): string {
   return join(userCacheDir(env), "download-models", "s3-uploads");
+}
+
+// One folder per run: two fills of the same volume by the same user never share (or resume) each other's records.
+const RUN_DIR = /^(.+)-(\d+)-([0-9a-f]{8})$/;
+
+/** The resume records of one run: `<base>/<host>-<pid>-<random>`. */
+export function runStateDir(base: string): string {
+  return join(base, runId());
+}
+
+/** `<host>-<pid>-<random>`: names one run's folders and markers; runIsDead tells whether its process is gone. */
+export function runId(): string {
+  return `${hostname()}-${process.pid}-${randomBytes(4).toString("hex")}`;
+}
+
+export function runIsDead(name: string): boolean {
+  const m = RUN_DIR.exec(name);
+  if (!m || m[1] !== hostname()) return false;
+  try {
+    process.kill(Number(m[2]), 0);
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "ESRCH";
+  }
+}
+
+/**
+ * Before resuming: when this run has no record at `path`, take the same file's record from a run that died (or
+ * from the flat folder older versions wrote). A rename moves it, so only one live run can take it.
+ */
+export async function adoptRecord(path: string): Promise<void> {
+  const dir = dirname(path);
+  if (!RUN_DIR.test(basename(dir))) return;
+  const base = dirname(dir);
+  const names = await readdir(base).catch(() => [] as string[]);
+  const from = [join(base, basename(path)), ...names.filter(runIsDead).map((n) => join(base, n, basename(path)))];
+  for (const candidate of from) {
+    try {
+      await mkdir(dir, { recursive: true });
+      await rename(candidate, path);
+      return;
+    } catch {
+      // Not there, or another run took it first.
+    }
+  }
 }
 
 /** One record file per (endpoint, bucket, key): the name is a hash, so keys need no escaping. */
@@ -121,12 +168,12 @@ export interface PendingUpload {
 }
 
 /** Multipart uploads in progress under a prefix (all pages). */
-export async function listUploads(client: S3Client, bucket: string, prefix: string): Promise<PendingUpload[]> {
+export async function listUploads(client: S3Client, bucket: string, prefix: string, signal?: AbortSignal): Promise<PendingUpload[]> {
   const found: PendingUpload[] = [];
   let keyMarker: string | undefined;
   let uploadIdMarker: string | undefined;
   for (;;) {
-    const page = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }));
+    const page = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }), { abortSignal: signal });
     for (const u of page.Uploads ?? []) if (u.Key && u.UploadId) found.push({ key: u.Key, uploadId: u.UploadId, initiated: u.Initiated });
     if (!page.IsTruncated || (!page.NextKeyMarker && !page.NextUploadIdMarker)) return found;
     keyMarker = page.NextKeyMarker;
@@ -134,9 +181,9 @@ export async function listUploads(client: S3Client, bucket: string, prefix: stri
   }
 }
 
-async function abort(client: S3Client, bucket: string, key: string, uploadId: string): Promise<void> {
+async function abort(client: S3Client, bucket: string, key: string, uploadId: string, signal?: AbortSignal): Promise<void> {
   try {
-    await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }));
+    await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }), { abortSignal: signal });
   } catch (error) {
     // Already gone (completed or aborted elsewhere) is the outcome we wanted.
     if (!isNotFound(error) && (error as { name?: string }).name !== "NoSuchUpload") throw error;
@@ -145,11 +192,16 @@ async function abort(client: S3Client, bucket: string, key: string, uploadId: st
 
 /**
  * Abort the other multipart uploads of exactly this key (staged parts take volume space until aborted), keeping
- * `keep`. Run after the key was written successfully. Returns how many were aborted.
+ * `keep` and every upload a live process on the volume holds (another fill may be writing the same key). Run after
+ * the key was written successfully. Returns how many were aborted.
  */
-export async function abortStaleUploads(client: S3Client, bucket: string, key: string, keep?: string): Promise<number> {
-  const stale = (await listUploads(client, bucket, key)).filter((u) => u.key === key && u.uploadId !== keep);
-  for (const u of stale) await abort(client, bucket, u.key, u.uploadId);
+export async function abortStaleUploads(conn: S3Connection, key: string, keep?: string): Promise<number> {
+  const { client, target, signal } = conn;
+  const others = (await listUploads(client, target.bucket, key, signal)).filter((u) => u.key === key && u.uploadId !== keep);
+  if (others.length === 0) return 0;
+  const live = await liveUploads(conn);
+  const stale = others.filter((u) => isOrphan(u, live));
+  for (const u of stale) await abort(client, target.bucket, u.key, u.uploadId, signal);
   return stale.length;
 }
 
@@ -165,11 +217,14 @@ export interface PruneOptions {
  * records. Returns the keys whose uploads were aborted.
  */
 export async function pruneUploads(conn: S3Connection, options: PruneOptions): Promise<string[]> {
-  const { client, target } = conn;
+  const { client, target, signal } = conn;
   const cutoff = (options.now ?? Date.now()) - (options.olderThanMs ?? 86_400_000);
-  const old = (await listUploads(client, target.bucket, target.prefix)).filter((u) => !u.initiated || u.initiated.getTime() < cutoff);
+  const pending = await listUploads(client, target.bucket, target.prefix, signal);
+  // Old is not enough: a long fill on another machine may still be writing it.
+  const live = pending.length ? await liveUploads(conn) : undefined;
+  const old = pending.filter((u) => (!u.initiated || u.initiated.getTime() < cutoff) && (!live || !live.held.has(u.uploadId)));
   for (const u of old) {
-    await abort(client, target.bucket, u.key, u.uploadId);
+    await abort(client, target.bucket, u.key, u.uploadId, signal);
     await rm(statePath(options.stateDir, target.endpoint ?? "aws", target.bucket, u.key), { force: true });
   }
   await dropOrphanRecords(options.stateDir, target, new Set(old.map((u) => u.uploadId)));
@@ -190,4 +245,6 @@ async function dropOrphanRecords(dir: string, target: S3Connection["target"], ab
     const record = await loadRecord(join(dir, name));
     if (record && record.bucket === target.bucket && aborted.has(record.uploadId)) await rm(join(dir, name), { force: true });
   }
+  // The folders of runs that are gone, one level down.
+  for (const name of names.filter(runIsDead)) await dropOrphanRecords(join(dir, name), target, aborted);
 }

@@ -41,13 +41,15 @@ export async function uploadBytes(ctx: UploadContext, key: string, body: Buffer)
     const out = await ctx
       .limit(() =>
         withRetry(
-          () => {
+          async () => {
+            await ctx.rate?.acquire(body.length, ctx.conn.signal);
             bytesSent += body.length;
             const cmd = new PutObjectCommand({ Bucket: target.bucket, Key: key, Body: body, ContentLength: body.length });
-            return client.send(cmd, { requestTimeout: transferTimeoutMs(body.length) });
+            return client.send(cmd, { requestTimeout: transferTimeoutMs(body.length), abortSignal: ctx.conn.signal });
           },
           ctx.retry ?? DEFAULT_RETRY,
           retryListener(ctx, key),
+          ctx.conn.signal,
         ),
       )
       .catch((error: unknown) => rethrowFull(ctx, key, error));

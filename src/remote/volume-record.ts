@@ -42,7 +42,7 @@ function isRecord(value: unknown): value is VolumeRecord {
 /** The record at `key`, undefined when absent or not one of ours. */
 export async function readRecord(conn: S3Connection, key: string, retry: RetryPolicy = DEFAULT_RETRY): Promise<VolumeRecord | undefined> {
   try {
-    const out = await withRetry(() => conn.client.send(new GetObjectCommand({ Bucket: conn.target.bucket, Key: key })), retry);
+    const out = await withRetry(() => conn.client.send(new GetObjectCommand({ Bucket: conn.target.bucket, Key: key }), { abortSignal: conn.signal }), retry, undefined, conn.signal);
     const text = (await out.Body?.transformToString()) ?? "";
     const parsed: unknown = JSON.parse(text);
     return isRecord(parsed) ? parsed : undefined;

@@ -3,7 +3,7 @@ import { getGlobalDispatcher, type Dispatcher } from "undici";
 import type { Registry } from "./registry.ts";
 import type { Env } from "../types.ts";
 import type { ModelRequest } from "../types.ts";
-import { DownloadModelsError } from "../errors.ts";
+import { NoMatchingFilesError } from "../errors.ts";
 import { matchesFilters } from "../util/index.ts";
 import { DEFAULT_MODELS } from "../util/index.ts";
 import { tokenFor } from "./downloader.ts";
@@ -42,7 +42,7 @@ export async function resolveEntries(models: readonly ModelRequest[], o: Resolve
           });
           checkSnapshot(snapshot, model);
           if (!snapshot.files.some((f) => matchesFilters(f.path, model.include, model.exclude))) {
-            throw new DownloadModelsError(describeNoMatch(model, snapshot.files));
+            throw new NoMatchingFilesError(describeNoMatch(model, snapshot.files));
           }
           return { model, entry: entryFromSnapshot(model, snapshot) };
         } catch (error) {

@@ -27,6 +27,8 @@ export interface BakeOptions {
   header?: string[];
   /** The lock the download followed: each baked model must be at its locked commit; its entries go to lock.json. */
   lock?: Lock;
+  /** Stops before the next file; the image's records (baked.txt…) are then not written. */
+  signal?: AbortSignal;
 }
 
 export interface BakedModel {
@@ -100,6 +102,7 @@ export async function bake(options: BakeOptions): Promise<BakedModel[]> {
     if (entry && entry.commit !== manifest.commit) throw new BakeError(`${name}: ${manifest.commit} under ${from}, the lock pins ${entry.commit}`);
     if (entry) locked.push(entry);
     for (const f of complete.files) {
+      options.signal?.throwIfAborted();
       const rel = relativeWithin(from, f.disk);
       if (rel.includes("\n")) throw new BakeError(`${name}: "${f.path}" has a line break in its name, which the in-image check cannot list`);
       await mirror(from, to, rel, seen);

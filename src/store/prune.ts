@@ -144,6 +144,8 @@ async function remove(item: PruneItem): Promise<void> {
 export interface ApplyOptions {
   /** Called after each removal (progress lines). */
   onItem?: (item: PruneItem) => void | Promise<void>;
+  /** Stops before the next removal; what was removed is returned, the rest stays. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -159,6 +161,7 @@ export async function applyPrune(plan: PrunePlan, options: ApplyOptions = {}): P
   let phase: string | undefined;
   let checked = new Set<string>();
   for (const item of plan.items) {
+    if (options.signal?.aborted) break;
     if (item.kind !== phase) {
       phase = item.kind;
       checked = new Set();

@@ -1,5 +1,5 @@
 import type { FailedResponse } from "../types.ts";
-import { DownloadGaveUpError, DownloadModelsError, HubError } from "../errors.ts";
+import { DownloadGaveUpError, DownloadModelsError, HubError, LeaseLostError, OverlongResponseError, RemoteFileChangedError } from "../errors.ts";
 import { header, isRetryableStatus, retryAfterMs, withoutCredentials } from "../net/index.ts";
 import { redactUrl } from "../util/index.ts";
 import { backoffDelay, sleep } from "../net/index.ts";
@@ -13,6 +13,7 @@ export class Retryable extends Error {
     super(message, options);
   }
 }
+
 
 class Stalled extends Error {}
 
@@ -69,7 +70,7 @@ function acceptPartial(round: GapRound, r: StreamResponse, pos: number, viaCdn: 
   const range = header(r.headers, "content-range");
   const m = range?.match(/^bytes (\d+)-(\d+)\/(\d+|\*)$/);
   if (m && m[3] !== "*" && Number(m[3]) !== job.size) {
-    throw new DownloadModelsError(`${job.label}: the remote file is now ${m[3]} bytes, not the listed ${job.size}; it changed since it was listed. Run again to download the new version.`);
+    throw new RemoteFileChangedError(`${job.label}: the remote file is now ${m[3]} bytes, not the listed ${job.size}; it changed since it was listed. Run again to download the new version.`);
   }
   if (!m || Number(m[1]) !== pos) throw new Retryable(`the server answered a different range (${range ?? "none"}) than bytes=${pos}-`);
   round.rangeSupport = true;
@@ -142,11 +143,11 @@ export async function fetchRange(round: GapRound, span: Span): Promise<void> {
             round.releaseProbe();
           },
           onData(buf) {
-            if (round.isCancelled?.()) throw new DownloadModelsError(`${job.label}: another process took over this download (its lock was judged stale); run again if it does not finish`);
+            if (round.isCancelled?.()) throw new LeaseLostError(`${job.label}: another process took over this download (its lock was judged stale); run again if it does not finish`);
             const limit = round.rangeSupport === false ? job.size : asked;
             // A server that sends more than asked for will do it again: no retry heals that.
             if (span.pos + buf.length > limit) {
-              throw new DownloadModelsError(`${job.label}: the server sent more bytes than asked for (bytes ${span.pos + buf.length} > ${limit}); the file was not written`);
+              throw new OverlongResponseError(`${job.label}: the server sent more bytes than asked for (bytes ${span.pos + buf.length} > ${limit}); the file was not written`);
             }
             // The rest of the span may have been handed to another connection meanwhile: keep only what is ours.
             const piece = span.pos + buf.length > span.stop ? buf.subarray(0, span.stop - span.pos) : buf;

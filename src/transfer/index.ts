@@ -6,3 +6,4 @@ export {
 export { partialBytes } from "./state.ts";
 export { isRanged } from "./ranges.ts";
 export { sha256OfFile, verifyFileOnDisk } from "./verify.ts";
+export { RateLimit } from "./rate.ts";

@@ -1,5 +1,5 @@
 import { writev } from "node:fs";
-import { DownloadModelsError } from "../errors.ts";
+import { DiskSpaceError, DownloadModelsError } from "../errors.ts";
 
 /**
  * Bytes received but not yet written, across every file of the run: past `limit` the connections pause, and
@@ -98,12 +98,9 @@ export class PositionalWriter {
       }
       this.inFlight -= bytes;
       if (err && !this.error) {
-        this.error = new DownloadModelsError(
-          err.code === "ENOSPC"
-            ? `${this.label}: the disk is full (writing at byte ${position}); free space and run again: the bytes written so far are kept`
-            : `${this.label}: writing the file failed: ${err.message}`,
-          { cause: err },
-        );
+        this.error = err.code === "ENOSPC"
+          ? new DiskSpaceError(`${this.label}: the disk is full (writing at byte ${position}); free space and run again: the bytes written so far are kept`, this.label, 0, 0, { cause: err })
+          : new DownloadModelsError(`${this.label}: writing the file failed: ${err.message}`, { cause: err });
       }
       if (!err) this.onWritten(position, position + bytes);
       this.budget.give(bytes);

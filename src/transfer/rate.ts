@@ -38,6 +38,29 @@ export class RateLimit {
     this.schedule();
   }
 
+  /**
+   * For senders that hand a whole body to a client at once (S3 parts and PUTs): count `bytes` and, when that puts
+   * the bucket in debt, wait until it is paid back before the body goes out. The average holds, bursts are a part.
+   */
+  async acquire(bytes: number, signal?: AbortSignal): Promise<void> {
+    signal?.throwIfAborted();
+    if (this.take(bytes)) return;
+    // The bucket's timer does not keep the process alive (sockets do, for downloads): this wait must.
+    const alive = setInterval(() => {}, 60_000);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const onAbort = () => reject(signal!.reason);
+        signal?.addEventListener("abort", onAbort, { once: true });
+        this.whenAllowed(() => {
+          signal?.removeEventListener("abort", onAbort);
+          resolve();
+        });
+      });
+    } finally {
+      clearInterval(alive);
+    }
+  }
+
   private schedule(): void {
     if (this.timer) return;
     const wait = Math.max(1, ((1 - this.tokens) * 1000) / this.bytesPerSecond);

@@ -27,7 +27,11 @@ export const defaultTransferOptions: TransferOptions = {
   writeBudget: 16 * 1024 * 1024,
 };
 
-export function createTransfer(options: Partial<TransferOptions> = {}, using: { dispatcher?: Dispatcher; disk?: Disk } = {}): Engine {
+/**
+ * `using.rate`: a bandwidth budget shared with other work of the run (S3 uploads of a `--volume` fill); without it
+ * `maxRate` makes one for this engine alone.
+ */
+export function createTransfer(options: Partial<TransferOptions> = {}, using: { dispatcher?: Dispatcher; disk?: Disk; rate?: RateLimit } = {}): Engine {
   const o = { ...defaultTransferOptions, ...options };
   const own = using.dispatcher
     ? undefined
@@ -42,7 +46,7 @@ export function createTransfer(options: Partial<TransferOptions> = {}, using: { 
     connection: pLimit(o.connections),
     hashes: new HashPool(),
     writes: new WriteBudget(o.writeBudget),
-    rate: o.maxRate ? new RateLimit(o.maxRate) : undefined,
+    rate: using.rate ?? (o.maxRate ? new RateLimit(o.maxRate) : undefined),
     claims: new Claims(o.lease),
     flushes: new Map(),
     async fetch(request) {
