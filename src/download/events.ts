@@ -41,6 +41,7 @@ export type DownloadEvent =
   | { type: "model-resolving"; model: ModelRequest }
   | { type: "model-wait"; model: ModelRequest; reason: string; delayMs: number; attempt: number; attempts: number }
   | { type: "model-resolved"; model: ModelRequest; commit: string; files: number; bytes: number; missingBytes: number }
+  | { type: "model-prune-wait"; model: ModelRequest; holder: string }
   | { type: "file-start"; model: ModelRequest; path: string; size: number }
   | { type: "file-wait"; model: ModelRequest; path: string; holder: string }
   | { type: "file-resume"; model: ModelRequest; path: string; bytes: number; size: number }

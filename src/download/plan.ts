@@ -3,8 +3,8 @@ import type { ModelRequest, Snapshot } from "../types.ts";
 import { entryFromSnapshot, findEntry } from "../lockfile/index.ts";
 import { listingMatches, movedError } from "../lockfile/index.ts";
 import { DownloadModelsError } from "../errors.ts";
-import { openStore } from "../store/index.ts";
-import { findComplete } from "../store/index.ts";
+import { openStore, type DownloadHold, type ModelStore } from "../store/index.ts";
+import { enterDownload, findComplete } from "../store/index.ts";
 import { matchesFilters } from "../util/index.ts";
 import { checkSnapshot, describeNoMatch } from "../sources/index.ts";
 import { probeAccess } from "./probe.ts";
@@ -29,6 +29,22 @@ export async function planModel(model: ModelRequest, run: RunContext, signal: Ab
       return { kind: "skip", store, commit: manifest.commit, files: manifest.files.length, bytes };
     }
   }
+  // Held from before anything on disk is judged reusable until the manifest is written: a prune planned meanwhile
+  // would remove a blob this download counts on (between its commit and its snapshot link, or a reused one).
+  const hold = run.dryRun
+    ? undefined
+    : await enterDownload(store, run.transfer.options.lease, signal, (holder) => run.emit({ type: "model-prune-wait", model, holder }));
+  try {
+    return await resolveAndPlan(model, run, signal, downloader, store, hold);
+  } catch (error) {
+    await hold?.release();
+    throw error;
+  }
+}
+
+async function resolveAndPlan(
+  model: ModelRequest, run: RunContext, signal: AbortSignal, downloader: Downloader, store: ModelStore, hold: DownloadHold | undefined,
+): Promise<ModelPlan> {
   run.emit({ type: "model-resolving", model });
   const token = tokenFor(downloader, run);
   run.redactor.add(token);
@@ -45,6 +61,7 @@ export async function planModel(model: ModelRequest, run: RunContext, signal: Ab
   const plan: ModelPlan = {
     kind: "fetch", model, downloader, store, snapshot, files,
     reused: new Set(files.filter((_, i) => reusable[i])), ...(token ? { token } : {}), ...(lockUse ? { lockUse } : {}),
+    ...(hold ? { hold } : {}),
   };
   run.emit({
     type: "model-resolved", model, commit: snapshot.commit, files: files.length,

@@ -4,6 +4,7 @@ export { layoutOf, openStore } from "./layouts/index.ts";
 export { modelscopePaths } from "./layouts/modelscope.ts";
 export { type ModelStore } from "./layouts/store.ts";
 export { linkVolume } from "./link.ts";
+export { type DownloadHold, enterDownload } from "./model-lease.ts";
 export { type Manifest, filtersKey, findComplete, manifestPath, writeManifest } from "./manifest.ts";
 export { applyPrune, formatPlan, planPrune } from "./prune.ts";
 export { type Env, type RootOptions, type Roots, consumerEnv, resolveRoots, rootFor } from "./roots.ts";

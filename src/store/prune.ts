@@ -2,11 +2,13 @@ import { lstat, rm, rmdir } from "node:fs/promises";
 import { sep } from "node:path";
 import { RootError } from "../errors.ts";
 import { formatBytes } from "../util/index.ts";
-import { defaultTransferOptions } from "../transfer/index.ts";
+import { defaultTransferOptions, type LeaseTiming } from "../transfer/index.ts";
 import { modelRef } from "../lockfile/index.ts";
 import { PRUNE_ORDER, type ModelAnalysis, type PruneItem } from "./analyze.ts";
 import { analyzeRoot, type RootSelection } from "./plan-root.ts";
 import { lockIsLive, partialFiles, partialFilesIn, statLimit, tempArea, walk, type PartialFile } from "./scan.ts";
+import { journalItems, leasesBefore, modelLeaseDir, PruneGuard, watchModel, type GuardedPlan } from "./prune-guard.ts";
+import type { LeasesSeen } from "./model-lease.ts";
 
 export type { PruneItem, PruneKind } from "./analyze.ts";
 
@@ -18,6 +20,8 @@ export interface PruneOptions extends RootSelection {
   /** A lock rewritten within this long is held by a live download. @default the transfer locks' stale time */
   liveMs?: number;
   now?: number;
+  /** The model leases' timing (prune and download exclude each other per model). @default the transfer's */
+  lease?: LeaseTiming;
 }
 
 export interface SkippedModel {
@@ -33,7 +37,7 @@ export interface LockWatch {
 }
 
 /** Plain data (it can be printed, saved and applied by another process). */
-export interface PrunePlan {
+export interface PrunePlan extends GuardedPlan {
   /** In the order they are applied. */
   items: PruneItem[];
   bytes: number;
@@ -69,9 +73,18 @@ async function emptyFolders(ref: string, area: string, removed: ReadonlySet<stri
     .map((path) => ({ kind: "empty-dir" as const, path, bytes: 0, reason: "empty partial-download folder", model: ref }));
 }
 
-async function planModel(a: ModelAnalysis, now: number, olderThanMs: number, liveMs: number, plan: PrunePlan): Promise<void> {
+async function planModel(
+  a: ModelAnalysis, now: number, olderThanMs: number, liveMs: number, plan: PrunePlan,
+  leases: ReadonlyMap<string, LeasesSeen>, journal: readonly PruneItem[] = [],
+): Promise<void> {
   const ref = modelRef(a.model, false);
   const { store } = a.model;
+  const lease = await watchModel(ref, modelLeaseDir(a).dir, leases, plan.lease, now);
+  if ("holder" in lease) {
+    plan.skipped.push({ model: ref, reason: `another process is downloading it (live lease ${lease.holder})` });
+    return;
+  }
+  plan.leases.push(lease.watch);
   const partials = await partialFiles(store);
   const live = partials.filter((p) => lockIsLive(p.lock, now, liveMs));
   if (live.length > 0) {
@@ -82,7 +95,9 @@ async function planModel(a: ModelAnalysis, now: number, olderThanMs: number, liv
   const locks = Object.fromEntries(partials.flatMap((p) => (p.lock ? [[p.lock.path, p.lock.content]] : [])));
   plan.watches.push({ model: ref, tempArea: area, locks });
   const stale = a.declared ? partials.filter((p) => p.mtimeMs < now - olderThanMs) : partials;
-  const items = [...a.items, ...partialItems(ref, stale)];
+  const fresh = [...a.items, ...partialItems(ref, stale)];
+  const known = new Set(fresh.map((i) => i.path));
+  const items = [...fresh, ...journal.filter((i) => !known.has(i.path))];
   if (!(area + sep).startsWith(store.modelDir + sep)) {
     items.push(...(await emptyFolders(ref, area, new Set(items.filter((i) => i.kind === "partial").map((i) => i.path)))));
   }
@@ -95,14 +110,29 @@ async function planModel(a: ModelAnalysis, now: number, olderThanMs: number, liv
  */
 export async function planPrune(o: PruneOptions): Promise<PrunePlan> {
   const now = o.now ?? Date.now();
-  const liveMs = o.liveMs ?? defaultTransferOptions.lease.staleMs;
+  const lease = o.lease ?? defaultTransferOptions.lease;
+  const liveMs = o.liveMs ?? lease.staleMs;
+  const cacheRoots = [o.roots.huggingface, o.roots.modelscope, o.roots.plain];
+  // Read before the models are looked at: a download that runs while they are shows up when the plan is applied.
+  const before = await leasesBefore(cacheRoots);
   const { analyses } = await analyzeRoot(o, statLimit());
-  if (analyses.length === 0) {
+  const journals = await journalItems(cacheRoots, analyses, before);
+  if (analyses.length === 0 && journals.byDir.size === 0 && journals.voidJournals.length === 0) {
     const where = [...new Set([o.roots.huggingface, o.roots.modelscope, o.roots.plain])].join(", ");
     throw new RootError(`Refusing to prune ${where}: nothing there was downloaded by download-models (no manifest of it). Check --root.`);
   }
-  const plan: PrunePlan = { items: [], bytes: 0, skipped: [], watches: [], liveMs };
-  for (const a of analyses) await planModel(a, now, o.olderThanMs ?? DAY_MS, liveMs, plan);
+  const plan: PrunePlan = { items: [], bytes: 0, skipped: [], watches: [], liveMs, leases: [], voidJournals: journals.voidJournals, lease };
+  for (const a of analyses) {
+    const { dir } = modelLeaseDir(a);
+    await planModel(a, now, o.olderThanMs ?? DAY_MS, liveMs, plan, before, journals.byDir.get(dir)?.items);
+    journals.byDir.delete(dir);
+  }
+  // Models an interrupted prune already took the manifests of: only their journal knows them.
+  for (const [dir, { model, items }] of journals.byDir) {
+    const lease = await watchModel(model, dir, before, plan.lease, now);
+    if ("holder" in lease) plan.skipped.push({ model, reason: `another process is downloading it (live lease ${lease.holder})` });
+    else plan.leases.push(lease.watch), plan.items.push(...items);
+  }
   plan.items = plan.items.map((item, i) => ({ item, i })).sort((x, y) => rank(x.item) - rank(y.item) || x.i - y.i).map((x) => x.item);
   plan.bytes = plan.items.reduce((n, i) => n + i.bytes, 0);
   return plan;
@@ -131,6 +161,8 @@ async function remove(item: PruneItem): Promise<void> {
 export interface ApplyOptions {
   /** Called after each removal (progress lines). */
   onItem?: (item: PruneItem) => void | Promise<void>;
+  /** Stops between two removals; what is left is in the journals, for the next prune. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -145,25 +177,40 @@ export async function applyPrune(plan: PrunePlan, options: ApplyOptions = {}): P
   const watches = new Map(plan.watches.map((w) => [w.model, w]));
   let phase: string | undefined;
   let checked = new Set<string>();
-  for (const item of plan.items) {
-    if (item.kind !== phase) {
-      phase = item.kind;
-      checked = new Set();
-    }
-    if (stopped.has(item.model)) continue;
-    const watch = watches.get(item.model);
-    if (watch && !checked.has(item.model)) {
-      checked.add(item.model);
-      const lock = await startedSince(watch, plan.liveMs);
-      if (lock) {
+  const guard = new PruneGuard(plan, options.signal);
+  try {
+    await guard.dropVoidJournals();
+    for (const item of plan.items) {
+      options.signal?.throwIfAborted();
+      if (item.kind !== phase) {
+        phase = item.kind;
+        checked = new Set();
+      }
+      if (stopped.has(item.model)) continue;
+      const refused = await guard.enter(item.model);
+      if (refused) {
         stopped.add(item.model);
-        skipped.push({ model: item.model, reason: `a download started meanwhile (lock ${lock}); the rest of it was left` });
+        skipped.push({ model: item.model, reason: refused });
         continue;
       }
+      const watch = watches.get(item.model);
+      if (watch && !checked.has(item.model)) {
+        checked.add(item.model);
+        const lock = await startedSince(watch, plan.liveMs);
+        if (lock) {
+          stopped.add(item.model);
+          await guard.abandon(item.model);
+          skipped.push({ model: item.model, reason: `a download started meanwhile (lock ${lock}); the rest of it was left` });
+          continue;
+        }
+      }
+      await remove(item);
+      removed.push(item);
+      await guard.done(item.model);
+      await options.onItem?.(item);
     }
-    await remove(item);
-    removed.push(item);
-    await options.onItem?.(item);
+  } finally {
+    await guard.close();
   }
   return { removed, skipped };
 }
