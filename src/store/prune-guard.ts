@@ -1,7 +1,9 @@
 import { lstat, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { FileLease, LeaseTiming } from "../transfer/index.ts";
+import type { LimitFunction } from "p-limit";
 import type { ModelAnalysis, PruneItem } from "./analyze.ts";
+import { treeBytes } from "./scan.ts";
 import { modelRef } from "../lockfile/index.ts";
 import { enterPrune, judgeHolders, leaseDir, leasesRoot, readLeases, removeDeadHolders, tidyLeaseDir, type LeasesSeen } from "./model-lease.ts";
 import { dropJournal, pendingJournals, writeJournal } from "./prune-journal.ts";
@@ -72,6 +74,20 @@ export async function journalItems(
     byDir.set(dir, { model: journal.model, items });
   }
   return { byDir, voidJournals };
+}
+
+/**
+ * Models an interrupted prune left part-way, for status: they are this tool's (not "downloaded by another tool"),
+ * and the next prune finishes them. `dir` is the model's folder while it is still there.
+ */
+export async function interruptedPrunes(roots: readonly string[], limit: LimitFunction): Promise<{ model: string; dir?: string; bytes: number }[]> {
+  const out: { model: string; dir?: string; bytes: number }[] = [];
+  for (const { journal } of await pendingJournals(roots)) {
+    const dir = journal.items.find((i) => i.kind === "model-dir")?.path;
+    const there = dir !== undefined && (await exists(dir));
+    out.push({ model: journal.model, ...(there ? { dir } : {}), bytes: there ? await treeBytes(dir, limit) : 0 });
+  }
+  return out;
 }
 
 /** The lease folder of an analysed model, and its `hf:org/name`. */
