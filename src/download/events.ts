@@ -21,6 +21,8 @@ export interface ModelResult {
   sharedFiles?: number;
   /** Where a consumer finds the files (HF: the snapshot directory). */
   path?: string;
+  /** `--local-dir` / `localDir`: the files are a plain folder there, outside the caches. */
+  localDir?: string;
   projects: string[];
   seconds: number;
   error?: string;

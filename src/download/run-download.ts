@@ -67,6 +67,7 @@ async function runModel(model: ModelRequest, run: RunContext): Promise<ModelResu
     source: model.source, id: model.id, revision: model.revision, status: "failed",
     files: 0, bytes: 0, downloadedBytes: 0, reusedFiles: 0, projects: model.projects, seconds: 0,
     ...(model.include.length ? { include: model.include } : {}), ...(model.exclude.length ? { exclude: model.exclude } : {}),
+    ...(model.localDir ? { localDir: model.localDir } : {}),
   };
   const signal = run.signal ?? new AbortController().signal;
   const done = (status: ModelResult["status"]) => {

@@ -41,6 +41,8 @@ export async function enterDownload(
   signal?: AbortSignal,
   onWait?: (holder: string) => void,
 ): Promise<DownloadHold> {
+  // A --local-dir folder is no cache: no prune looks at it.
+  if (store.modelDir === store.root) return { release: async () => {} };
   const dir = leaseDir(store);
   const gate = (await acquireLease(join(dir, GATE), timing, async () => false, signal, onWait))!;
   try {
