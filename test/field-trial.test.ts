@@ -1,6 +1,6 @@
 import { describe, expect, it, onTestFinished } from "vitest";
 import { createServer } from "node:http";
-import { readdir, rm } from "node:fs/promises";
+import { readdir, readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { AddressInfo } from "node:net";
 import { makeRepo } from "@download-models/local-hub";
@@ -145,14 +145,31 @@ describe("dry runs and small messages tell the truth", () => {
 });
 
 describe("--local-dir and localDir", () => {
-  it("puts the files as a plain folder, verified; skips when complete; path prints the folder", async () => {
-    const h = await hub({ repos: [small("acme/x")] });
+  it("puts the files as a plain folder with huggingface_hub's own records, verified; skips when complete; path prints the folder", async () => {
+    const repo = small("acme/x");
+    const h = await hub({ repos: [repo] });
     const dir = join(await tempDir(), "my-model");
     const env = { HF_ENDPOINT: h.url };
     const first = await runMain(["acme/x", "--local-dir", dir], env);
     expect(first.code).toBe(0);
     expect((await readdir(dir)).sort()).toEqual([".cache", "config.json", "model.safetensors"]);
-    expect(await readdir(join(dir, ".cache"))).toEqual(["download-models"]); // ours, beside hf's own .cache/huggingface
+    expect((await readdir(join(dir, ".cache"))).sort()).toEqual(["download-models", "huggingface"]);
+    expect(await readdir(join(dir, ".cache", "download-models"))).toEqual(["manifests"]); // no empty temp folder left
+    // What `hf download --local-dir` writes: without it huggingface_hub fetches the small files again online, and
+    // offline snapshot_download(local_dir=…, revision=<commit>) fails.
+    const hf = join(dir, ".cache", "huggingface");
+    const commit = repo.refs.main!;
+    expect(await readFile(join(hf, ".gitignore"), "utf8")).toBe("*");
+    const tree = JSON.parse(await readFile(join(hf, "trees", `${commit}.json`), "utf8")) as { files: Record<string, unknown> };
+    expect(Object.keys(tree.files).sort()).toEqual(["config.json", "model.safetensors"]);
+    for (const f of repo.commits[0]!.files) {
+      const [c, etag, at, end] = (await readFile(join(hf, "download", `${f.path}.metadata`), "utf8")).split("\n");
+      expect([c, etag, end]).toEqual([commit, f.lfs ? f.sha256 : f.gitOid, ""]);
+      expect(Number(at)).toBeGreaterThanOrEqual((await stat(join(dir, f.path))).mtimeMs / 1000 - 1);
+    }
+    // The closing lines speak of the folder, not of a cache.
+    expect(first.stdout).toContain(`acme/x is the folder ${dir}: from_pretrained("${dir}"), or snapshot_download("acme/x", local_dir="${dir}", revision="${commit}")`);
+    expect(first.stdout).not.toContain("HF_HUB_CACHE");
     h.resetStats();
     const again = await runMain(["acme/x", "--local-dir", dir], env);
     expect(again.stdout).toMatch(/skipped +huggingface +acme\/x@main/);
@@ -164,14 +181,33 @@ describe("--local-dir and localDir", () => {
     expect(two.stderr).toMatch(/--local-dir takes exactly one model id/);
   });
 
+  it("refuses the filesystem root and a folder inside a HuggingFace cache, before any request", async () => {
+    const h = await hub({ repos: [small("acme/x")] });
+    const root = await tempDir();
+    const env = { HF_ENDPOINT: h.url };
+    expect((await runMain(["acme/x", "--root", root], env)).code).toBe(0);
+    h.resetStats();
+    const slash = await runMain(["acme/x", "--local-dir", "/"], env);
+    expect(slash.code).toBe(2);
+    expect(slash.stderr).toContain("--local-dir / for acme/x: not the filesystem root");
+    const hubCache = join(root, "huggingface", "hub");
+    for (const inside of [join(hubCache, "models--acme--x", "snapshots", "here"), join(hubCache, "mine")]) {
+      const r = await runMain(["acme/x", "--local-dir", inside], env);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`--local-dir ${inside} for acme/x: it is inside the HuggingFace cache ${hubCache}`);
+    }
+    expect(h.requests).toHaveLength(0);
+  });
+
   it("a project's localDir puts that model in its own folder", async () => {
     const h = await hub({ repos: [small("acme/x")] });
     const base = await tempDir();
     const projects = join(base, "projects");
     const { mkdir, writeFile } = await import("node:fs/promises");
     await mkdir(projects);
+    // Relative to the project file, wherever the command runs.
     const target = join(base, "weights");
-    await writeFile(join(projects, "p.ts"), `export default { name: "p", models: [{ id: "acme/x", localDir: ${JSON.stringify(target)} }] };\n`);
+    await writeFile(join(projects, "p.ts"), `export default { name: "p", models: [{ id: "acme/x", localDir: "../weights" }] };\n`);
     const r = await runMain(["--project", "p", "--projects-dir", projects], { HF_ENDPOINT: h.url, HOME: base });
     expect(r.code).toBe(0);
     expect((await readdir(target)).sort()).toEqual([".cache", "config.json", "model.safetensors"]);

@@ -77,7 +77,7 @@ describe("ModelScope cache layout (spec ModelScope §0 rules 1–4, §3)", () =>
     expect(await readlink(join(cache, "damo", MASKED))).toBe(`../models/damo/${MASKED}`);
     expect(await readlink(join(cache, "damo", "speech_model.v2"))).toBe(`../models/damo/${MASKED}`);
     // Nothing else at the cache root: no ast_indexer, no library runtime files.
-    expect((await readdir(cache)).sort()).toEqual([".download-models", "damo", "hub", "models"]);
+    expect((await readdir(cache)).sort()).toEqual([".download-models", ".locks", "damo", "hub", "models"]); // .locks: the model leases prune honours
     // Our records beside the model; no partial file and no empty temp folder left behind.
     expect(await walk(join(cache, ".download-models"))).toEqual([`records/damo/${MASKED}/current`, `records/damo/${MASKED}/master.json`]);
     expect(await readdir(join(cache, ".download-models"))).toEqual(["records"]);

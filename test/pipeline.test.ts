@@ -66,10 +66,51 @@ describe("a model's three phases, each on its own", () => {
       expect(await readFile(join(snap, "config.json"), "utf8")).toBe('{"a":1}\n');
       expect(await findComplete(plan.store, model)).toBeUndefined(); // no manifest yet: not complete
 
-      await commitModel(plan, run);
+      await commitModel(plan, run, (missing) => fetchModel({ ...plan, files: missing, reused: new Set() }, run, emptyResult(), signal));
+      await plan.hold?.release();
       expect((await findComplete(plan.store, model))?.commit).toBe(r.refs.main);
       const again = await planModel(model, run, signal);
       expect(again.kind).toBe("skip");
+    } finally {
+      await run.transfer.close();
+    }
+  });
+
+  it("commit fetches again a file removed after it was fetched, and never writes a manifest naming a missing file", async () => {
+    const r = repo();
+    const h = await hub({ repos: [r] });
+    const root = await tempDir();
+    const run = context(root, { HF_ENDPOINT: h.url }, []);
+    const signal = new AbortController().signal;
+    const model = hfModel("acme/phases");
+    try {
+      const plan = await planModel(model, run, signal);
+      if (plan.kind !== "fetch") throw new Error("expected a fetch plan");
+      await fetchModel(plan, run, emptyResult(), signal);
+      // What a prune that ignores the model's lease did to the user: the blob goes between its link and the manifest.
+      const weights = plan.files.find((f) => f.path === "model.safetensors")!;
+      await rm(plan.store.blobPath(weights));
+      const refetched: string[] = [];
+      await commitModel(plan, run, async (missing) => {
+        refetched.push(...missing.map((f) => f.path));
+        await fetchModel({ ...plan, files: missing, reused: new Set() }, run, emptyResult(), signal);
+      });
+      await plan.hold?.release();
+      expect(refetched).toEqual(["model.safetensors"]);
+      expect(await findComplete(plan.store, model)).toBeDefined();
+      expect((await readFile(join(plan.store.snapshotDir(r.refs.main!), "model.safetensors"))).length).toBe(200_000);
+
+      // Removed every time it is fetched: the model fails, and no manifest claims it.
+      const again = await planModel(hfModel("acme/phases", { revision: r.refs.main! }), run, signal);
+      if (again.kind !== "fetch") throw new Error("expected a fetch plan");
+      await rm(again.store.blobPath(weights));
+      const failing = commitModel(again, run, async (missing) => {
+        await fetchModel({ ...again, files: missing, reused: new Set() }, run, emptyResult(), signal);
+        await rm(again.store.blobPath(weights));
+      });
+      await expect(failing).rejects.toThrow(/model\.safetensors of acme\/phases@[0-9a-f]{40} .*went missing from disk/);
+      await again.hold?.release();
+      expect(await findComplete(again.store, hfModel("acme/phases", { revision: r.refs.main! }))).toBeUndefined();
     } finally {
       await run.transfer.close();
     }

@@ -164,6 +164,7 @@ export function createReporter(rawIo: Output, mode: Mode, opts: ReporterOptions 
       if ("model" in e) {
         const key = `${e.model.id}@${e.model.revision}`;
         if (e.type === "model-resolving") waitingFor(key, "asking the hub");
+        else if (e.type === "model-prune-wait") waitingFor(key, "a prune of this model is running");
         else if (e.type === "file-wait") waitingFor(key, "another process is downloading it");
         else if (e.type !== "model-wait") waiting.delete(key);
       }
@@ -173,6 +174,9 @@ export function createReporter(rawIo: Output, mode: Mode, opts: ReporterOptions 
           if (mode !== "json") {
             print(`  ${e.model.id}@${e.model.revision}: ${e.reason}: retrying in ${waitText(e.delayMs)}, attempt ${e.attempt} of ${e.attempts}`, true);
           }
+          break;
+        case "model-prune-wait":
+          if (mode !== "json") print(`  waiting for ${e.holder} (another process on this volume) to finish pruning ${e.model.id}`);
           break;
         case "model-resolved":
           total += e.missingBytes;

@@ -82,9 +82,17 @@ async function undeclaredSubModels(summary: Summary, registry: Registry): Promis
 
 /** After a run: the env lines for the caches that received a model, and the sub-models left out. */
 export async function consumerSetup(summary: Summary, registry: Registry, roots: Roots): Promise<ConsumerSetup> {
-  const used = new Set(summary.models.filter((m) => m.status !== "failed").map((m) => layoutOf(registry.get(m.source))));
+  const ok = summary.models.filter((m) => m.status !== "failed");
+  const used = new Set(ok.filter((m) => !m.localDir).map((m) => layoutOf(registry.get(m.source))));
+  const env = used.size > 0 ? consumerEnv(roots, { huggingface: used.has("huggingface"), modelscope: used.has("modelscope") }) : { lines: [], vars: {} };
+  // A --local-dir model is loaded from its folder: no cache variable applies to it.
+  for (const m of ok) {
+    if (!m.localDir) continue;
+    const pin = m.commit && layoutOf(registry.get(m.source)) === "huggingface" ? `, or snapshot_download("${m.id}", local_dir="${m.localDir}", revision="${m.commit}")` : "";
+    env.lines.push(`# ${m.id} is the folder ${m.localDir}: from_pretrained("${m.localDir}")${pin}`);
+  }
   return {
-    env: consumerEnv(roots, { huggingface: used.has("huggingface"), modelscope: used.has("modelscope") }),
+    env,
     notes: [...(await undeclaredSubModels(summary, registry)), ...filterNotes(summary, registry)],
   };
 }

@@ -10,6 +10,7 @@ import type { SpaceReservations } from "./space.ts";
 import type { Transfer } from "../transfer/index.ts";
 import type { ModelRequest, ResolvedFile, Snapshot } from "../types.ts";
 import type { Lock, LockEntry } from "../lockfile/index.ts";
+import type { DownloadHold } from "../store/index.ts";
 
 /** What every phase of every model of one run shares. Created per run: nothing here outlives it. */
 export interface RunContext {
@@ -55,6 +56,8 @@ export interface FetchPlan {
   token?: string;
   /** How the lock was used: the model was downloaded at its locked commit, or is new to the lock. */
   lockUse?: "locked" | "added";
+  /** The model's download lease (none in a dry run): no prune touches the model until it is released. */
+  hold?: DownloadHold;
 }
 
 export type ModelPlan = SkipPlan | FetchPlan;

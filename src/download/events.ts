@@ -22,6 +22,8 @@ export interface ModelResult {
   sharedFiles?: number;
   /** Where a consumer finds the files (HF: the snapshot directory). */
   path?: string;
+  /** `--local-dir` / `localDir`: the files are a plain folder there, outside the caches. */
+  localDir?: string;
   projects: string[];
   seconds: number;
   error?: string;
@@ -44,6 +46,7 @@ export type DownloadEvent =
   | { type: "model-resolving"; model: ModelRequest }
   | { type: "model-wait"; model: ModelRequest; reason: string; delayMs: number; attempt: number; attempts: number }
   | { type: "model-resolved"; model: ModelRequest; commit: string; files: number; bytes: number; missingBytes: number }
+  | { type: "model-prune-wait"; model: ModelRequest; holder: string }
   | { type: "file-start"; model: ModelRequest; path: string; size: number }
   | { type: "file-wait"; model: ModelRequest; path: string; holder: string }
   | { type: "file-resume"; model: ModelRequest; path: string; bytes: number; size: number }

@@ -1,9 +1,9 @@
 import type { Downloader, ResolveContext } from "../sources/index.ts";
-import type { ModelRequest, Snapshot } from "../types.ts";
+import type { ModelRequest, ResolvedFile, Snapshot } from "../types.ts";
 import { entryFromSnapshot, findEntry } from "../lockfile/index.ts";
 import { listingMatches, movedError } from "../lockfile/index.ts";
 import { NoMatchingFilesError } from "../errors.ts";
-import { openCache } from "../store/index.ts";
+import { enterDownload, openCache, type DownloadHold, type ModelStore } from "../store/index.ts";
 import { matchesFilters } from "../util/index.ts";
 import { checkSnapshot, describeNoMatch } from "../sources/index.ts";
 import { probeAccess } from "./probe.ts";
@@ -40,11 +40,30 @@ export async function planModel(model: ModelRequest, run: RunContext, signal: Ab
   checkSnapshot(snapshot, model);
   const files = snapshot.files.filter((f) => matchesFilters(f.path, model.include, model.exclude));
   if (files.length === 0) throw new NoMatchingFilesError(describeNoMatch(model, snapshot.files));
+  // Held from before anything on disk is judged reusable until the manifest is written: a prune planned meanwhile
+  // would remove a blob this download counts on (between its commit and its snapshot link, or a reused one).
+  const hold = run.dryRun
+    ? undefined
+    : await enterDownload(store, run.transfer.options.lease, signal, (holder) => run.emit({ type: "model-prune-wait", model, holder }));
+  try {
+    return await planFiles({ model, run, signal, downloader, store, snapshot, files, token, lockUse, hold });
+  } catch (error) {
+    await hold?.release();
+    throw error;
+  }
+}
+
+async function planFiles(o: {
+  model: ModelRequest; run: RunContext; signal: AbortSignal; downloader: Downloader; store: ModelStore; snapshot: Snapshot;
+  files: ResolvedFile[]; token: string | undefined; lockUse: "locked" | "added" | undefined; hold: DownloadHold | undefined;
+}): Promise<ModelPlan> {
+  const { model, run, signal, downloader, store, snapshot, files, token, lockUse, hold } = o;
   // --force fetches every byte again: nothing on disk is trusted, not even a blob of the right size.
   const reusable = run.force ? files.map(() => false) : await Promise.all(files.map((f) => run.hashing(() => store.canReuse(f))));
   const plan: ModelPlan = {
     kind: "fetch", model, downloader, store, snapshot, files,
     reused: new Set(files.filter((_, i) => reusable[i])), ...(token ? { token } : {}), ...(lockUse ? { lockUse } : {}),
+    ...(hold ? { hold } : {}),
   };
   run.emit({
     type: "model-resolved", model, commit: snapshot.commit, files: files.length,

@@ -72,6 +72,7 @@ async function runModel(model: ModelRequest, run: RunContext): Promise<ModelResu
     source: model.source, id: model.id, revision: model.revision, status: "failed",
     files: 0, bytes: 0, downloadedBytes: 0, reusedFiles: 0, projects: model.projects, seconds: 0,
     ...(model.include.length ? { include: model.include } : {}), ...(model.exclude.length ? { exclude: model.exclude } : {}),
+    ...(model.localDir ? { localDir: model.localDir } : {}),
   };
   const signal = run.signal ?? new AbortController().signal;
   const done = (status: ModelResult["status"]) => {
@@ -79,8 +80,9 @@ async function runModel(model: ModelRequest, run: RunContext): Promise<ModelResu
     result.seconds = (performance.now() - t0) / 1000;
     return result;
   };
+  let plan: Awaited<ReturnType<typeof planModel>> | undefined;
   try {
-    const plan = await planModel(model, run, signal);
+    plan = await planModel(model, run, signal);
     if (plan.kind === "skip") {
       Object.assign(result, { commit: plan.commit, files: plan.files, bytes: plan.bytes, reusedFiles: plan.files, path: plan.store.snapshotDir(plan.commit) });
       run.emit({ type: "model-skip", model, result: done("skipped") });
@@ -95,10 +97,11 @@ async function runModel(model: ModelRequest, run: RunContext): Promise<ModelResu
       result.downloadedBytes = missingBytes(plan);
       return done("planned");
     }
-    await fetchModel(plan, run, result, signal);
-    await commitModel(plan, run);
+    const fetching = plan;
+    await fetchModel(fetching, run, result, signal);
+    await commitModel(fetching, run, (missing) => fetchModel({ ...fetching, files: missing, reused: new Set() }, run, result, signal));
     // Nothing had to be fetched (a deleted snapshot link, a lost manifest): the files were only linked again.
-    run.emit({ type: "model-done", model, result: done(plan.reused.size === plan.files.length ? "relinked" : "downloaded") });
+    run.emit({ type: "model-done", model, result: done(result.downloadedBytes === 0 && fetching.reused.size === fetching.files.length ? "relinked" : "downloaded") });
     return result;
   } catch (error) {
     const err = error instanceof Error ? error : new DownloadModelsError(String(error));
@@ -113,6 +116,7 @@ async function runModel(model: ModelRequest, run: RunContext): Promise<ModelResu
     run.emit({ type: "model-error", model, result: done("failed"), error: err });
     return result;
   } finally {
+    if (plan?.kind === "fetch") await plan.hold?.release();
     run.space.release(model);
   }
 }

@@ -1,4 +1,6 @@
-import { resolve } from "node:path";
+import { readdirSync } from "node:fs";
+import { basename, dirname, parse, resolve } from "node:path";
+import { UsageError } from "../errors.ts";
 import { requestKey } from "../util/index.ts";
 import type { Downloader } from "../sources/index.ts";
 import type { Project } from "./project.ts";
@@ -6,7 +8,7 @@ import type { Registry } from "../sources/index.ts";
 import type { ModelRequest, ModelSpec } from "../types.ts";
 
 /** Apply defaults: canonical source name, the downloader's default revision, empty filters. */
-export function toRequest(spec: ModelSpec, registry: Registry, defaults: { source: string; project?: string }): ModelRequest {
+export function toRequest(spec: ModelSpec, registry: Registry, defaults: { source: string; project?: string; file?: string }): ModelRequest {
   const downloader: Downloader = registry.get(spec.source ?? defaults.source);
   return {
     source: downloader.name,
@@ -15,8 +17,37 @@ export function toRequest(spec: ModelSpec, registry: Registry, defaults: { sourc
     include: [...(spec.include ?? [])],
     exclude: [...(spec.exclude ?? [])],
     projects: defaults.project ? [defaults.project] : [],
-    ...(spec.localDir ? { localDir: resolve(spec.localDir) } : {}),
+    // A project's localDir is relative to its project file (the file moves with its folder), `--local-dir` to the cwd.
+    ...(spec.localDir ? { localDir: checkLocalDir(resolve(defaults.file ? dirname(defaults.file) : ".", spec.localDir), spec.id) } : {}),
   };
+}
+
+const HUB_REPO = /^(models|datasets|spaces)--/;
+
+/**
+ * A local dir is the model's own folder: never the filesystem root (the files would land among the system's), never
+ * inside a HuggingFace cache (plain files there break the cache huggingface_hub reads).
+ */
+export function checkLocalDir(dir: string, id: string): string {
+  if (dir === parse(dir).root) throw new UsageError(`--local-dir ${dir} for ${id}: not the filesystem root; give the model a folder of its own, e.g. ./models/${id.split("/").at(-1)}`);
+  const entries = (at: string) => {
+    try {
+      return readdirSync(at, { withFileTypes: true });
+    } catch {
+      return []; // not there yet: made by the download
+    }
+  };
+  for (let at = dir; ; at = dirname(at)) {
+    const cacheRoot = HUB_REPO.test(basename(at)) ? dirname(at) : entries(at).some((e) => e.isDirectory() && HUB_REPO.test(e.name)) ? at : undefined;
+    if (cacheRoot) {
+      throw new UsageError(
+        `--local-dir ${dir} for ${id}: it is inside the HuggingFace cache ${cacheRoot}; a local dir must be a folder of its own ` +
+          `(download into the cache without --local-dir, or pick a folder outside ${cacheRoot})`,
+      );
+    }
+    if (dirname(at) === at) break;
+  }
+  return dir;
 }
 
 /** One request per distinct (source, id, revision, filters): a model declared by several projects is fetched once. */
@@ -34,7 +65,7 @@ export function dedupe(models: ModelRequest[]): ModelRequest[] {
 export function projectModels(projects: Project[], registry: Registry): ModelRequest[] {
   return dedupe(
     projects.flatMap((p) =>
-      p.models.map((m) => toRequest(m, registry, { source: p.source ?? "huggingface", project: p.name })),
+      p.models.map((m) => toRequest(m, registry, { source: p.source ?? "huggingface", project: p.name, file: p.file })),
     ),
   );
 }

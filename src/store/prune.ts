@@ -2,12 +2,14 @@ import { lstat, rm, rmdir } from "node:fs/promises";
 import { sep } from "node:path";
 import { RootError } from "../errors.ts";
 import { formatBytes } from "../util/index.ts";
-import { defaultTransferOptions } from "../transfer/index.ts";
+import { defaultTransferOptions, type LeaseTiming } from "../transfer/index.ts";
 import { modelRef } from "../lockfile/index.ts";
 import { PRUNE_ORDER, type ModelAnalysis, type PruneItem } from "./analyze.ts";
 import { analyzeRoot, type RootSelection } from "./plan-root.ts";
 import { lockIsLive, partialFilesIn, statLimit, walk, type PartialFile } from "./scan.ts";
 import { openCache, type Cache } from "./cache.ts";
+import { journalItems, leasesBefore, modelLeaseDir, PruneGuard, watchModel, type GuardedPlan } from "./prune-guard.ts";
+import type { LeasesSeen } from "./model-lease.ts";
 
 export type { PruneItem, PruneKind } from "./analyze.ts";
 
@@ -19,6 +21,8 @@ export interface PruneOptions extends RootSelection {
   /** A lock rewritten within this long is held by a live download. @default the transfer locks' stale time */
   liveMs?: number;
   now?: number;
+  /** The model leases' timing (prune and download exclude each other per model). @default the transfer's */
+  lease?: LeaseTiming;
 }
 
 export interface SkippedModel {
@@ -34,7 +38,7 @@ export interface LockWatch {
 }
 
 /** Plain data (it can be printed, saved and applied by another process). */
-export interface PrunePlan {
+export interface PrunePlan extends GuardedPlan {
   /** In the order they are applied. */
   items: PruneItem[];
   bytes: number;
@@ -77,11 +81,21 @@ interface PlanModelParams {
   olderThanMs: number;
   liveMs: number;
   plan: PrunePlan;
+  /** Download leases seen before the models were looked at. */
+  leases: ReadonlyMap<string, LeasesSeen>;
+  /** What an interrupted prune of this model had still to remove. */
+  journal?: readonly PruneItem[] | undefined;
 }
 
-async function planModel({ analysis: a, cache, now, olderThanMs, liveMs, plan }: PlanModelParams): Promise<void> {
+async function planModel({ analysis: a, cache, now, olderThanMs, liveMs, plan, leases, journal = [] }: PlanModelParams): Promise<void> {
   const ref = modelRef(a.model, false);
   const { store } = a.model;
+  const lease = await watchModel(ref, modelLeaseDir(a).dir, leases, plan.lease, now);
+  if ("holder" in lease) {
+    plan.skipped.push({ model: ref, reason: `another process is downloading it (live lease ${lease.holder})` });
+    return;
+  }
+  plan.leases.push(lease.watch);
   const partials = await cache.partials(store);
   const live = partials.filter((p) => lockIsLive(p.lock, now, liveMs));
   if (live.length > 0) {
@@ -94,7 +108,9 @@ async function planModel({ analysis: a, cache, now, olderThanMs, liveMs, plan }:
   // A model with nothing but partial files may be a download someone resumes later: only stale ones go.
   const partialOnly = !a.declared && a.model.requests.length === 0;
   const stale = a.declared || partialOnly ? partials.filter((p) => p.mtimeMs < now - olderThanMs) : partials;
-  const items = [...a.items, ...partialItems(ref, stale)];
+  const fresh = [...a.items, ...partialItems(ref, stale)];
+  const known = new Set(fresh.map((i) => i.path));
+  const items = [...fresh, ...journal.filter((i) => !known.has(i.path))];
   const apart = !(area + sep).startsWith(store.modelDir + sep);
   const emptied = apart ? area : partialOnly && stale.length > 0 ? store.modelDir : undefined;
   if (emptied) items.push(...(await emptyFolders(ref, emptied, new Set(items.filter((i) => i.kind === "partial").map((i) => i.path)))));
@@ -107,15 +123,31 @@ async function planModel({ analysis: a, cache, now, olderThanMs, liveMs, plan }:
  */
 export async function planPrune(o: PruneOptions): Promise<PrunePlan> {
   const now = o.now ?? Date.now();
-  const liveMs = o.liveMs ?? defaultTransferOptions.lease.staleMs;
+  const lease = o.lease ?? defaultTransferOptions.lease;
+  const liveMs = o.liveMs ?? lease.staleMs;
   const cache = openCache(o);
+  const cacheRoots = [o.roots.huggingface, o.roots.modelscope, o.roots.plain];
+  // Read before the models are looked at: a download that runs while they are shows up when the plan is applied.
+  const before = await leasesBefore(cacheRoots);
   const { analyses, recorded } = await analyzeRoot(o, statLimit(), cache);
-  if (!recorded) {
+  const journals = await journalItems(cacheRoots, analyses, before);
+  if (!recorded && journals.byDir.size === 0 && journals.voidJournals.length === 0) {
     const where = [...new Set([o.roots.huggingface, o.roots.modelscope, o.roots.plain])].join(", ");
     throw new RootError(`Refusing to prune ${where}: nothing there was downloaded by download-models (no manifest of it). Check --root.`);
   }
-  const plan: PrunePlan = { items: [], bytes: 0, skipped: [], watches: [], liveMs };
-  for (const analysis of analyses) await planModel({ analysis, cache, now, olderThanMs: o.olderThanMs ?? DAY_MS, liveMs, plan });
+  const plan: PrunePlan = { items: [], bytes: 0, skipped: [], watches: [], liveMs, leases: [], voidJournals: journals.voidJournals, lease };
+  for (const analysis of analyses) {
+    const { dir } = modelLeaseDir(analysis);
+    const journal = journals.byDir.get(dir)?.items;
+    await planModel({ analysis, cache, now, olderThanMs: o.olderThanMs ?? DAY_MS, liveMs, plan, leases: before, journal });
+    journals.byDir.delete(dir);
+  }
+  // Models an interrupted prune already took the manifests of: only their journal knows them.
+  for (const [dir, { model, items }] of journals.byDir) {
+    const lease = await watchModel(model, dir, before, plan.lease, now);
+    if ("holder" in lease) plan.skipped.push({ model, reason: `another process is downloading it (live lease ${lease.holder})` });
+    else plan.leases.push(lease.watch), plan.items.push(...items);
+  }
   plan.items = plan.items.map((item, i) => ({ item, i })).sort((x, y) => rank(x.item) - rank(y.item) || x.i - y.i).map((x) => x.item);
   plan.bytes = plan.items.reduce((n, i) => n + i.bytes, 0);
   return plan;
@@ -144,7 +176,7 @@ async function remove(item: PruneItem): Promise<void> {
 export interface ApplyOptions {
   /** Called after each removal (progress lines). */
   onItem?: (item: PruneItem) => void | Promise<void>;
-  /** Stops before the next removal; what was removed is returned, the rest stays. */
+  /** Stops between two removals; what was removed is returned, what is left is in the journals, for the next prune. */
   signal?: AbortSignal;
 }
 
@@ -160,26 +192,40 @@ export async function applyPrune(plan: PrunePlan, options: ApplyOptions = {}): P
   const watches = new Map(plan.watches.map((w) => [w.model, w]));
   let phase: string | undefined;
   let checked = new Set<string>();
-  for (const item of plan.items) {
-    if (options.signal?.aborted) break;
-    if (item.kind !== phase) {
-      phase = item.kind;
-      checked = new Set();
-    }
-    if (stopped.has(item.model)) continue;
-    const watch = watches.get(item.model);
-    if (watch && !checked.has(item.model)) {
-      checked.add(item.model);
-      const lock = await startedSince(watch, plan.liveMs);
-      if (lock) {
+  const guard = new PruneGuard(plan, options.signal);
+  try {
+    await guard.dropVoidJournals();
+    for (const item of plan.items) {
+      if (options.signal?.aborted) break;
+      if (item.kind !== phase) {
+        phase = item.kind;
+        checked = new Set();
+      }
+      if (stopped.has(item.model)) continue;
+      const refused = await guard.enter(item.model);
+      if (refused) {
         stopped.add(item.model);
-        skipped.push({ model: item.model, reason: `a download started meanwhile (lock ${lock}); the rest of it was left` });
+        skipped.push({ model: item.model, reason: refused });
         continue;
       }
+      const watch = watches.get(item.model);
+      if (watch && !checked.has(item.model)) {
+        checked.add(item.model);
+        const lock = await startedSince(watch, plan.liveMs);
+        if (lock) {
+          stopped.add(item.model);
+          await guard.abandon(item.model);
+          skipped.push({ model: item.model, reason: `a download started meanwhile (lock ${lock}); the rest of it was left` });
+          continue;
+        }
+      }
+      await remove(item);
+      removed.push(item);
+      await guard.done(item.model);
+      await options.onItem?.(item);
     }
-    await remove(item);
-    removed.push(item);
-    await options.onItem?.(item);
+  } finally {
+    await guard.close();
   }
   return { removed, skipped };
 }

@@ -13,6 +13,7 @@ import { modelRef } from "../lockfile/index.ts";
 import { statLimit, treeBytes } from "./scan.ts";
 import { freeBytes } from "../util/index.ts";
 import { analyzeRoot } from "./plan-root.ts";
+import { interruptedPrunes } from "./prune-guard.ts";
 
 export type ModelState = "complete" | "partial" | "missing" | "other-commit";
 
@@ -40,6 +41,8 @@ export interface UndeclaredItem {
   bytes: number;
   /** False for models another tool downloaded: listed, never pruned. */
   ours: boolean;
+  /** A prune of it was stopped part-way: the next `prune --yes` finishes it. */
+  interruptedPrune?: boolean;
   path: string;
 }
 
@@ -149,6 +152,11 @@ export async function volumeStatus(o: StatusOptions): Promise<VolumeStatus> {
   for (const f of foreign) {
     undeclared.push({ ref: modelRef(f, false), kind: "model", bytes: await treeBytes(f.dir, limit), ours: false, path: f.dir });
   }
+  for (const p of await interruptedPrunes([o.roots.huggingface, o.roots.modelscope, o.roots.plain], limit)) {
+    const seen = undeclared.find((u) => u.ref === p.model && u.kind === "model");
+    if (seen) Object.assign(seen, { ours: true, interruptedPrune: true });
+    else if (p.dir) undeclared.push({ ref: p.model, kind: "model", bytes: p.bytes, ours: true, interruptedPrune: true, path: p.dir });
+  }
   const roots: RootUsage[] = [];
   for (const layout of [...layouts].sort()) {
     const root = o.roots[layout];
@@ -198,7 +206,7 @@ export function formatStatus(status: VolumeStatus): string[] {
     const w = Math.max(...status.undeclared.map((u) => u.ref.length));
     for (const u of status.undeclared) {
       const what = u.kind === "model" ? "model" : u.kind === "partial" ? "partial download" : `revision ${u.revision} (${short(u.commit)})`;
-      lines.push(`  ${u.ref.padEnd(w)}  ${what}  ${formatBytes(u.bytes)}${u.ours ? "" : "  (not downloaded by download-models: prune leaves it)"}`);
+      lines.push(`  ${u.ref.padEnd(w)}  ${what}  ${formatBytes(u.bytes)}${u.interruptedPrune ? "  (a prune of it was interrupted: \`download-models prune --yes\` finishes it)" : u.ours ? "" : "  (not downloaded by download-models: prune leaves it)"}`);
     }
   }
   lines.push("");

@@ -7,3 +7,4 @@ export { partialBytes } from "./state.ts";
 export { isRanged } from "./ranges.ts";
 export { sha256OfFile, verifyFileOnDisk } from "./verify.ts";
 export { RateLimit } from "./rate.ts";
+export { acquireLease, deadOnThisHost, holderOf, type FileLease, type LeaseTiming } from "./lease.ts";

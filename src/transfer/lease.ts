@@ -87,7 +87,7 @@ export async function acquireLease(
  * A shortcut, not the rule: a holder on this very host whose process is gone is dead now, without waiting for
  * its heartbeat to go stale (a Pod re-running after `kill -9`). Other hosts are judged by the heartbeat alone.
  */
-function deadOnThisHost(owner: string): boolean {
+export function deadOnThisHost(owner: string): boolean {
   const [host, pid] = owner.split(":");
   if (host !== hostname() || !pid || !/^\d+$/.test(pid) || Number(pid) === process.pid) return false;
   try {
@@ -98,7 +98,7 @@ function deadOnThisHost(owner: string): boolean {
   }
 }
 
-function holderOf(content: string): string {
+export function holderOf(content: string): string {
   try {
     return (JSON.parse(content) as { owner?: string }).owner ?? "another process";
   } catch {
@@ -111,7 +111,11 @@ function hold(path: string, timing: LeaseTiming): FileLease {
   let lost = false;
   let stopped = false;
   let writing: Promise<void> = Promise.resolve();
+  let busy = false;
   const timer = setInterval(() => {
+    // A beat still writing (slow disk) is not overlapped: the next one would read its half-written content as another owner's.
+    if (busy) return;
+    busy = true;
     writing = (async () => {
       const current = await readFile(path, "utf8").catch(() => undefined);
       if (stopped) return;
@@ -122,7 +126,7 @@ function hold(path: string, timing: LeaseTiming): FileLease {
       }
       beat++;
       await writeFile(path, JSON.stringify({ owner: me, beat, at: new Date().toISOString() })).catch(() => {});
-    })();
+    })().finally(() => (busy = false));
   }, timing.heartbeatMs);
   timer.unref();
   return {

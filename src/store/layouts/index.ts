@@ -18,7 +18,7 @@ export function layoutOf(downloader: Pick<Downloader, "layout">): LayoutName {
  * `disk` is the run's memo of checked and created directories (a fresh one for one-off reads).
  */
 export function openStore(downloader: Pick<Downloader, "layout">, model: ModelRequest, roots: Roots, disk: Disk = createDisk()): ModelStore {
-  if (model.localDir) return localDirStore(model.localDir);
+  if (model.localDir) return localDirStore(model.localDir, layoutOf(downloader) === "huggingface");
   const layout = layoutOf(downloader);
   const root = rootFor(roots, layout);
   switch (layout) {

@@ -1,4 +1,4 @@
-import { readdir } from "node:fs/promises";
+import { readdir, rmdir } from "node:fs/promises";
 import type { Dirent } from "node:fs";
 import { join, sep } from "node:path";
 import type { ModelRequest } from "../../types.ts";
@@ -7,6 +7,7 @@ import type { ModelStore } from "./store.ts";
 import { sizeOf } from "../../util/index.ts";
 import { inside } from "../../util/index.ts";
 import { verifyFileOnDisk } from "../../transfer/index.ts";
+import { hubLocalDirRecords } from "./hf-local-dir.ts";
 
 /**
  * A model as a plain folder of real files, no symlinks and no revision record of the layout's own (the manifest
@@ -66,7 +67,21 @@ export async function plainFolders(root: string, source: string): Promise<{ id: 
  * them. This tool's manifest and partial files live in `DIR/.cache/download-models/`, a hidden folder the hub
  * libraries ignore (they keep their own in `.cache/huggingface`).
  */
-export function localDirStore(dir: string): ModelStore {
+export function localDirStore(dir: string, huggingface = false): ModelStore {
   const ours = join(dir, ".cache", "download-models");
-  return folderStore(dir, dir, { manifestDir: join(ours, "manifests"), tempDir: join(ours, "temp") });
+  const tempDir = join(ours, "temp");
+  const store = folderStore(dir, dir, { manifestDir: join(ours, "manifests"), tempDir });
+  return {
+    ...store,
+    // What `hf download --local-dir` leaves beside the files, so huggingface_hub trusts them without a request.
+    ...(huggingface ? { finish: (_m: unknown, snapshot, files) => hubLocalDirRecords(dir, snapshot, files) } : {}),
+    cleanup: () => removeEmptyDirs(tempDir),
+  } satisfies ModelStore;
+}
+
+/** Remove `dir` and the folders under it that hold no file, deepest first; a folder that got one meanwhile stays. */
+async function removeEmptyDirs(dir: string): Promise<void> {
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  for (const e of entries) if (e.isDirectory()) await removeEmptyDirs(join(dir, e.name));
+  await rmdir(dir).catch(() => {});
 }
