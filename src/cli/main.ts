@@ -102,6 +102,8 @@ function buildProgram(io: Output, env: Env, redactor: Redactor, setCode: (code: 
   projectOptions(verify).option("--repair", "download again only the files found missing or corrupt");
   tokenOption(rootOption(verify), "token for --repair (default: HF_TOKEN / MODELSCOPE_API_TOKEN)", redactor);
   volumeOptions(verify);
+  // The top help documents --verbose for every command that may hit an unexpected error.
+  verify.option("--verbose", "stack traces of unexpected errors");
   pluginDirOptions(jsonOption(verify, "print the result as JSON")).action(async (ids: string[], _options, cmd: Command) => {
     if (cmd.optsWithGlobals().volume) {
       const { volumeVerifyCommand } = await import("./volume-commands.ts");
@@ -166,6 +168,11 @@ export async function main(argv: string[], rawIo: Output, env: Env = process.env
     const first = argv.slice(2).find((a) => !a.startsWith("-"));
     if (argv[2] === "help") {
       const target = program.commands.find((c) => c.name() === argv[3]);
+      // `help bogus` would show the top help and exit 0: a typo in a script would pass unnoticed.
+      if (argv[3] !== undefined && !target) {
+        const near = nearCommand(argv[3], commands);
+        throw new UsageError(`help ${argv[3]}: no such command${near ? `; did you mean \`download-models help ${near}\`?` : ""}. Commands: ${commands.join(", ")}.`);
+      }
       (target ?? program).outputHelp();
       return 0;
     }
@@ -184,7 +191,7 @@ export async function main(argv: string[], rawIo: Output, env: Env = process.env
       return error.exitCode;
     }
     io.err(`download-models: unexpected error: ${(error as Error)?.message ?? String(error)}`);
-    if (program.opts().verbose && error instanceof Error && error.stack) io.err(error.stack);
+    if (argv.includes("--verbose") && error instanceof Error && error.stack) io.err(error.stack);
     else io.err("(run again with --verbose for the stack trace, and please report it)");
     return 1;
   }

@@ -5,3 +5,4 @@ export {
 } from "./transfer.ts";
 export { partialBytes } from "./state.ts";
 export { sha256OfFile, verifyFileOnDisk } from "./verify.ts";
+export { acquireLease, type FileLease, type LeaseTiming } from "./lease.ts";
