@@ -17,6 +17,7 @@ const version = (JSON.parse(readFileSync(join(packageRoot, "package.json"), "utf
 const EXAMPLES = [
   "",
   "Examples:",
+  "  download-models init                       a starter project file in ./projects (your own repository)",
   "  download-models --all                      every model of every project (in a Pod: onto the network volume)",
   "  download-models --project tts              only some projects",
   "  download-models list                       projects, models per source, what is complete on disk",
@@ -150,6 +151,15 @@ function buildProgram(io: Output, env: Env, redactor: Redactor, setCode: (code: 
   pluginDirOptions(lockfileOption(bake)).action(async (_options, cmd: Command) => {
     const { bakeCommand } = await import("./bake-command.ts");
     setCode(await bakeCommand(cmd.optsWithGlobals(), io, env));
+  });
+  const init = program
+    .command("init")
+    .description("write a starter project file (default: ./projects/<folder name>.ts) and print the commands that come next")
+    .argument("[ids...]", "models to declare in it (org/name, hf:/ms: prefix, @revision)")
+    .option("--name <name>", "the project's name (default: the working directory's name)");
+  pluginDirOptions(init).action(async (ids: string[], _options, cmd: Command) => {
+    const { initCommand } = await import("./init-command.ts");
+    setCode(await initCommand({ ...cmd.optsWithGlobals(), ids }, io, env));
   });
   addLockCommands(program, io, env, redactor, setCode);
   return program;
