@@ -101,7 +101,7 @@ describe("the npm package", () => {
 });
 
 describe("Use it in your own repository (README)", () => {
-  it("installs into a team's repo; init, lock and a --frozen download use the repo's projects/ and models.lock.json, never the package's", { timeout: 180_000 }, async () => {
+  it("installs into a team's repo; init, lock and a --frozen download use the repo's projects/ and models.lock.json, never the package's", { timeout: 300_000 }, async () => {
     const dir = await tempDir({ "team-repo/package.json": JSON.stringify({ name: "team-repo", version: "1.0.0", private: true }) });
     const repo = join(dir, "team-repo");
     const h = await hub({ repos: [makeRepo({ id: "acme/tiny", files: [{ path: "config.json", text: "{}\n" }, { path: "model.safetensors", size: 20_000 }] })] });
