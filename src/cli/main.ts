@@ -179,7 +179,7 @@ export async function main(argv: string[], rawIo: Output, env: Env = process.env
     if (argv[2] === "help") {
       const target = program.commands.find((c) => c.name() === argv[3]);
       // `help bogus` would show the top help and exit 0: a typo in a script would pass unnoticed.
-      if (argv[3] !== undefined && !target) {
+      if (argv[3] !== undefined && !argv[3].startsWith("-") && !target) {
         const near = nearCommand(argv[3], commands);
         throw new UsageError(`help ${argv[3]}: no such command${near ? `; did you mean \`download-models help ${near}\`?` : ""}. Commands: ${commands.join(", ")}.`);
       }
