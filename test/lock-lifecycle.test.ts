@@ -84,7 +84,8 @@ describe("the lock follows the projects", () => {
   });
 
   it("entries pinned by id alone stay until lock --drop names them", async () => {
-    const { dir, cli } = await setup();
+    const { dir, cli, declare } = await setup();
+    await declare([{ id: "acme/tts" }]); // acme/extra: no project declares it
     const lockfile = join(dir, "adhoc.lock.json");
     expect((await cli("lock", "hf:acme/extra", "--lockfile", lockfile)).code).toBe(0);
     expect((await cli("lock", "hf:acme/tts", "--lockfile", lockfile)).stdout).toContain("1 added, 0 updated, 0 unchanged, 0 dropped.");
