@@ -86,7 +86,8 @@ export async function lockCommand(options: LockOptions, io: Output, env: Env): P
     const opened = await openLock(options, env);
     if (!opened.exists) throw new LockfileError(`${opened.path} does not exist: run \`download-models lock${flags}\` (same selection) and commit it.`);
     const problems = [...frozenProblems(models, opened.lock, flags), ...undeclaredProblems(undeclaredEntries(opened.lock, [...declared, ...models]), flags)];
-    if (problems.length > 0) throw new LockfileError(formatFrozenProblems(problems, opened.path, { by: "lock --check" }));
+    // The same message as --frozen: build-serverless.sh shows it before any build.
+    if (problems.length > 0) throw new LockfileError(formatFrozenProblems(problems, opened.path));
     io.out(`${opened.path} pins all ${models.length} selected model${models.length === 1 ? "" : "s"} as declared (--frozen will accept them), and nothing else.`);
     return 0;
   }
