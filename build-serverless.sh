@@ -142,6 +142,8 @@ for d in "${projects_dirs[@]}"; do
   [ -d "$d" ] || die $E_USAGE "--projects-dir $d: not a directory"
   dir_args+=(--projects-dir "$(cd "$d" && pwd)")
 done
+# download-models reads ./projects of the working directory by default; this script means the checkout's.
+[ ${#dir_args[@]} -gt 0 ] || dir_args=(--projects-dir "$here/projects")
 for p in "${projects[@]}"; do [[ "$p" =~ ^[A-Za-z0-9._-]+$ ]] || die $E_USAGE "--project \"$p\": not a project name"; done
 if command -v node > /dev/null 2>&1 && [ -d "$here/node_modules" ]; then
   if ! listing=$(node "$here/bin/download-models.js" list --json "${dir_args[@]}" 2>&1); then

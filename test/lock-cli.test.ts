@@ -36,12 +36,12 @@ describe("lock, --frozen and lock --update through the CLI", () => {
     expect(locked.code).toBe(0);
     expect(locked.stdout).toContain(`locked hf:acme/tts@main at ${a} (3 files)`);
     expect(locked.stdout).toMatch(/locked ms:iic\/asr@master at [0-9a-f]+ \(2 files\)/);
-    expect(locked.stdout).toContain(`${lockPath}: 2 added, 0 updated, 0 unchanged.`);
+    expect(locked.stdout).toContain(`${lockPath}: 2 added, 0 updated, 0 unchanged, 0 dropped.`);
     const lock = await readLock(lockPath);
     expect(lock.models.map((m) => [m.id, m.projects])).toEqual([["acme/tts", ["voice"]], ["iic/asr", ["voice"]]]);
     // Sticky: a second lock resolves nothing.
     h.resetStats();
-    expect((await cli("lock", "--all")).stdout).toContain("0 added, 0 updated, 2 unchanged.");
+    expect((await cli("lock", "--all")).stdout).toContain("0 added, 0 updated, 2 unchanged, 0 dropped.");
     expect(h.requests).toEqual([]);
 
     const lockText = await readFile(lockPath, "utf8");
@@ -67,7 +67,7 @@ describe("lock, --frozen and lock --update through the CLI", () => {
     expect(update.stdout).toContain("  + new.txt (1 B)");
     expect(update.stdout).toContain("  - gone.txt (1 B)");
     expect(update.stdout).toContain("  ~ w.safetensors (300 kB → 310 kB)");
-    expect(update.stdout).toContain("0 added, 1 updated, 1 unchanged.");
+    expect(update.stdout).toContain("0 added, 1 updated, 1 unchanged, 0 dropped.");
     const all = await cli("lock", "--all", "--update");
     expect(all.stdout).toContain(`hf:acme/tts@main: unchanged (${b.slice(0, 12)})`);
     expect(all.stdout).toMatch(/ms:iic\/asr@master: unchanged/);

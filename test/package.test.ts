@@ -1,6 +1,8 @@
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { execFile } from "node:child_process";
-import { readdir } from "node:fs/promises";
+import { mkdtemp, readFile, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { makeRepo } from "@download-models/local-hub";
@@ -78,6 +80,18 @@ const TSCONFIG = {
   files: ["consumer.ts"],
 };
 
+// One tarball for both tests: `npm pack` of this checkout. dist/ is fresh (global setup): no prepare, which would
+// delete it under the other tests' feet.
+let tarball = "";
+beforeAll(async () => {
+  const dir = await mkdtemp(join(tmpdir(), "dm-pack-"));
+  await run("npm", ["pack", "--ignore-scripts", "--silent", "--pack-destination", dir], { cwd: REPO });
+  const name = (await readdir(dir)).find((n) => n.endsWith(".tgz"));
+  expect(name).toBeDefined();
+  tarball = join(dir, name!);
+  return () => rm(dir, { recursive: true, force: true });
+}, 120_000);
+
 describe("the npm package", () => {
   it("packs, installs into another project, type-checks a consumer against its declarations and runs a download", { timeout: 240_000 }, async () => {
     const dir = await tempDir({
@@ -87,11 +101,7 @@ describe("the npm package", () => {
       "app/projects/app.ts": PROJECT,
     });
     const app = join(dir, "app");
-    // dist/ is fresh (global setup): no prepare, which would delete it under the other tests' feet.
-    await run("npm", ["pack", "--ignore-scripts", "--silent", "--pack-destination", dir], { cwd: REPO });
-    const tarball = (await readdir(dir)).find((n) => n.endsWith(".tgz"));
-    expect(tarball).toBeDefined();
-    await run("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error", join(dir, tarball!)], { cwd: app });
+    await run("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error", tarball], { cwd: app });
     await run(process.execPath, [TSC, "-p", "tsconfig.json"], { cwd: app }).catch((error: { stdout?: string }) => {
       throw new Error(`the consumer does not type-check:\n${error.stdout}`);
     });
@@ -121,3 +131,35 @@ describe("the npm package", () => {
     });
   });
 });
+
+describe("Use it in your own repository (README)", () => {
+  it("installs into a team's repo; init, lock and a --frozen download use the repo's projects/ and models.lock.json, never the package's", { timeout: 300_000 }, async () => {
+    const dir = await tempDir({ "team-repo/package.json": JSON.stringify({ name: "team-repo", version: "1.0.0", private: true }) });
+    const repo = join(dir, "team-repo");
+    const h = await hub({ repos: [makeRepo({ id: "acme/tiny", files: [{ path: "config.json", text: "{}\n" }, { path: "model.safetensors", size: 20_000 }] })] });
+    const root = join(dir, "volume");
+    const env = { PATH: process.env.PATH ?? "", HOME: dir, HF_ENDPOINT: h.url, npm_config_cache: join(process.env.HOME ?? dir, ".npm") };
+    const npx = (...args: string[]) => run("npx", ["download-models", ...args], { cwd: repo, env });
+    // The README's commands, in order.
+    await run("npm", ["install", "--save-dev", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error", tarball], { cwd: repo });
+    const init = await npx("init", "hf:acme/tiny");
+    expect(init.stdout).toContain('wrote projects/team-repo.ts (project "team-repo", 1 model)');
+    expect(init.stdout).toContain("npx download-models lock");
+    expect(await readFile(join(repo, "projects", "team-repo.ts"), "utf8")).toContain('import { defineProject } from "download-models/define";');
+
+    const list = await npx("list");
+    expect(list.stdout).toContain("team-repo");
+    expect(list.stdout).toContain("acme/tiny@main");
+    expect(list.stdout).not.toMatch(/\btts\b|speaker-diarization/); // the package's example projects stay out
+    expect(list.stdout).toMatch(/^1 project, 1 model declaration/m);
+
+    const lock = await npx("lock");
+    expect(lock.stdout).toContain(`${join(repo, "models.lock.json")}: 1 added`);
+    expect(existsSync(join(repo, "node_modules", "download-models", "models.lock.json"))).toBe(false);
+
+    const download = await npx("--all", "--frozen", "--root", root);
+    expect(download.stdout).toMatch(/downloaded +huggingface +acme\/tiny@main/);
+    expect((await npx("verify", "--all", "--root", root)).stdout).toMatch(/ok +huggingface +acme\/tiny@main/);
+  });
+});
+

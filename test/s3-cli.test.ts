@@ -54,7 +54,7 @@ describe("download-models --volume: a fill over S3, read as a volume", () => {
     expect(fill.stderr).toBe("");
     expect(fill.code).toBe(0);
     expect(fill.stdout).toMatch(/ok +vol1@EU-RO-1: 2 models uploaded \(14 objects, [\d.]+ MB sent\), 0 already complete/);
-    expect(fill.stdout).toContain("needs `download-models link`");
+    expect(fill.stdout).toContain("run `download-models link` once");
     expect(fill.stdout).toContain("export HF_HUB_CACHE=/runpod-volume/models/huggingface/hub");
     expect(s3.count("UploadPart")).toBeGreaterThan(2); // 1 MiB parts: the weights went multipart
     // The staging store is removed after a successful run without --root.
@@ -251,7 +251,7 @@ describe("volume commands", () => {
     const r = await runMain([MS_ID, ...VOL(s3, "vol1@EU-RO-1"), "--modelscope-compat=copy"], env);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain("modelscope 1.12–1.22 and ≤ 1.11 by id (full copies were uploaded)");
-    expect(r.stdout).not.toContain("needs `download-models link`");
+    expect(r.stdout).not.toContain("run `download-models link`");
     const volume = await tempDir();
     await s3.materialize("vol1", volume);
     const ms = join(volume, "models", "modelscope");

@@ -68,11 +68,12 @@ export async function downloadCommand(options: DownloadOptions, io: Output, env:
     const consumers = await consumerSetup(summary, registry, roots);
     // A dry run or an interrupted run has not made the volume ready: no env block that says it is.
     const ready = !options.dryRun && !interrupt.by;
-    await reporter.finish(summary, ready ? consumers.env : { lines: [], vars: {} });
+    // --quiet prints failures and the summary only: the env block is `download-models env`'s, on request.
+    await reporter.finish(summary, ready && mode !== "quiet" ? consumers.env : { lines: [], vars: {} });
     if (locked) {
       const added = options.frozen || options.dryRun ? [] : await recordAdded(locked, summary, Boolean(options.lockfile));
       if (!options.json) for (const line of added) io.out(line);
-      if (!options.json && ready) pinsOfRun(locked, summary, io);
+      if (!options.json && ready && !options.quiet) pinsOfRun(locked, summary, io);
     }
     if (!options.json) for (const note of consumers.notes) io.err(`Note: ${note.message}`);
     if (interrupt.by && !options.json) io.err("Interrupted: run the same command again to resume; finished files are kept and big files continue where they stopped.");

@@ -15,7 +15,9 @@ async function lockedPins(options: EnvOptions, env: Env): Promise<Pin[] | undefi
   if (!options.lock) return undefined;
   const opened = await openLock(options, env);
   if (!opened.exists) throw new LockfileError(`${opened.path} does not exist: run \`download-models lock\` first (or pass --lockfile FILE)`);
-  return opened.lock.models.map(pinOf);
+  // A model locked twice (two projects, other filters) is one pin for its consumers: each pin once.
+  const pins = new Map(opened.lock.models.map(pinOf).map((p) => [pinLine(p), p]));
+  return [...pins.values()];
 }
 
 export async function envCommand(options: EnvOptions, io: Output, env: Env): Promise<number> {

@@ -4,7 +4,7 @@ import { dedupe, toRequest } from "../select/index.ts";
 import { requestKey } from "../util/index.ts";
 import { openCache, type Cache } from "../store/index.ts";
 import type { ModelRequest } from "../types.ts";
-import { loadSelection, type PluginDirs } from "../select/index.ts";
+import { loadSelection, projectDirs, type PluginDirs } from "../select/index.ts";
 import type { Output } from "./reporter.ts";
 
 async function completeOnDisk(model: ModelRequest, cache: Cache | undefined): Promise<boolean | undefined> {
@@ -55,6 +55,7 @@ export async function listCommand(options: PluginDirs & { root?: string; json?: 
       }
     }
   }
+  if (projects.length === 0) io.out(`No project files in ${projectDirs(options, env).join(", ")}: \`download-models init\` writes one.`);
   const shared = all.length - distinct.length;
   // Of the distinct models: how many are complete on this root, how many a download would still fetch.
   const state = new Map(rows.flatMap((r) => r.models).map(({ m, complete }) => [requestKey(m), complete]));

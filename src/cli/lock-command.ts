@@ -2,11 +2,11 @@ import { Agent } from "undici";
 import type { Env } from "../store/index.ts";
 import type { ModelRequest } from "../types.ts";
 import { UsageError } from "../errors.ts";
-import { lockModels, parseModelRef } from "../sources/index.ts";
-import { commandLineModels, loadSelection, usesProjects, type PluginDirs, type Selection } from "../select/index.ts";
-import { LockfileError, writeLock } from "../lockfile/index.ts";
-import { formatDiff, formatFrozenProblems, frozenProblems, isUnchanged, modelRef } from "../lockfile/index.ts";
-import { openLock, pinOf, type LockfileOptions } from "./lockfile-use.ts";
+import { lockModels, parseModelRef, type Registry } from "../sources/index.ts";
+import { commandLineModels, dedupe, loadSelection, projectModels, usesProjects, type PluginDirs, type Selection } from "../select/index.ts";
+import { LockfileError, diffEntries, lockKey, putEntry, withLockfileLease, writeLock, type EntryDiff, type Lock, type LockEntry } from "../lockfile/index.ts";
+import { formatDiff, formatFrozenProblems, frozenProblems, isUnchanged, modelRef, undeclaredProblems } from "../lockfile/index.ts";
+import { lockFlags, openLock, pinOf, type LockfileOptions } from "./lockfile-use.ts";
 import type { Output } from "./reporter.ts";
 import { interruptible } from "./interrupt.ts";
 import { runOptions } from "./run-options.ts";
@@ -18,72 +18,151 @@ export interface LockOptions extends Selection, PluginDirs, LockfileOptions {
   json?: boolean;
   /** Only check that the lock pins the selection as declared (what `--frozen` demands); no request, no write. */
   check?: boolean;
+  /** Entries pinned by id alone (no project) to remove. */
+  drop?: string[];
 }
 
-/** Which selected models `--update` names: by source and id, and by revision when the name gives one. */
-function updateFilter(update: LockOptions["update"], selection: Selection, registry: Parameters<typeof commandLineModels>[1]) {
-  if (!update) return () => false;
-  if (update === true) return () => true;
-  const named = commandLineModels({ ...selection, ids: update }, registry).map((m, i) => ({ m, explicit: Boolean(parseModelRef(update[i]!).revision) }));
-  return (model: ModelRequest) =>
-    named.some(({ m, explicit }) => m.source === model.source && m.id === model.id && (!explicit || m.revision === model.revision));
+type Named = { ref: string; model: ModelRequest; explicit: boolean };
+
+/** A `--update` name matches a model by source and id, and by revision when the name gives one. */
+const names = (n: Named, m: ModelRequest) => m.source === n.model.source && m.id === n.model.id && (!n.explicit || m.revision === n.model.revision);
+
+function namedModels(refs: readonly string[], selection: Selection, registry: Registry): Named[] {
+  return refs.map((ref) => ({ ref, model: commandLineModels({ ...selection, ids: [ref] }, registry)[0]!, explicit: Boolean(parseModelRef(ref).revision) }));
+}
+
+/**
+ * Entries that came from projects (they list some) and that no project declares any more with that revision and
+ * those filters: the project dropped the model or changed its declaration. Entries pinned by id alone (no project)
+ * are the user's own and stay until `lock --drop` names them.
+ */
+function undeclaredEntries(lock: Lock, declared: readonly ModelRequest[]): LockEntry[] {
+  const keys = new Set(declared.map(lockKey));
+  return lock.models.filter((e) => e.projects.length > 0 && !keys.has(lockKey(e)));
+}
+
+/** The lock without `drop`, and every kept entry listing exactly the projects that declare it now. */
+function followProjects(lock: Lock, drop: readonly LockEntry[], declared: readonly ModelRequest[]): Lock {
+  const projectsOf = new Map<string, Set<string>>();
+  for (const m of declared) for (const p of m.projects) projectsOf.set(lockKey(m), (projectsOf.get(lockKey(m)) ?? new Set()).add(p));
+  const dropped = new Set(drop);
+  const models = lock.models.filter((e) => !dropped.has(e)).map((e) => {
+    const now = projectsOf.get(lockKey(e));
+    return e.projects.length > 0 && now ? { ...e, projects: [...now].sort() } : e;
+  });
+  return { ...lock, models };
 }
 
 /**
  * `download-models lock`: resolve the selection (listings only, nothing downloaded) and write the lockfile. Entries
  * already there are kept; `--update` moves the named models, or all selected, to what their revision points to now.
+ * The lock follows the projects, as npm's lock follows package.json: every run drops the entries no project
+ * declares any more (a model removed from its project, or declared with other filters or another revision); a
+ * model whose declaration changed gets one new entry in place of the old one.
  */
 export async function lockCommand(options: LockOptions, io: Output, env: Env): Promise<number> {
-  const updateIds = Array.isArray(options.update) ? options.update : [];
-  // No selection at all: every project, and the models `--update` names.
-  const selection: Selection = { ...options, ids: [...options.ids, ...updateIds] };
+  const updateRefs = Array.isArray(options.update) ? options.update : [];
+  const dropRefs = options.drop ?? [];
+  const selection: Selection = { ...options };
+  // No selection at all: every project.
   if (!usesProjects(selection) && options.ids.length === 0) selection.all = true;
-  const { registry, models } = await loadSelection({ ...selection, env, requireModels: true });
-  const update = updateFilter(options.update, options, registry);
-  const unmatched = updateIds.filter((ref) => !models.some(updateFilter([ref], options, registry)));
-  if (unmatched.length) throw new UsageError(`--update ${unmatched.join(" ")}: not in the selection`);
-  const opened = await openLock(options, env);
+  // Every project is loaded, selected or not: an entry stays only while some project declares it.
+  const { registry, projects, models: selected } = await loadSelection({ ...selection, env, loadAllProjects: true });
+  const declared = projectModels(projects ?? [], registry);
+  const updates = namedModels(updateRefs, options, registry);
+  // `--update hf:org/x` names the selected model org/x as its project declares it (filters included); only a name no
+  // project declares is a model given by id (pinned without a project).
+  const byId: string[] = [];
+  for (const u of updates) {
+    if (selected.some((m) => names(u, m))) continue;
+    const elsewhere = declared.filter((m) => names(u, m)).flatMap((m) => m.projects);
+    if (elsewhere.length) throw new UsageError(`--update ${u.ref}: not in the selection; it is declared by ${[...new Set(elsewhere)].join(", ")} (add --project ${elsewhere[0]}).`);
+    byId.push(u.ref);
+  }
+  const models = byId.length ? dedupe([...selected, ...commandLineModels({ ...options, ids: byId }, registry)]) : selected;
+  if (models.length === 0 && dropRefs.length === 0) throw new UsageError("The selected projects declare no models.");
+  const update = options.update === true ? () => true : (m: ModelRequest) => updates.some((u) => names(u, m));
+  const flags = lockFlags(options);
+
   if (options.check) {
-    if (!opened.exists) throw new LockfileError(`${opened.path} does not exist: run \`download-models lock\` (same selection) and commit it.`);
-    const problems = frozenProblems(models, opened.lock);
+    const opened = await openLock(options, env);
+    if (!opened.exists) throw new LockfileError(`${opened.path} does not exist: run \`download-models lock${flags}\` (same selection) and commit it.`);
+    const problems = [...frozenProblems(models, opened.lock, flags), ...undeclaredProblems(undeclaredEntries(opened.lock, [...declared, ...models]), flags)];
+    // The same message as --frozen: build-serverless.sh shows it before any build.
     if (problems.length > 0) throw new LockfileError(formatFrozenProblems(problems, opened.path));
-    io.out(`${opened.path} pins all ${models.length} selected model${models.length === 1 ? "" : "s"} as declared (--frozen will accept them).`);
+    io.out(`${opened.path} pins all ${models.length} selected model${models.length === 1 ? "" : "s"} as declared (--frozen will accept them), and nothing else.`);
     return 0;
   }
-  const line = `stopping the lock; ${opened.path} is left as it was`;
-  return interruptible(io, line, async (interrupt) => {
-    const run = runOptions({}, env, interrupt.signal);
+  const path = (await openLock(options, env)).path;
+  return interruptible(io, `stopping the lock; ${path} is left as it was`, async (interrupt) => {
+  const run = runOptions({}, env, interrupt.signal);
+  // Read, resolve and write under the lockfile's lease: a second `lock` at once waits instead of losing entries.
+  const result = await withLockfileLease(path, async () => {
+    const opened = await openLock(options, env);
+    const named = namedModels(dropRefs, options, registry);
+    const unknownDrop = named.filter((n) => !opened.lock.models.some((e) => e.projects.length === 0 && names(n, requestOfEntry(e))));
+    if (unknownDrop.length) {
+      throw new UsageError(`--drop ${unknownDrop.map((n) => n.ref).join(" ")}: no entry pinned by id alone; entries of projects go when no project declares them.`);
+    }
+    const drop = [
+      ...undeclaredEntries(opened.lock, [...declared, ...models]),
+      ...opened.lock.models.filter((e) => e.projects.length === 0 && named.some((n) => names(n, requestOfEntry(e)))),
+    ];
     const dispatcher = new Agent({ connections: 8 });
-    const changes = await lockModels(opened.lock, models, update, {
+    const changes = await lockModels(followProjects(opened.lock, drop, declared), models, update, {
       registry, env, dispatcher, signal: run.signal, ...(options.token ? { token: options.token } : {}),
     }).finally(() => dispatcher.destroy());
     // Resolved entries of a cut-short run are not written: a lock is either what the last full run made, or unchanged.
-    if (interrupt.by) return 0;
-    return writeAndReport(changes, opened.path, options, io);
+    if (interrupt.by) return undefined;
+    // A model whose new declaration failed to resolve keeps its old entry until a run resolves it.
+    const failed = (e: LockEntry) => changes.failed.some((f) => f.ref.startsWith(`${modelRef(e, false)}@`));
+    for (const e of drop.filter(failed)) changes.lock = putEntry(changes.lock, e);
+    // A model whose declaration changed: its new entry replaces the old one; said as one update, not an add and a drop.
+    const replaced: EntryDiff[] = [];
+    const added: LockEntry[] = [];
+    const gone = drop.filter((e) => !failed(e));
+    for (const entry of changes.added) {
+      const i = gone.findIndex((e) => e.source === entry.source && e.id === entry.id);
+      if (i < 0) added.push(entry);
+      else replaced.push(diffEntries(gone.splice(i, 1)[0]!, entry));
+    }
+    // Stable serialization: rewriting an unchanged lock changes no byte.
+    await writeLock(opened.path, changes.lock);
+    return { path: opened.path, changes, added, replaced, dropped: gone };
+  });
+  return result ? report(result, options, io) : 0;
   });
 }
 
-async function writeAndReport(changes: Awaited<ReturnType<typeof lockModels>>, path: string, options: LockOptions, io: Output): Promise<number> {
-  const opened = { path };
-  // Stable serialization: rewriting an unchanged lock changes no byte.
-  await writeLock(opened.path, changes.lock);
+type LockResult = {
+  path: string; changes: Awaited<ReturnType<typeof lockModels>>; added: LockEntry[]; replaced: EntryDiff[]; dropped: LockEntry[];
+};
+
+function report(result: LockResult, options: LockOptions, io: Output): number {
+  const { changes, added, replaced, dropped } = result;
+  const updated = [...replaced, ...changes.updated];
   if (options.json) {
     io.out(JSON.stringify({
-      lockfile: opened.path,
-      added: changes.added.map(pinOf),
-      updated: changes.updated.map((d) => ({ ref: d.ref, oldCommit: d.oldCommit, newCommit: d.newCommit, unchanged: isUnchanged(d), added: d.added.map((f) => f.path), removed: d.removed.map((f) => f.path), changed: d.changed.map((f) => f.path), oldBytes: d.oldBytes, newBytes: d.newBytes })),
+      lockfile: result.path,
+      added: added.map(pinOf),
+      updated: updated.map((d) => ({ ref: d.ref, oldCommit: d.oldCommit, newCommit: d.newCommit, unchanged: isUnchanged(d), added: d.added.map((f) => f.path), removed: d.removed.map((f) => f.path), changed: d.changed.map((f) => f.path), oldBytes: d.oldBytes, newBytes: d.newBytes })),
       kept: changes.kept,
+      dropped: dropped.map(pinOf),
       failed: changes.failed.map((f) => ({ ref: f.ref, error: f.error.message })),
     }, null, 2));
     return changes.failed.length ? 1 : 0;
   }
-  for (const e of changes.added) io.out(`locked ${modelRef(e)} at ${e.commit} (${e.files.length} file${e.files.length === 1 ? "" : "s"})`);
-  for (const d of changes.updated) for (const line of formatDiff(d)) io.out(line);
+  for (const e of added) io.out(`locked ${modelRef(e)} at ${e.commit} (${e.files.length} file${e.files.length === 1 ? "" : "s"})`);
+  for (const d of replaced) io.out(`${d.ref}: declared differently now; its entry is replaced`);
+  for (const d of updated) for (const line of formatDiff(d)) io.out(line);
+  for (const e of dropped) io.out(`dropped ${modelRef(e)} (${e.projects.length ? `no project declares it any more; was ${e.projects.join(", ")}` : "--drop"})`);
   for (const f of changes.failed) io.err(`FAILED ${f.ref}: ${f.error.message}`);
-  const moved = changes.updated.filter((d) => !isUnchanged(d)).length;
+  const moved = updated.filter((d) => !isUnchanged(d)).length;
   io.out(
-    `${opened.path}: ${changes.added.length} added, ${moved} updated, ${changes.updated.length - moved + changes.kept} unchanged` +
+    `${result.path}: ${added.length} added, ${moved} updated, ${updated.length - moved + changes.kept} unchanged, ${dropped.length} dropped` +
       (changes.failed.length ? `, ${changes.failed.length} failed (their entries left as they were; run again)` : "") + ".",
   );
   return changes.failed.length ? 1 : 0;
 }
+
+const requestOfEntry = (e: LockEntry): ModelRequest => ({ source: e.source, id: e.id, revision: e.revision, include: e.include, exclude: e.exclude, projects: e.projects });

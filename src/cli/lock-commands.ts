@@ -10,10 +10,11 @@ import { volumeOptions } from "./volume-targets.ts";
 export function addLockCommands(program: Command, io: Output, env: Env, redactor: Redactor, setCode: (code: number) => void): void {
   const lock = program
     .command("lock")
-    .description("resolve the selection (no download) and write models.lock.json: the commit and every file's size and hashes; existing entries are kept")
+    .description("resolve the selection (no download) and write models.lock.json: the commit and every file's size and hashes; existing entries are kept, entries no project declares any more are dropped")
     .argument("[ids...]", "model ids as for downloads (default, with no --project/--all either: every project)")
     .option("--update [ids...]", "move these models (default: every selected one) to what their revision points to now, and print what changed")
-    .option("--check", "only check that the lock pins the selection as declared (as --frozen will); no request, nothing written; exit 2 if not");
+    .option("--drop <ids...>", "remove the entries of these models pinned by id alone (entries of projects are dropped by every lock run once no project declares them)")
+    .option("--check", "only check that the lock pins the selection as declared (as --frozen will) and nothing no project declares; no request, nothing written; exit 2 if not");
   projectOptions(lock);
   tokenOption(lockfileOption(lock), "token for the hub (default: HF_TOKEN / MODELSCOPE_API_TOKEN)", redactor);
   pluginDirOptions(jsonOption(lock, "print what changed as JSON")).action(async (ids: string[], _options, cmd: Command) => {

@@ -3,8 +3,8 @@ import { basename } from "node:path";
 import type { Env } from "../store/index.ts";
 import type { ModelRequest } from "../types.ts";
 import type { Summary } from "../download/index.ts";
-import { projectDirs, type PluginDirs } from "../select/index.ts";
-import { LockfileError, lockPathFor, putEntry, readLock, writeLock, type Lock, type LockEntry } from "../lockfile/index.ts";
+import { projectDirs, type PluginDirs, type Selection } from "../select/index.ts";
+import { LockfileError, lockPathFor, putEntry, readLock, withLockfileLease, writeLock, type Lock, type LockEntry } from "../lockfile/index.ts";
 import { formatFrozenProblems, frozenProblems, modelRef } from "../lockfile/index.ts";
 import type { Output } from "./reporter.ts";
 
@@ -12,6 +12,36 @@ import type { Output } from "./reporter.ts";
 
 export interface LockfileOptions extends PluginDirs {
   lockfile?: string;
+}
+
+/** A word as the shell reads it back: quoted only when it needs to be. */
+export function shellWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
+}
+
+/**
+ * The `--projects-dir`, `--downloaders-dir` and `--lockfile` the user gave, for the `lock` commands we print: without
+ * them a printed fix reads the default projects and fails ("Unknown project: app").
+ */
+export function lockFlags(options: LockfileOptions): string {
+  const flags = [
+    ...(options.projectsDir ?? []).flatMap((d) => ["--projects-dir", d]),
+    ...(options.downloadersDir ?? []).flatMap((d) => ["--downloaders-dir", d]),
+    ...(options.lockfile ? ["--lockfile", options.lockfile] : []),
+  ];
+  return flags.map((f) => ` ${shellWord(f)}`).join("");
+}
+
+/** The download command again, as the user gave it (selection, `--root`, plugin folders, lockfile), with `--frozen`. */
+function frozenRerun(options: LockfileOptions & Partial<Selection> & { root?: string }): string {
+  const words = [
+    ...(options.ids ?? []),
+    ...(options.all ? ["--all"] : []),
+    ...(options.project?.length ? ["--project", options.project.join(",")] : []),
+    "--frozen",
+    ...(options.root ? ["--root", options.root] : []),
+  ];
+  return `download-models ${words.map(shellWord).join(" ")}${lockFlags(options)}`;
 }
 
 export interface OpenedLock {
@@ -32,7 +62,7 @@ export async function openLock(options: LockfileOptions, env: Env): Promise<Open
  * `--frozen` a missing file, or a selection the lock does not pin as declared, is refused here, before any request.
  */
 export async function lockForDownload(
-  options: LockfileOptions & { frozen?: boolean }, models: readonly ModelRequest[], env: Env,
+  options: LockfileOptions & Partial<Selection> & { frozen?: boolean; root?: string }, models: readonly ModelRequest[], env: Env,
 ): Promise<OpenedLock | undefined> {
   const opened = await openLock(options, env);
   if (!opened.exists && options.frozen) {
@@ -40,8 +70,8 @@ export async function lockForDownload(
   }
   if (!opened.exists && !options.lockfile) return undefined;
   if (options.frozen) {
-    const problems = frozenProblems(models, opened.lock);
-    if (problems.length > 0) throw new LockfileError(formatFrozenProblems(problems, opened.path));
+    const problems = frozenProblems(models, opened.lock, lockFlags(options));
+    if (problems.length > 0) throw new LockfileError(formatFrozenProblems(problems, opened.path, { rerun: frozenRerun(options) }));
   }
   return opened;
 }
@@ -57,10 +87,12 @@ export async function recordAdded(opened: OpenedLock, summary: Summary, named: b
   const done = new Set(summary.models.filter((m) => m.status !== "failed").map((m) => modelRef(m)));
   const entries = summary.lockAdded.filter((e) => done.has(modelRef(e)) && (named || e.projects.length > 0));
   if (entries.length === 0) return [];
-  let lock = await readLock(opened.path); // another run may have written it meanwhile
-  for (const entry of entries) lock = putEntry(lock, entry);
-  await writeLock(opened.path, lock);
-  opened.lock = lock;
+  opened.lock = await withLockfileLease(opened.path, async () => {
+    let lock = await readLock(opened.path); // another run may have written it meanwhile
+    for (const entry of entries) lock = putEntry(lock, entry);
+    await writeLock(opened.path, lock);
+    return lock;
+  });
   return entries.map((e) => `added to ${basename(opened.path)}: ${modelRef(e)} (commit ${shortCommit(e.commit)})`);
 }
 

@@ -16,6 +16,7 @@ const version = (JSON.parse(readFileSync(join(packageRoot, "package.json"), "utf
 const EXAMPLES = [
   "",
   "Examples:",
+  "  download-models init                       a starter project file in ./projects (your own repository)",
   "  download-models --all                      every model of every project (in a Pod: onto the network volume)",
   "  download-models --project tts              only some projects",
   "  download-models list                       projects, models per source, what is complete on disk",
@@ -101,6 +102,8 @@ function buildProgram(io: Output, env: Env, redactor: Redactor, setCode: (code: 
   projectOptions(verify).option("--repair", "download again only the files found missing or corrupt");
   tokenOption(rootOption(verify), "token for --repair (default: HF_TOKEN / MODELSCOPE_API_TOKEN)", redactor);
   volumeOptions(verify);
+  // The top help documents --verbose for every command that may hit an unexpected error.
+  verify.option("--verbose", "stack traces of unexpected errors");
   pluginDirOptions(jsonOption(verify, "print the result as JSON")).action(async (ids: string[], _options, cmd: Command) => {
     if (cmd.optsWithGlobals().volume) {
       const { volumeVerifyCommand } = await import("./volume-commands.ts");
@@ -148,6 +151,15 @@ function buildProgram(io: Output, env: Env, redactor: Redactor, setCode: (code: 
     const { bakeCommand } = await import("./bake-command.ts");
     setCode(await bakeCommand(cmd.optsWithGlobals(), io, env));
   });
+  const init = program
+    .command("init")
+    .description("write a starter project file (default: ./projects/<folder name>.ts) and print the commands that come next")
+    .argument("[ids...]", "models to declare in it (org/name, hf:/ms: prefix, @revision)")
+    .option("--name <name>", "the project's name (default: the working directory's name)");
+  pluginDirOptions(init).action(async (ids: string[], _options, cmd: Command) => {
+    const { initCommand } = await import("./init-command.ts");
+    setCode(await initCommand({ ...cmd.optsWithGlobals(), ids }, io, env));
+  });
   addLockCommands(program, io, env, redactor, setCode);
   return program;
 }
@@ -165,6 +177,11 @@ export async function main(argv: string[], rawIo: Output, env: Env = process.env
     const first = argv.slice(2).find((a) => !a.startsWith("-"));
     if (argv[2] === "help") {
       const target = program.commands.find((c) => c.name() === argv[3]);
+      // `help bogus` would show the top help and exit 0: a typo in a script would pass unnoticed.
+      if (argv[3] !== undefined && !argv[3].startsWith("-") && !target) {
+        const near = nearCommand(argv[3], commands);
+        throw new UsageError(`help ${argv[3]}: no such command${near ? `; did you mean \`download-models help ${near}\`?` : ""}. Commands: ${commands.join(", ")}.`);
+      }
       (target ?? program).outputHelp();
       return 0;
     }
@@ -183,7 +200,7 @@ export async function main(argv: string[], rawIo: Output, env: Env = process.env
       return error.exitCode;
     }
     io.err(`download-models: unexpected error: ${(error as Error)?.message ?? String(error)}`);
-    if (program.opts().verbose && error instanceof Error && error.stack) io.err(error.stack);
+    if (argv.includes("--verbose") && error instanceof Error && error.stack) io.err(error.stack);
     else io.err("(run again with --verbose for the stack trace, and please report it)");
     return 1;
   }

@@ -48,8 +48,8 @@ export function jsonOption(command: Command, description: string): Command {
 /** `--projects-dir` and `--downloaders-dir`, both repeatable. */
 export function pluginDirOptions(command: Command): Command {
   return command
-    .option("--projects-dir <dir>", "folder of project plugins (repeatable; default: the package's projects/)", collect)
-    .option("--downloaders-dir <dir>", "folder of custom downloaders (repeatable; default: the package's downloaders/)", collect);
+    .option("--projects-dir <dir>", "folder of project plugins (repeatable; default: ./projects)", collect)
+    .option("--downloaders-dir <dir>", "folder of custom downloaders (repeatable; default: ./downloaders)", collect);
 }
 
 /** `--lockfile FILE`, the same on every command that reads the lock (declared here: help never loads the lock code). */

@@ -39,7 +39,8 @@ export async function volumeInventory(conn: S3Connection): Promise<VolumeEntry[]
   return entries;
 }
 
-const label = (m: ModelRequest) => `${m.source}:${m.id}@${m.revision}`;
+const filters = (m: ModelRequest) => [...(m.include.length ? [`include ${m.include.join(" ")}`] : []), ...(m.exclude.length ? [`exclude ${m.exclude.join(" ")}`] : [])].join("; ");
+const label = (m: ModelRequest) => `${m.source}:${m.id}@${m.revision}${filters(m) ? ` [${filters(m)}]` : ""}`;
 const sameRequest = (a: ModelRequest, b: ModelRequest) =>
   a.source === b.source && a.id === b.id && a.revision === b.revision && a.include.join("\0") === b.include.join("\0") && a.exclude.join("\0") === b.exclude.join("\0");
 
@@ -91,6 +92,8 @@ export async function volumeVerifyCommand(options: VolumeVerifyOptions, io: Outp
     const report: { target: string; model: string; ok: boolean; problems: VolumeProblem[] }[] = [];
     for (const conn of targets.usable) {
       const entries = await volumeInventory(conn);
+      // Models declared with other filters share objects (config.json): each object is named once per volume.
+      const named = new Set<string>();
       for (const w of wanted ?? []) {
         if (entries.some((e) => sameRequest(e.request, w))) continue;
         bad = true;
@@ -107,7 +110,15 @@ export async function volumeVerifyCommand(options: VolumeVerifyOptions, io: Outp
         }
         if (options.json) continue;
         if (!problems.length) io.out(`  ok          ${label(e.request)} on ${conn.target.label}: ${Object.keys(e.record.objects).length} objects, sizes and ETags match`);
-        else io.err([`  BAD         ${label(e.request)} on ${conn.target.label}: ${problems.length} object${problems.length === 1 ? "" : "s"}`, ...problems.map((p) => `      ${p.file}: ${p.detail}`)].join("\n"));
+        else {
+          const fresh = problems.filter((p) => !named.has(p.key));
+          const above = problems.length - fresh.length;
+          for (const p of fresh) named.add(p.key);
+          io.err([
+            `  BAD         ${label(e.request)} on ${conn.target.label}: ${problems.length} object${problems.length === 1 ? "" : "s"}${above ? ` (${above} shared with a model above)` : ""}`,
+            ...fresh.map((p) => `      ${p.file}: ${p.detail}`),
+          ].join("\n"));
+        }
       }
     }
     if (options.json) io.out(JSON.stringify({ type: "verify-volume", ok: !bad, models: report, unusable: targets.failures.map((f) => f.message) }));

@@ -19,6 +19,7 @@ export function readerLines(placed: ModelOnVolumes[], there: Set<ModelRequest>, 
   const models = [...placed.filter((p) => p.targets.length > 0).map((p) => ({ model: p.model, manifest: p.volumeModel?.manifest as VolumeManifest | undefined, keys: p.volumeModel?.files.map((f) => f.key) })), ...[...there].map((model) => ({ model, manifest: undefined, keys: undefined }))];
   const json: Record<string, ReaderSupport> = {};
   const lines: string[] = [];
+  const alternatives = new Set<string>();
   for (const { model, manifest, keys } of models) {
     const layout = layoutOf(registry.get(model.source));
     const support = readerSupport({
@@ -30,10 +31,13 @@ export function readerLines(placed: ModelOnVolumes[], there: Set<ModelRequest>, 
     const label = `${model.source}:${model.id}@${model.revision}`;
     json[label] = support;
     lines.push(`  ${label}`, `    loads as is: ${support.asIs.join("; ")}`);
-    if (support.needLink.length) {
-      lines.push(`    needs \`download-models link\` (once, in any Pod or worker that mounts the volume): ${support.needLink.join("; ")}`);
-      lines.push(`    or without link: ${support.alternatives.join("; ")}`);
-    }
+    if (support.needLink.length) lines.push(`    needs the link: ${support.needLink.join("; ")}`);
+    for (const a of support.alternatives) alternatives.add(a);
+  }
+  // The advice is the same for every model that needs the link: said once, after the list.
+  if (alternatives.size || Object.values(json).some((s) => s.needLink.length)) {
+    lines.push("  For the models that need the link: run `download-models link` once, in any Pod or worker that mounts the volume;");
+    if (alternatives.size) lines.push(`    or without link: ${[...alternatives].join("; ")}`);
   }
   return { lines: lines.length ? ["Readers of the volume (filled over S3, no symlinks):", ...lines] : [], json };
 }

@@ -84,7 +84,8 @@ export function formatDiff(diff: EntryDiff): string[] {
 
 export interface FrozenProblem {
   ref: string;
-  kind: "missing" | "declared-differently";
+  /** `undeclared`: an entry no project declares any more (dropped from a project, or declared differently now). */
+  kind: "missing" | "declared-differently" | "undeclared";
   /** For `declared-differently`: what the lock says against what the projects say, per field. */
   differences: string[];
   /** The command that brings the lock in line. */
@@ -104,9 +105,10 @@ function differencesOf(model: ModelRequest, entry: LockEntry): string[] {
 
 /**
  * Why `--frozen` must refuse this selection, before any request: every selected model needs an entry with the same
- * source, id, revision and filters. An entry for the same id that differs names the fields that differ.
+ * source, id, revision and filters. An entry for the same id that differs names the fields that differ. `fixFlags`
+ * (the user's `--projects-dir`, `--lockfile`…) go on every fix command, so that it works as printed.
  */
-export function frozenProblems(selection: readonly ModelRequest[], lock: Lock): FrozenProblem[] {
+export function frozenProblems(selection: readonly ModelRequest[], lock: Lock, fixFlags = ""): FrozenProblem[] {
   const problems: FrozenProblem[] = [];
   for (const model of selection) {
     if (findEntry(lock, model)) continue;
@@ -116,23 +118,42 @@ export function frozenProblems(selection: readonly ModelRequest[], lock: Lock): 
     if (!closest) {
       // A project's model is locked with its project, filters included; `lock` then resolves only what is missing.
       const fix = model.projects.length ? `download-models lock --project ${model.projects.join(",")}` : `download-models lock ${ref}`;
-      problems.push({ ref, kind: "missing", differences: [], fix });
+      problems.push({ ref, kind: "missing", differences: [], fix: fix + fixFlags });
     } else {
-      problems.push({ ref, kind: "declared-differently", differences: differencesOf(model, closest), fix: `download-models lock --update ${ref}` });
+      problems.push({ ref, kind: "declared-differently", differences: differencesOf(model, closest), fix: `download-models lock --update ${ref}${fixFlags}` });
     }
   }
   return problems;
 }
 
-/** The refusal `--frozen` prints: the list of differences, then the commands that fix them. */
-export function formatFrozenProblems(problems: readonly FrozenProblem[], lockPath: string): string {
-  const lines = [`--frozen: the selection does not match ${lockPath} (${problems.length} model${problems.length === 1 ? "" : "s"}):`];
+/** Entries no project declares any more: `lock` drops them (as npm drops extraneous packages on install). */
+export function undeclaredProblems(entries: readonly LockEntry[], fixFlags = ""): FrozenProblem[] {
+  return entries.map((e) => ({
+    ref: modelRef(e), kind: "undeclared" as const,
+    differences: [`locked for ${e.projects.join(", ")}; no project declares it with this revision and these filters now`],
+    fix: `download-models lock${fixFlags}`,
+  }));
+}
+
+export interface FormatProblemsOptions {
+  /** Who refuses: `--frozen` (the default) or `lock --check`. */
+  by?: string;
+  /** The command to run again once the lock is fixed. */
+  rerun?: string;
+}
+
+/** The refusal `--frozen` (or `lock --check`) prints: the list of differences, then the commands that fix them. */
+export function formatFrozenProblems(problems: readonly FrozenProblem[], lockPath: string, o: FormatProblemsOptions = {}): string {
+  const by = o.by ?? "--frozen";
+  const lines = [`${by}: the selection does not match ${lockPath} (${problems.length} model${problems.length === 1 ? "" : "s"}):`];
   for (const p of problems) {
-    lines.push(p.kind === "missing" ? `  - ${p.ref}: not in the lock` : `  - ${p.ref}: declared differently than locked`);
+    const what = p.kind === "missing" ? "not in the lock" : p.kind === "undeclared" ? "in the lock, but no project declares it" : "declared differently than locked";
+    lines.push(`  - ${p.ref}: ${what}`);
     for (const d of p.differences) lines.push(`      ${d}`);
   }
-  lines.push("Nothing was downloaded. Update the lock, review the change and commit it:");
+  lines.push(`${by === "--frozen" ? "Nothing was downloaded. " : ""}Update the lock, review the change and commit it:`);
   for (const fix of [...new Set(problems.map((p) => p.fix))]) lines.push(`  ${fix}`);
+  if (o.rerun) lines.push(`Then run again: ${o.rerun}`);
   return lines.join("\n");
 }
 

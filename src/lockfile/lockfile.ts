@@ -3,6 +3,7 @@ import { dirname, join, resolve } from "node:path";
 import type { ModelRequest, Snapshot } from "../types.ts";
 import { DownloadModelsError } from "../errors.ts";
 import { writeFileAtomic } from "../util/index.ts";
+import { acquireLease, type LeaseTiming } from "../transfer/index.ts";
 import { matchesFilters } from "../util/index.ts";
 import { LOCKFILE_VERSION, lockSchema, type Lock, type LockEntry, type LockFile } from "./schema.ts";
 
@@ -109,6 +110,22 @@ function normalizeLock(lock: Lock): Lock {
 /** Readers see the old lock or the whole new one, never half of it. */
 export async function writeLock(path: string, lock: Lock): Promise<void> {
   await writeFileAtomic(path, serializeLock(lock));
+}
+
+const LEASE: LeaseTiming = { heartbeatMs: 2000, staleMs: 20_000, pollMs: 50 };
+
+/**
+ * Every read-modify-write of a lockfile holds `<lockfile>.lease` (the same O_EXCL lease as the file downloads, no
+ * flock): two `lock` runs, or a `lock` and a download that adds entries, at once would otherwise each write the
+ * lock they read, and the later write would drop the other's entries.
+ */
+export async function withLockfileLease<T>(path: string, work: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+  const lease = await acquireLease(`${path}.lease`, LEASE, async () => false, signal);
+  try {
+    return await work();
+  } finally {
+    await lease?.release();
+  }
 }
 
 /**

@@ -35,6 +35,15 @@ const lockEntrySchema = z.strictObject({
    * readers need (`trees/<commit>.json`) can hold the whole commit without asking the hub.
    */
   unselected: z.array(lockFileSchema).optional(),
+}).superRefine((entry, ctx) => {
+  // A HuggingFace commit names a snapshot folder and refs/<branch> on the volume: anything but a full commit id
+  // there would be written as if it were one.
+  if (entry.source === "huggingface" && !/^[0-9a-f]{40}$/.test(entry.commit)) {
+    ctx.addIssue({
+      code: "custom", path: ["commit"],
+      message: `hf:${entry.id}: "${entry.commit}" is not a HuggingFace commit (40 lowercase hex digits); run \`download-models lock --update hf:${entry.id}@${entry.revision}\` to pin it again`,
+    });
+  }
 });
 
 export const lockSchema = z.strictObject({

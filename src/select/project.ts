@@ -2,7 +2,7 @@ import { z } from "zod";
 import type { ModelSpec } from "../types.ts";
 import { idProblem } from "../sources/index.ts";
 import { ConfigError } from "../errors.ts";
-import { displayPath, importDefault, listPluginFiles } from "../util/index.ts";
+import { displayPath, listPluginFiles, loadInWorker, type Loaded } from "../util/index.ts";
 
 /** A project plugin: the models one service needs. */
 export interface ProjectConfig {
@@ -76,12 +76,16 @@ export async function loadProjects(dirs: string[], knownSources: readonly string
   const problems: string[] = [];
   const projects: Project[] = [];
   const byName = new Map<string, string>();
-  for (const dir of dirs) {
-    for (const file of await listPluginFiles(dir)) {
-      const loaded = await importDefault(file);
+  const files: string[] = [];
+  for (const dir of dirs) files.push(...(await listPluginFiles(dir)));
+  // Projects are data: they load in a worker, where a file that exits or never finishes is caught and named.
+  const all = files.length ? await loadInWorker(files, { values: true }) : new Map<string, Loaded>();
+  {
+    for (const file of files) {
+      const loaded = all.get(file)!;
       if ("problem" in loaded) {
-        // A syntax error is the compiler's own message and place; "it must export" fits only a file that loads.
-        problems.push(loaded.syntax ? loaded.problem : `${displayPath(file)}: ${loaded.problem}; it must \`export default defineProject({ name, models })\``);
+        // A syntax error is the compiler's own message and place; "it must export" fits only a file with no export.
+        problems.push(loaded.syntax ? loaded.problem : `${displayPath(file)}: ${loaded.problem}${loaded.noDefault ? "; it must `export default defineProject({ name, models })`" : ""}`);
         continue;
       }
       const result = validateProject(loaded.value, file);

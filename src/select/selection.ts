@@ -9,7 +9,6 @@ import { UsageError } from "../errors.ts";
 import { guessSource, parseModelRef } from "../sources/index.ts";
 import { dedupe, projectModels, toRequest } from "./requests.ts";
 import { layoutOf } from "../store/index.ts";
-import { packageRoot } from "../util/index.ts";
 
 /** What a command line picks: model ids (with their source, revision and filters) and/or projects. */
 export interface Selection {
@@ -45,7 +44,6 @@ function fromEnv(value: string | undefined): string[] | undefined {
   return dirs && dirs.length > 0 ? dirs : undefined;
 }
 
-/** `--projects-dir` (repeatable), else `DOWNLOAD_MODELS_PROJECTS` (`:`-separated), else the package's `projects/`. */
 /** A `--projects-dir` / `--downloaders-dir` the user named must exist: an empty selection would hide the typo. */
 function requireFolders(dirs: string[], flag: string): void {
   for (const dir of dirs) {
@@ -54,13 +52,18 @@ function requireFolders(dirs: string[], flag: string): void {
   }
 }
 
+/**
+ * `--projects-dir` (repeatable), else `DOWNLOAD_MODELS_PROJECTS` (`:`-separated), else `projects/` of the working
+ * directory: a team's own repository, with download-models installed as a dependency, is where its projects and
+ * its models.lock.json are; the package's example projects are never picked up implicitly.
+ */
 export function projectDirs(dirs: PluginDirs, env: Env): string[] {
-  return (dirs.projectsDir?.length ? dirs.projectsDir : fromEnv(env.DOWNLOAD_MODELS_PROJECTS) ?? [join(packageRoot, "projects")]).map((d) => resolve(d));
+  return (dirs.projectsDir?.length ? dirs.projectsDir : fromEnv(env.DOWNLOAD_MODELS_PROJECTS) ?? [join(process.cwd(), "projects")]).map((d) => resolve(d));
 }
 
-/** `--downloaders-dir` (repeatable), else `DOWNLOAD_MODELS_DOWNLOADERS`, else the package's `downloaders/`. */
+/** `--downloaders-dir` (repeatable), else `DOWNLOAD_MODELS_DOWNLOADERS`, else `downloaders/` of the working directory. */
 export function downloaderDirs(dirs: PluginDirs, env: Env): string[] {
-  return (dirs.downloadersDir?.length ? dirs.downloadersDir : fromEnv(env.DOWNLOAD_MODELS_DOWNLOADERS) ?? [join(packageRoot, "downloaders")]).map((d) => resolve(d));
+  return (dirs.downloadersDir?.length ? dirs.downloadersDir : fromEnv(env.DOWNLOAD_MODELS_DOWNLOADERS) ?? [join(process.cwd(), "downloaders")]).map((d) => resolve(d));
 }
 
 /**
@@ -97,7 +100,7 @@ export function pickProjects(projects: Project[], selection: Selection): Project
   if (selection.all) return projects;
   const unknown = names.filter((n) => !projects.some((p) => p.name === n));
   if (unknown.length > 0) {
-    const available = projects.map((p) => p.name).join(", ") || "none (the projects folder is empty)";
+    const available = projects.map((p) => p.name).join(", ") || "none (no project files: `download-models init` writes one)";
     // `--project tts org/x`: the flag takes every word after it, so a model id lands among the project names.
     const ids = unknown.filter((n) => n.includes("/"));
     const hint = ids.length
@@ -140,6 +143,10 @@ export async function loadSelection(options: LoadSelectionOptions): Promise<Load
   requireFolders((options.downloadersDir ?? []).map((d) => resolve(d)), "--downloaders-dir");
   const registry = await loadRegistry(downloaderDirs(options, options.env));
   const projects = options.loadAllProjects || usesProjects(options) ? await loadProjects(projectDirs(options, options.env), registry.names()) : undefined;
+  if (projects?.length === 0 && options.all) {
+    const where = projectDirs(options, options.env).join(", ");
+    throw new UsageError(`--all: no project files in ${where}. Write one with \`download-models init\` (or pass --projects-dir DIR).`);
+  }
   const models = selectModels(options, projects, registry);
   if (options.requireModels && models.length === 0) throw new UsageError("The selected projects declare no models.");
   const roots = resolveRoots({ ...(options.root ? { root: options.root } : {}), env: options.env });

@@ -2,7 +2,7 @@ import { join, resolve } from "node:path";
 import { packageRoot } from "../util/index.ts";
 import type { Downloader } from "./downloader.ts";
 import { ConfigError, UsageError } from "../errors.ts";
-import { displayPath, importDefault, listPluginFiles } from "../util/index.ts";
+import { displayPath, importDefault, listPluginFiles, loadInWorker } from "../util/index.ts";
 import huggingface from "../../downloaders/huggingface.ts";
 import modelscope from "../../downloaders/modelscope.ts";
 
@@ -61,13 +61,18 @@ export async function loadRegistry(dirs: string[]): Promise<Registry> {
   const found: Downloader[] = [...builtinDownloaders];
   const taken = new Map<string, string>();
   for (const d of builtinDownloaders) for (const n of [d.name, ...(d.aliases ?? [])]) taken.set(n, "a built-in source");
-  for (const dir of dirs) {
-    for (const file of await listPluginFiles(dir)) {
+  const files: string[] = [];
+  for (const dir of dirs) files.push(...(await listPluginFiles(dir)).filter((f) => !BUILTIN_FILES.includes(resolve(f))));
+  // A downloader holds functions, so it must run in this thread; it is tried in a worker first, where a file that
+  // exits or never finishes loading is caught and named instead of ending or hanging the run.
+  const tried = files.length ? await loadInWorker(files, { values: false }) : new Map();
+  {
+    for (const file of files) {
       const shown = displayPath(file);
-      if (BUILTIN_FILES.includes(resolve(file))) continue;
-      const loaded = await importDefault(file);
+      const first = tried.get(file)!;
+      const loaded = "problem" in first ? first : await importDefault(file);
       if ("problem" in loaded) {
-        problems.push(loaded.syntax ? loaded.problem : `${shown}: ${loaded.problem}; it must \`export default defineDownloader({ name, resolve })\``);
+        problems.push(loaded.syntax ? loaded.problem : `${shown}: ${loaded.problem}${loaded.noDefault ? "; it must `export default defineDownloader({ name, resolve })`" : ""}`);
         continue;
       }
       const parsed = (await downloaderShape()).safeParse(loaded.value);

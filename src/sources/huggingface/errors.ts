@@ -33,6 +33,16 @@ export function huggingfaceError(r: FailedResponse, ctx: HfErrorContext): HubErr
   const tokenHint = "pass a HuggingFace token with read access (HF_TOKEN=… or --token)";
 
   if (code === "RevisionNotFound") {
+    // A download that follows the lock asks for the locked commit: the revision is fine, the commit is gone.
+    const pinned = /\/resolve\/([0-9a-f]{40})\//.exec(r.url)?.[1];
+    if (pinned && pinned !== ctx.revision) {
+      return new HubError(
+        `${ctx.repo}: the locked commit ${pinned} is no longer on the hub (hub says: ${said ?? "revision not found"}; the history was ` +
+          `rewritten or the commit removed). Lock what ${ctx.revision} points to now: \`download-models lock --update hf:${ctx.repo}@${ctx.revision}\`, ` +
+          `review the change and commit it.`,
+        info,
+      );
+    }
     return new HubError(
       `Revision "${ctx.revision}" does not exist in ${ctx.repo} (hub says: ${said ?? "revision not found"}). ` +
         `Use an existing branch, tag or full commit hash with --revision or the model's "revision".`,
