@@ -205,6 +205,9 @@ if (cases.has("uneven")) {
     ])),
   );
 }
+if (cases.has("cdn")) {
+  rows.push(...(await benchCase(fx.mixed, [{ name: CDN_CASE, hub: cdnLikeShaping(2e6), tools: { "download-models": N, aria2c: N, "aria2c + sha256sum": N } }])));
+}
 
 const find = (c: string, t: ToolName) => rows.find((x) => x.case === c && x.tool === t);
 const reference = (row: Row) => (row.case.includes("1/4 of connections") ? rows.find((x) => x.tool === row.tool && x.case.includes("(reference)")) : undefined);
