@@ -4,17 +4,20 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { makeRepo } from "../local-hub/index.ts";
 import { steal } from "../src/transfer/download-gaps.ts";
+import type { Span } from "../src/transfer/fetch-range.ts";
 import { download, hfModel, hub } from "./helpers/hub.ts";
 import { tempDir } from "./helpers/tmp.ts";
 
 const MiB = 1024 * 1024;
 const MB = 1_000_000;
 
+const span = (s: Pick<Span, "start" | "pos" | "stop" | "bytes" | "since"> & Partial<Span>): Span => ({ lastAt: s.since, pausedMs: 0, ...s });
+
 describe("tails that do not wait on a slow connection", () => {
   it("cuts the slow end of a span where it and a fresh connection finish together", () => {
     const now = 10_000;
-    const slow = { start: 0, pos: 1 * MiB, stop: 8 * MiB, bytes: 1 * MiB, since: now - 2000 }; // 0.5 MiB/s
-    const fast = { start: 8 * MiB, pos: 15 * MiB, stop: 16 * MiB, bytes: 7 * MiB, since: now - 1000 }; // 7 MiB/s, nearly done
+    const slow = span({ start: 0, pos: 1 * MiB, stop: 8 * MiB, bytes: 1 * MiB, since: now - 2000 }); // 0.5 MiB/s
+    const fast = span({ start: 8 * MiB, pos: 15 * MiB, stop: 16 * MiB, bytes: 7 * MiB, since: now - 1000 }); // 7 MiB/s, nearly done
     const taken = steal({ active: new Set([slow, fast]), bestRate: 5 * MiB }, now);
     expect(taken).toBeDefined();
     const [from, to] = taken!;
@@ -27,10 +30,24 @@ describe("tails that do not wait on a slow connection", () => {
 
   it("leaves alone spans that are as fast as the rest", () => {
     const now = 10_000;
-    const a = { start: 0, pos: 1 * MiB, stop: 8 * MiB, bytes: 1 * MiB, since: now - 1000 };
-    const b = { start: 8 * MiB, pos: 9 * MiB, stop: 16 * MiB, bytes: 1 * MiB, since: now - 1000 };
+    const a = span({ start: 0, pos: 1 * MiB, stop: 8 * MiB, bytes: 1 * MiB, since: now - 1000 });
+    const b = span({ start: 8 * MiB, pos: 9 * MiB, stop: 16 * MiB, bytes: 1 * MiB, since: now - 1000 });
     expect(steal({ active: new Set([a, b]), bestRate: 1.2 * MiB }, now)).toBeUndefined();
     expect([a.stop, b.stop]).toEqual([8 * MiB, 16 * MiB]);
+  });
+
+  it("judges a connection by the bytes it delivered, not by time its stream stood paused for the disk", () => {
+    const now = 10_000;
+    // 2.5 MiB in 5 s of wall time, but 4.5 s of it paused while the write budget was full: 5 MiB/s when it could run
+    const paused = span({ start: 0, pos: 2.5 * MiB, stop: 8 * MiB, bytes: 2.5 * MiB, since: now - 5000, pausedMs: 4500 });
+    expect(steal({ active: new Set([paused]), bestRate: 5 * MiB }, now)).toBeUndefined();
+    expect(paused.stop).toBe(8 * MiB);
+    // Still paused right now: the pause so far does not count either.
+    const pausing = span({ start: 0, pos: 2.5 * MiB, stop: 8 * MiB, bytes: 2.5 * MiB, since: now - 5000, pausedAt: now - 4500 });
+    expect(steal({ active: new Set([pausing]), bestRate: 5 * MiB }, now)).toBeUndefined();
+    // The same bytes over the same time with no pause: a slow connection, and its remainder is taken over.
+    const slow = span({ start: 0, pos: 2.5 * MiB, stop: 8 * MiB, bytes: 2.5 * MiB, since: now - 5000 });
+    expect(steal({ active: new Set([slow]), bestRate: 5 * MiB }, now)).toBeDefined();
   });
 
   it("re-issues the remainder of a chunk stuck on a slow connection on an idle one", { timeout: 60_000 }, async () => {

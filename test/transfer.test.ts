@@ -91,6 +91,26 @@ describe("write budget", () => {
     expect(written.sort((a, b) => a[0] - b[0])).toEqual([[0, 5], [100, 110]]);
     expect((await readFile(join(dir, "w"))).length).toBe(110);
   });
+
+  it("a finished stream waits for its own writes only, not for bytes another stream still gathers", async () => {
+    const dir = await tempDir();
+    const fd = openSync(join(dir, "w"), "w+");
+    const written: Array<[number, number]> = [];
+    const writer = new PositionalWriter(fd, new WriteBudget(1 << 20), (s, e) => written.push([s, e]), "w");
+    const slow = writer.stream(1000); // a slow connection: one piece held until more arrives
+    slow.push(Buffer.alloc(10, 3));
+    const fast = writer.stream(0);
+    fast.push(Buffer.alloc(100, 1));
+    fast.done();
+    // Waiting on the whole file would hang here until the slow stream's next piece arrives.
+    await fast.drained();
+    expect(written).toEqual([[0, 100]]);
+    slow.done();
+    await slow.drained();
+    await writer.drained();
+    closeSync(fd);
+    expect(written).toEqual([[0, 100], [1000, 1010]]);
+  });
 });
 
 describe("transfer engine against the local hub", () => {

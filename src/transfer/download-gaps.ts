@@ -1,7 +1,7 @@
 import { setMaxListeners } from "node:events";
 import { sleep } from "../backoff.ts";
 import { splitRanges, type Range } from "./ranges.ts";
-import { fetchRange, newSpan, type GapRound, type Span } from "./fetch-range.ts";
+import { activeSeconds, fetchRange, newSpan, spanRate, type GapRound, type Span } from "./fetch-range.ts";
 import type { FileJob } from "./job.ts";
 
 /** A file starts on this many connections and doubles while each doubling still pays (see `scale`). */
@@ -21,8 +21,6 @@ const SLOWER_BY = 3;
 /** An idle connection looks again this often while slow spans may still become worth taking over. */
 const IDLE_POLL_MS = 150;
 
-const rateOf = (s: Span, now: number) => s.bytes / Math.max(1e-3, (now - s.since) / 1000);
-
 /**
  * Take over the slow end of a span in flight: the one that would finish last at its own rate, if it is much slower
  * than the best connection, cut where it and a fresh connection (at the best rate seen) would finish together.
@@ -30,14 +28,14 @@ const rateOf = (s: Span, now: number) => s.bytes / Math.max(1e-3, (now - s.since
  */
 export function steal(round: Pick<GapRound, "active" | "bestRate">, now = performance.now()): Range | undefined {
   let fresh = round.bestRate;
-  for (const s of round.active) fresh = Math.max(fresh, rateOf(s, now));
+  for (const s of round.active) if (activeSeconds(s, now) * 1000 >= JUDGE_AFTER_MS) fresh = Math.max(fresh, spanRate(s, now));
   let victim: Span | undefined;
   let victimEta = STEAL_AFTER_S;
   let victimRate = 0;
   for (const s of round.active) {
     const left = s.stop - s.pos;
-    if (left < 2 * MIN_STEAL || now - s.since < JUDGE_AFTER_MS) continue; // too little left, or too new to judge
-    const rate = rateOf(s, now);
+    if (left < 2 * MIN_STEAL || activeSeconds(s, now) * 1000 < JUDGE_AFTER_MS) continue; // too little left, or too new to judge
+    const rate = spanRate(s, now);
     const eta = rate > 0 ? left / rate : Infinity;
     if (eta > victimEta && rate * SLOWER_BY <= fresh) [victim, victimEta, victimRate] = [s, eta, rate];
   }
@@ -78,7 +76,8 @@ export async function downloadGaps(job: FileJob, signal: AbortSignal, extra: Pic
   const worker = async (index: number) => {
     if (index > 0) await probed;
     while (round.rangeSupport !== false && !abort.signal.aborted) {
-      const next = queue.shift() ?? (job.ranged && round.rangeSupport ? steal(round) : undefined);
+      // While the write budget is full the disk sets the pace: another request would only wait on it too.
+      const next = queue.shift() ?? (job.ranged && round.rangeSupport && job.writer.hasRoom() ? steal(round) : undefined);
       if (next) {
         await job.transfer.connection(() => fetchRange(round, newSpan(next)));
         continue;

@@ -21,7 +21,9 @@ class SpanDone extends Error {}
 
 /**
  * One range in flight. `stop` may move down while it runs: an idle connection took over the rest (work stealing).
- * `pos` is the next byte this request will write; `bytes` and `since` measure its current attempt's rate.
+ * `pos` is the next byte this request will write; `bytes`, `since`, `lastAt` and the pauses measure its current
+ * attempt's rate from the bytes the connection delivered: time the stream stood paused because the disk (the write
+ * budget) or `--max-rate` held it is not the connection's fault and does not count.
  */
 export interface Span {
   readonly start: number;
@@ -29,9 +31,26 @@ export interface Span {
   stop: number;
   bytes: number;
   since: number;
+  /** When the last byte arrived. */
+  lastAt: number;
+  /** Milliseconds this attempt stood paused by this process. */
+  pausedMs: number;
+  /** Set while paused: since when. */
+  pausedAt?: number | undefined;
 }
 
-export const newSpan = ([start, stop]: Range): Span => ({ start, pos: start, stop, bytes: 0, since: performance.now() });
+export const newSpan = ([start, stop]: Range): Span => {
+  const now = performance.now();
+  return { start, pos: start, stop, bytes: 0, since: now, lastAt: now, pausedMs: 0 };
+};
+
+/** Seconds the span's current attempt has had its connection delivering (or able to deliver) bytes. */
+export function activeSeconds(s: Span, now: number): number {
+  return ((s.pausedAt ?? now) - s.since - s.pausedMs) / 1000;
+}
+
+/** Bytes per second the span's connection delivered while the stream was not paused by this process. */
+export const spanRate = (s: Span, now: number) => s.bytes / Math.max(1e-3, activeSeconds(s, now));
 
 /** A Retry-After longer than this is not slept through silently by one chunk. */
 const MAX_RETRY_DELAY_MS = 60_000;
@@ -117,7 +136,9 @@ export async function fetchRange(round: GapRound, span: Span): Promise<void> {
       const stall = setTimeout(() => ctl.abort(new Stalled()), o.stallMs);
       const before = span.pos;
       span.bytes = 0;
-      span.since = performance.now();
+      span.since = span.lastAt = performance.now();
+      span.pausedMs = 0;
+      span.pausedAt = undefined;
       let gather = job.writer.stream(span.pos);
       try {
         const res = await streamRequest(url, {
@@ -154,6 +175,7 @@ export async function fetchRange(round: GapRound, span: Span): Promise<void> {
             gather.push(piece);
             span.pos += piece.length;
             span.bytes += piece.length;
+            span.lastAt = performance.now();
             round.received += piece.length;
             job.addProgress(piece.length);
             stall.refresh();
@@ -163,11 +185,19 @@ export async function fetchRange(round: GapRound, span: Span): Promise<void> {
             if (!more) gather.flush();
             return more;
           },
-          onPause: (resume) => job.writer.whenRoom(rate ? () => rate.whenAllowed(resume) : resume),
+          onPause: (resume) => {
+            span.pausedAt = performance.now();
+            const go = () => {
+              if (span.pausedAt !== undefined) span.pausedMs += performance.now() - span.pausedAt;
+              span.pausedAt = undefined;
+              resume();
+            };
+            job.writer.whenRoom(rate ? () => rate.whenAllowed(go) : go);
+          },
         });
         gather.done();
         job.flushProgress();
-        await job.writer.drained();
+        await gather.drained();
         if (res.errorBody !== undefined) {
           const failed: FailedResponse = { status: res.status, headers: res.headers, url: res.url, body: res.errorBody };
           // A signed CDN URL that expired: go back through the hub for a fresh one.
@@ -187,7 +217,7 @@ export async function fetchRange(round: GapRound, span: Span): Promise<void> {
       } catch (error) {
         gather.done();
         job.flushProgress();
-        await job.writer.drained().catch(() => {});
+        await gather.drained().catch(() => {});
         if (job.writer.error) throw job.writer.error;
         if (error instanceof SpanDone || (span.pos >= span.stop && !round.abort.signal.aborted)) return noteRate(round, span);
         if (round.abort.signal.aborted) throw round.abort.signal.reason ?? error;
@@ -214,7 +244,8 @@ export async function fetchRange(round: GapRound, span: Span): Promise<void> {
   }
 }
 
+/** The rate the span's connection reached, up to its last byte (not counting the wait for its writes). */
 function noteRate(round: GapRound, span: Span): void {
-  const seconds = (performance.now() - span.since) / 1000;
+  const seconds = activeSeconds(span, span.lastAt);
   if (span.bytes >= 1 << 20 && seconds > 0) round.bestRate = Math.max(round.bestRate, span.bytes / seconds);
 }
