@@ -5,21 +5,33 @@ import { activeSeconds, fetchRange, newSpan, spanRate, type GapRound, type Span 
 import type { FileJob } from "./job.ts";
 
 /** A file starts on this many connections and doubles while each doubling still pays (see `scale`). */
-const FIRST_CONNECTIONS = 8;
+const FIRST_CONNECTIONS = 16;
 /** How often a file's throughput is sampled to decide whether more connections pay. */
 const SAMPLE_MS = 250;
-/** Below this, a remainder is not worth a new request. */
-const MIN_STEAL = 1 << 20;
+/** Below this, a remainder is not worth a new request (a span is cut only with twice this left). */
+const MIN_STEAL = 512 << 10;
 /**
  * Only a span that has run this long, would need this much longer at its own rate, and is this many times slower
  * than the best connection is cut: what its socket already holds past the cut is fetched twice, so a merely busy
  * machine must not trigger it.
  */
-const JUDGE_AFTER_MS = 1000;
-const STEAL_AFTER_S = 2;
+const JUDGE_AFTER_MS = 600;
+const STEAL_AFTER_S = 1;
 const SLOWER_BY = 3;
 /** An idle connection looks again this often while slow spans may still become worth taking over. */
 const IDLE_POLL_MS = 150;
+
+const MIN_CHUNK = 1 << 20;
+const MAX_CHUNK = 8 << 20;
+/**
+ * About four chunks per connection, in whole MiB between 1 and 8: with one chunk each, every slow connection holds a
+ * big piece that must be taken over at the tail; with several, the fast connections simply fetch more of them. 8 MiB
+ * keeps the request count of a multi-GiB file low (one request per 8 MiB costs nothing measurable).
+ */
+export function chunkFor(size: number, connections: number): number {
+  const each = Math.floor(size / (Math.max(1, connections) * 4) / MIN_CHUNK) * MIN_CHUNK;
+  return Math.min(MAX_CHUNK, Math.max(MIN_CHUNK, each));
+}
 
 /**
  * Take over the slow end of a span in flight: the one that would finish last at its own rate, if it is much slower
@@ -60,7 +72,7 @@ export function steal(round: Pick<GapRound, "active" | "bestRate">, now = perfor
 export async function downloadGaps(job: FileJob, signal: AbortSignal, extra: Pick<GapRound, "isCancelled" | "describeError">): Promise<void> {
   const o = job.transfer.options;
   const gaps = job.done.gaps(job.size);
-  const queue: Range[] = job.ranged ? splitRanges(gaps, o.chunkSize) : gaps;
+  const queue: Range[] = job.ranged ? splitRanges(gaps, o.chunkSize ?? chunkFor(job.size, o.connections)) : gaps;
   if (queue.length === 0) return;
   const abort = new AbortController();
   setMaxListeners(Infinity, abort.signal); // one listener per request in flight

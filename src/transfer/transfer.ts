@@ -19,8 +19,11 @@ export interface TransferOptions {
   files: number;
   /** Files at or above this size are fetched as parallel Range chunks. @default 16 MiB */
   rangeThreshold: number;
-  /** Size of one Range chunk. @default 8 MiB */
-  chunkSize: number;
+  /**
+   * Size of one Range chunk; undefined: sized per file so that every connection gets about four (1-8 MiB). Small
+   * chunks balance uneven connections by themselves: a slow one holds little, the fast ones drain the queue.
+   */
+  chunkSize?: number | undefined;
   /** A request that delivers no byte for this long is aborted and retried. @default 30 s */
   stallMs: number;
   /** Attempts per chunk for network errors, stalls, 408/429/5xx (reset when a try made progress). @default 6 */
@@ -44,7 +47,6 @@ export const defaultTransferOptions: TransferOptions = {
   connections: DEFAULT_CONNECTIONS,
   files: DEFAULT_FILES,
   rangeThreshold: DEFAULT_RANGE_THRESHOLD,
-  chunkSize: 8 * 1024 * 1024,
   stallMs: 30_000,
   attempts: 6,
   baseDelayMs: 1000,
