@@ -8,14 +8,14 @@ import { existsSync } from "node:fs";
 // few slow fsyncs must not leave the writes of every connection queued behind them. Read at the pool's first use.
 process.env.UV_THREADPOOL_SIZE ??= "16";
 
-const compiled = new URL("../dist/src/cli/main.js", import.meta.url);
+const compiled = new URL("../dist/src/cli/index.js", import.meta.url);
 let main;
 if (existsSync(compiled)) {
   ({ main } = await import(compiled.href));
 } else {
   const { register } = await import("tsx/esm/api");
   register();
-  ({ main } = await import("../src/cli/main.ts"));
+  ({ main } = await import("../src/cli/index.ts"));
 }
 // `download-models list | head`: a closed pipe ends the output, not the program with a stack trace.
 for (const stream of [process.stdout, process.stderr]) {
