@@ -1,7 +1,7 @@
 import { setMaxListeners } from "node:events";
 import { sleep } from "../net/index.ts";
 import { splitRanges, type Range } from "./ranges.ts";
-import { activeSeconds, fetchRange, newSpan, spanRate, type GapRound, type Span } from "./fetch-range.ts";
+import { fetchRange, newSpan, spanRate, type GapRound, type Span } from "./fetch-range.ts";
 import type { FileJob } from "./job.ts";
 
 /** A file starts on this many connections and doubles while each doubling still pays (see `scale`). */
@@ -15,8 +15,10 @@ const MIN_STEAL = 512 << 10;
  * than the best connection is cut: what its socket already holds past the cut is fetched twice, so a merely busy
  * machine must not trigger it.
  */
-const JUDGE_AFTER_MS = 600;
-const STEAL_AFTER_S = 1;
+const JUDGE_AFTER_MS = 1000;
+const STEAL_AFTER_S = 1.5;
+/** A request that has not delivered this much is not judged at all: a late first byte is the stall watchdog's business. */
+const JUDGE_FROM_BYTES = 128 << 10;
 const SLOWER_BY = 3;
 /** An idle connection looks again this often while slow spans may still become worth taking over. */
 const IDLE_POLL_MS = 150;
@@ -40,13 +42,14 @@ export function chunkFor(size: number, connections: number): number {
  */
 export function steal(round: Pick<GapRound, "active" | "bestRate">, now = performance.now()): Range | undefined {
   let fresh = round.bestRate;
-  for (const s of round.active) if (activeSeconds(s, now) * 1000 >= JUDGE_AFTER_MS) fresh = Math.max(fresh, spanRate(s, now));
+  for (const s of round.active) if (now - s.since >= JUDGE_AFTER_MS) fresh = Math.max(fresh, spanRate(s, now));
   let victim: Span | undefined;
   let victimEta = STEAL_AFTER_S;
   let victimRate = 0;
   for (const s of round.active) {
     const left = s.stop - s.pos;
-    if (left < 2 * MIN_STEAL || activeSeconds(s, now) * 1000 < JUDGE_AFTER_MS) continue; // too little left, or too new to judge
+    // too little left, or too new to judge
+    if (left < 2 * MIN_STEAL || now - s.since < JUDGE_AFTER_MS || s.bytes < JUDGE_FROM_BYTES) continue;
     const rate = spanRate(s, now);
     const eta = rate > 0 ? left / rate : Infinity;
     if (eta > victimEta && rate * SLOWER_BY <= fresh) [victim, victimEta, victimRate] = [s, eta, rate];

@@ -21,9 +21,8 @@ class SpanDone extends Error {}
 
 /**
  * One range in flight. `stop` may move down while it runs: an idle connection took over the rest (work stealing).
- * `pos` is the next byte this request will write; `bytes`, `since`, `lastAt` and the pauses measure its current
- * attempt's rate from the bytes the connection delivered: time the stream stood paused because the disk (the write
- * budget) or `--max-rate` held it is not the connection's fault and does not count.
+ * `pos` is the next byte this request will write; `bytes`, `since` and `lastAt` measure its current attempt's rate
+ * from the bytes the connection delivered, not from when its writes returned.
  */
 export interface Span {
   readonly start: number;
@@ -33,24 +32,18 @@ export interface Span {
   since: number;
   /** When the last byte arrived. */
   lastAt: number;
-  /** Milliseconds this attempt stood paused by this process. */
-  pausedMs: number;
-  /** Set while paused: since when. */
-  pausedAt?: number | undefined;
 }
 
 export const newSpan = ([start, stop]: Range): Span => {
   const now = performance.now();
-  return { start, pos: start, stop, bytes: 0, since: now, lastAt: now, pausedMs: 0 };
+  return { start, pos: start, stop, bytes: 0, since: now, lastAt: now };
 };
 
-/** Seconds the span's current attempt has had its connection delivering (or able to deliver) bytes. */
-export function activeSeconds(s: Span, now: number): number {
-  return ((s.pausedAt ?? now) - s.since - s.pausedMs) / 1000;
-}
-
-/** Bytes per second the span's connection delivered while the stream was not paused by this process. */
-export const spanRate = (s: Span, now: number) => s.bytes / Math.max(1e-3, activeSeconds(s, now));
+/**
+ * Bytes per second the span's connection delivered so far. Wall time: a pause for a full write budget holds every
+ * stream of the run alike, so it makes connections look alike, never one of them slow.
+ */
+export const spanRate = (s: Span, now: number) => s.bytes / Math.max(1e-3, (now - s.since) / 1000);
 
 /** A Retry-After longer than this is not slept through silently by one chunk. */
 const MAX_RETRY_DELAY_MS = 60_000;
@@ -137,8 +130,6 @@ export async function fetchRange(round: GapRound, span: Span): Promise<void> {
       const before = span.pos;
       span.bytes = 0;
       span.since = span.lastAt = performance.now();
-      span.pausedMs = 0;
-      span.pausedAt = undefined;
       let gather = job.writer.stream(span.pos);
       try {
         const res = await streamRequest(url, {
@@ -185,15 +176,7 @@ export async function fetchRange(round: GapRound, span: Span): Promise<void> {
             if (!more) gather.flush();
             return more;
           },
-          onPause: (resume) => {
-            span.pausedAt = performance.now();
-            const go = () => {
-              if (span.pausedAt !== undefined) span.pausedMs += performance.now() - span.pausedAt;
-              span.pausedAt = undefined;
-              resume();
-            };
-            job.writer.whenRoom(rate ? () => rate.whenAllowed(go) : go);
-          },
+          onPause: (resume) => job.writer.whenRoom(rate ? () => rate.whenAllowed(resume) : resume),
         });
         gather.done();
         job.flushProgress();
@@ -246,6 +229,6 @@ export async function fetchRange(round: GapRound, span: Span): Promise<void> {
 
 /** The rate the span's connection reached, up to its last byte (not counting the wait for its writes). */
 function noteRate(round: GapRound, span: Span): void {
-  const seconds = activeSeconds(span, span.lastAt);
+  const seconds = (span.lastAt - span.since) / 1000;
   if (span.bytes >= 1 << 20 && seconds > 0) round.bestRate = Math.max(round.bestRate, span.bytes / seconds);
 }
