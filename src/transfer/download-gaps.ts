@@ -9,29 +9,30 @@ const FIRST_CONNECTIONS = 16;
 /** How often a file's throughput is sampled to decide whether more connections pay. */
 const SAMPLE_MS = 250;
 /** Below this, a remainder is not worth a new request (a span is cut only with twice this left). */
-const MIN_STEAL = 512 << 10;
+const MIN_STEAL = 1 << 20;
 /**
  * Only a span that has run this long, would need this much longer at its own rate, and is this many times slower
  * than the best connection is cut: what its socket already holds past the cut is fetched twice, so a merely busy
  * machine must not trigger it.
  */
 const JUDGE_AFTER_MS = 1000;
-const STEAL_AFTER_S = 1.5;
+const STEAL_AFTER_S = 2;
 /** A request that has not delivered this much is not judged at all: a late first byte is the stall watchdog's business. */
 const JUDGE_FROM_BYTES = 128 << 10;
 const SLOWER_BY = 3;
 /** An idle connection looks again this often while slow spans may still become worth taking over. */
 const IDLE_POLL_MS = 150;
 
-const MIN_CHUNK = 1 << 20;
+const MIN_CHUNK = 2 << 20;
 const MAX_CHUNK = 8 << 20;
 /**
- * About four chunks per connection, in whole MiB between 1 and 8: with one chunk each, every slow connection holds a
- * big piece that must be taken over at the tail; with several, the fast connections simply fetch more of them. 8 MiB
- * keeps the request count of a multi-GiB file low (one request per 8 MiB costs nothing measurable).
+ * About two chunks per connection, in whole MiB between 2 and 8: with one chunk each, every slow connection holds a
+ * big piece that must be taken over at the tail; with two or more, the fast connections simply fetch more of them.
+ * Not smaller: a chunk is only cut while 2 MiB of it are left (what a cut socket holds is fetched twice), and 8 MiB
+ * keeps the request count of a multi-GiB file low.
  */
 export function chunkFor(size: number, connections: number): number {
-  const each = Math.floor(size / (Math.max(1, connections) * 4) / MIN_CHUNK) * MIN_CHUNK;
+  const each = Math.floor(size / (Math.max(1, connections) * 2) / (1 << 20)) * (1 << 20);
   return Math.min(MAX_CHUNK, Math.max(MIN_CHUNK, each));
 }
 

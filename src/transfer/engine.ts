@@ -18,7 +18,7 @@ export interface TransferOptions {
   /** Files at or above this size are fetched as parallel Range chunks. @default 16 MiB */
   rangeThreshold: number;
   /**
-   * Size of one Range chunk; undefined: sized per file so that every connection gets about four (1-8 MiB). Small
+   * Size of one Range chunk; undefined: sized per file so that every connection gets about two (2-8 MiB). Small
    * chunks balance uneven connections by themselves: a slow one holds little, the fast ones drain the queue.
    */
   chunkSize?: number | undefined;
