@@ -3,7 +3,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { makeRepo, startLocalHub } from "../local-hub/index.ts";
+import { makeRepo, startLocalHub } from "@download-models/local-hub";
 import { packageRoot } from "../src/util/package-root.ts";
 
 // Peak memory of the CLI for a repository with a huge listing (default 300,000 files), measured by /usr/bin/time -v:

@@ -3,13 +3,13 @@ import { cpus } from "node:os";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { startLocalHub, type HubRepo, type LocalHub, type LocalHubOptions } from "@download-models/local-hub";
+import { cdnLikeShaping, startLocalHub, type HubRepo, type LocalHub, type LocalHubOptions } from "@download-models/local-hub";
 import { packageRoot } from "../src/util/package-root.ts";
 import { huggingfaceFileUrl } from "../src/net/index.ts";
 import { fixtures } from "./fixtures.ts";
 import { median, timed, type Sample } from "./measure.ts";
 
-// `npm run bench [-- --runs 3 --cases big,capped,capped10,small,latency,mixed,uneven --big-mb 2048 --curl-capped-runs 1]`
+// `npm run bench [-- --runs 3 --cases big,capped,capped10,small,latency,mixed,uneven,cdn --big-mb 2048 --curl-capped-runs 1]`
 // Times download-models (sha256 verification on), aria2c (with and without sha256sum after it), curl and a
 // minimal Node client (bench/node-floor.mjs) on the local hub. Defaults: 3 runs, every case, a 2 GiB big file;
 // about 12-15 minutes on a 2-core machine (`--cases` and `--big-mb` cut it down). Within a case every tool runs
@@ -19,8 +19,10 @@ import { median, timed, type Sample } from "./measure.ts";
 // Cases: big (no cap), capped (50 MB/s per connection), capped10 (10 MB/s per connection), small (400 files of
 // 10-200 kB, no cap), latency (the same with 20 ms added per request), mixed (300 MB + tokenizer + configs),
 // uneven (the mixed model at 5 MB/s per connection with a quarter of the connections at 0.5 MB/s, and the
-// reference run with every connection at 5 MB/s, interleaved in the same rounds).
-const ALL_CASES = "big,capped,capped10,small,latency,mixed,uneven";
+// reference run with every connection at 5 MB/s, interleaved in the same rounds), cdn (the mixed model with 70 % of
+// connections at 2 MB/s and 30 % at 16 MB/s, the ratio of slow and fast CloudFront edges, scaled down so that the
+// link, not this machine's CPU, sets the pace).
+const ALL_CASES = "big,capped,capped10,small,latency,mixed,uneven,cdn";
 const { values: args } = parseArgs({
   options: {
     runs: { type: "string", default: "3" },
@@ -85,6 +87,8 @@ interface Row {
   cpuSeconds: number;
   rssMb: number;
   samples: Sample[];
+  /** The slowest run: what a user who is unlucky once sees. */
+  worst: number;
 }
 
 function command(tool: ToolName, r: HubRepo, hub: LocalHub, dir: string): [string, string[], NodeJS.ProcessEnv?] {
@@ -150,6 +154,7 @@ async function benchCase(r: HubRepo, variants: Variant[]): Promise<Row[]> {
         cpuSeconds: median(j.samples.map((s) => s.cpuSeconds)),
         rssMb: Math.max(...j.samples.map((s) => s.rssMb)),
         samples: j.samples,
+        worst: Math.max(...j.samples.map((s) => s.seconds)),
       };
     });
   } finally {
@@ -166,6 +171,7 @@ console.log(`Fixtures ready in ${((performance.now() - t0) / 1000).toFixed(1)} s
 const cases = new Set(args.cases.split(","));
 for (const c of cases) if (!ALL_CASES.split(",").includes(c)) throw new Error(`Unknown case "${c}". Cases: ${ALL_CASES}`);
 console.log(`Runs per tool: ${RUNS} (median); cold target each run; server and clients share this ${cpus().length}-core machine.`);
+const CDN_CASE = "mixed model, CDN-like: 70 % of connections 2 MB/s, 30 % 16 MB/s";
 const bigName = `${bigMb >= 1024 ? `${bigMb / 1024} GiB` : `${bigMb} MiB`} file`;
 const N = RUNS;
 const rows: Row[] = [];
@@ -199,29 +205,35 @@ if (cases.has("uneven")) {
     ])),
   );
 }
+if (cases.has("cdn")) {
+  rows.push(...(await benchCase(fx.mixed, [{ name: CDN_CASE, hub: cdnLikeShaping(2e6), tools: { "download-models": N, aria2c: N, "aria2c + sha256sum": N } }])));
+}
 
 const find = (c: string, t: ToolName) => rows.find((x) => x.case === c && x.tool === t);
 const reference = (row: Row) => (row.case.includes("1/4 of connections") ? rows.find((x) => x.tool === row.tool && x.case.includes("(reference)")) : undefined);
 const ratio = (row: Row, base?: Row) => (base && base !== row ? `${(row.seconds / base.seconds).toFixed(2)}×` : "-");
 console.log(`\nMedians of ${RUNS} interleaved runs (curl and the one-stream floor at 50 MB/s: ${CURL_CAPPED_RUNS}); CPU s = user + sys of the client; peak RSS = largest client process.`);
-console.log("\n| case | tool | median s | MB/s | CPU s | peak RSS MB | vs curl | vs aria2c | vs reference | runs (s) |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---|");
+console.log("\n| case | tool | median s | worst s | MB/s | CPU s | peak RSS MB | vs curl | vs aria2c | vs reference (worst) | runs (s) |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
 for (const row of rows) {
-  const cells = [row.case, TOOL_LABEL[row.tool], row.seconds.toFixed(2), row.mbps.toFixed(0), row.cpuSeconds.toFixed(2), row.rssMb.toFixed(0), ratio(row, find(row.case, "curl")), ratio(row, find(row.case, "aria2c")), ratio(row, reference(row)), row.samples.map((s) => s.seconds.toFixed(2)).join(" ")];
+  const ref = reference(row);
+  const worstVsRef = ref ? ` (${(row.worst / ref.seconds).toFixed(2)}×)` : "";
+  const cells = [row.case, TOOL_LABEL[row.tool], row.seconds.toFixed(2), row.worst.toFixed(2), row.mbps.toFixed(0), row.cpuSeconds.toFixed(2), row.rssMb.toFixed(0), ratio(row, find(row.case, "curl")), ratio(row, find(row.case, "aria2c")), ratio(row, ref) + worstVsRef, row.samples.map((s) => s.seconds.toFixed(2)).join(" ")];
   console.log(`| ${cells.join(" | ")} |`);
 }
 
-// Issue 14's targets, each a ratio within this run.
+// The targets, each a ratio within this run.
 const big = `${bigName}, no cap`;
 const capped = `${bigName}, 50 MB/s per connection`;
 const targets: Array<[string, string, ToolName, ToolName, number]> = [
   [`${bigName} uncapped ≤ 1.5× curl`, big, "download-models", "curl", 1.5],
-  [`${bigName} at 50 MB/s per connection ≤ 0.9× aria2c`, capped, "download-models", "aria2c", 0.9],
+  [`${bigName} at 50 MB/s per connection ≤ 1.0× aria2c`, capped, "download-models", "aria2c", 1.0],
   ["400 small files uncapped ≤ 1.0× aria2c", "400 small files, no cap", "download-models", "aria2c", 1.0],
   ["400 small files uncapped ≤ 2.5× curl", "400 small files, no cap", "download-models", "curl", 2.5],
   ["400 small files at +20 ms ≤ 0.8× aria2c", "400 small files, +20 ms per request", "download-models", "aria2c", 0.8],
   ["mixed model uncapped ≤ 1.0× aria2c", "mixed model (300 MB + 2 MB + configs)", "download-models", "aria2c", 1.0],
+  ["CDN-like connections ≤ 0.7× aria2c", CDN_CASE, "download-models", "aria2c", 0.7],
 ];
-console.log("\nTargets (issue 14):");
+console.log("\nTargets:");
 for (const [label, c, ours, base, limit] of targets) {
   const a = find(c, ours);
   const b = find(c, base);
@@ -232,8 +244,16 @@ for (const [label, c, ours, base, limit] of targets) {
 const unevenRow = rows.find((x) => x.tool === "download-models" && x.case.includes("1/4 of connections"));
 const unevenRef = unevenRow && reference(unevenRow);
 if (unevenRow && unevenRef) {
-  const v = unevenRow.seconds / unevenRef.seconds;
-  console.log(`  ${v <= 1.6 ? "MET   " : "MISSED"}  uneven connections ≤ 1.6× the all-fast reference (ideal 1.3×): ${v.toFixed(2)}×`);
+  // The worst run counts: a tail that is slow one run in three is what users call "stuck at 99 %".
+  const v = unevenRow.worst / unevenRef.seconds;
+  console.log(`  ${v <= 1.6 ? "MET   " : "MISSED"}  uneven connections, worst run ≤ 1.6× the all-fast reference's median: ${v.toFixed(2)}× (median ${(unevenRow.seconds / unevenRef.seconds).toFixed(2)}×)`);
+}
+// CPU: ours against a peer that verifies too (aria2c, then sha256sum on every file).
+for (const row of rows.filter((x) => x.tool === "download-models")) {
+  const peer = find(row.case, "aria2c + sha256sum");
+  if (!peer) continue;
+  const v = row.cpuSeconds / peer.cpuSeconds;
+  console.log(`  ${v <= 1.3 ? "MET   " : "MISSED"}  client CPU ≤ 1.3× aria2c + sha256sum, ${row.case}: ${row.cpuSeconds.toFixed(2)} vs ${peer.cpuSeconds.toFixed(2)} CPU s (${v.toFixed(2)}×)`);
 }
 const bigRss = find(big, "download-models")?.rssMb;
 if (bigRss !== undefined) console.log(`  ${bigRss <= 100 ? "MET   " : "MISSED"}  peak RSS ≤ 100 MB on the ${bigName}: ${bigRss.toFixed(0)} MB`);

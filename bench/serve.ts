@@ -1,11 +1,12 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { startLocalHub } from "@download-models/local-hub";
+import { cdnLikeShaping, startLocalHub } from "@download-models/local-hub";
 import { packageRoot } from "../src/util/package-root.ts";
 import { fixtures } from "./fixtures.ts";
 
 // A bench hub that stays up, for profiling one client by hand (`node --cpu-prof`, `strace -c -f`):
 //   npx tsx bench/serve.ts [--big-mb 2048] [--bandwidth 5e6] [--slow-share 0.25 --slow-bandwidth 5e5] [--latency-ms 20]
+//   npx tsx bench/serve.ts --cdn-like 2e6      (70 % of connections at 2 MB/s, 30 % at 16 MB/s: the bench's cdn case)
 // prints the hub URL and the model ids, then serves until Ctrl-C.
 const { values: args } = parseArgs({
   options: {
@@ -14,6 +15,7 @@ const { values: args } = parseArgs({
     "slow-share": { type: "string" },
     "slow-bandwidth": { type: "string" },
     "latency-ms": { type: "string" },
+    "cdn-like": { type: "string" },
   },
 });
 const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
@@ -24,6 +26,7 @@ const hub = await startLocalHub({
   ...(args.bandwidth ? { bandwidthPerConnection: num(args.bandwidth) } : {}),
   ...(args["slow-share"] ? { slowConnectionShare: num(args["slow-share"]), slowBandwidthPerConnection: num(args["slow-bandwidth"]) } : {}),
   ...(args["latency-ms"] ? { latencyMs: num(args["latency-ms"]) } : {}),
+  ...(args["cdn-like"] ? cdnLikeShaping(Number(args["cdn-like"])) : {}),
 });
 console.log(`HF_ENDPOINT=${hub.url}`);
 for (const r of [fx.big, fx.small, fx.mixed]) {

@@ -4,6 +4,10 @@
 // fly. Project and downloader plugins stay TypeScript, compiled when they are loaded.
 import { existsSync } from "node:fs";
 
+// Writes, opens, renames and the resume checkpoints' fsyncs share libuv's thread pool (4 threads by default): a
+// few slow fsyncs must not leave the writes of every connection queued behind them. Read at the pool's first use.
+process.env.UV_THREADPOOL_SIZE ??= "16";
+
 const compiled = new URL("../dist/src/cli/index.js", import.meta.url);
 let main;
 if (existsSync(compiled)) {

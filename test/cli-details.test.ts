@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { join } from "node:path";
-import { makeRepo } from "../local-hub/index.ts";
+import { makeRepo } from "@download-models/local-hub";
 import { hub } from "./helpers/hub.ts";
 import { runMain } from "./helpers/cli.ts";
 import { KEYS, localS3 } from "./helpers/s3.ts";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { makeRepo } from "../local-hub/index.ts";
+import { makeRepo } from "@download-models/local-hub";
 import { hub } from "./helpers/hub.ts";
 import { runMain } from "./helpers/cli.ts";
 import { tempDir } from "./helpers/tmp.ts";

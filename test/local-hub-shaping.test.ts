@@ -1,7 +1,7 @@
 import { get } from "node:http";
 import { Agent, request } from "undici";
 import { describe, expect, it } from "vitest";
-import { isSlowConnection, makeRepo, startLocalHub, type HubRepo, type LocalHubOptions } from "@download-models/local-hub";
+import { cdnLikeShaping, isSlowConnection, makeRepo, startLocalHub, type HubRepo, type LocalHubOptions } from "@download-models/local-hub";
 import { hub } from "./helpers/hub.ts";
 
 // Speeds are only bounded from the side the server enforces (a capped connection cannot be faster than its cap,
@@ -36,6 +36,12 @@ describe("uneven connections", () => {
     expect(slowOf(0, 8)).toEqual([]);
     expect(slowOf(1, 4)).toEqual([0, 1, 2, 3]);
     expect(slowOf(0.3, 10)).toHaveLength(3);
+  });
+
+  it("a CDN-like mix: 70 % of connections slow, the others 8× faster", () => {
+    const o = cdnLikeShaping(2_000_000);
+    expect(o).toEqual({ bandwidthPerConnection: 16_000_000, slowConnectionShare: 0.7, slowBandwidthPerConnection: 2_000_000 });
+    expect([...Array(20).keys()].filter((i) => isSlowConnection(i, o.slowConnectionShare))).toHaveLength(14);
   });
 
   it("caps every 4th connection at the slow rate while the others run at the normal cap", async () => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { readFile, rm, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { makeRepo, moveBranch } from "../local-hub/index.ts";
+import { makeRepo, moveBranch } from "@download-models/local-hub";
 import { readLock } from "../src/lockfile/lockfile.ts";
 import { hub } from "./helpers/hub.ts";
 import { runCli, runMain } from "./helpers/cli.ts";

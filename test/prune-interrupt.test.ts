@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
 import { cp, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { makeRepo } from "../local-hub/index.ts";
+import { makeRepo } from "@download-models/local-hub";
 import { emptyLock } from "../src/lockfile/lockfile.ts";
 import { applyPrune, planPrune } from "../src/store/prune.ts";
 import { findComplete } from "../src/store/manifest.ts";

@@ -3,7 +3,7 @@ import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { makeRepo } from "../local-hub/index.ts";
+import { makeRepo } from "@download-models/local-hub";
 import { emptyLock, entryFromSnapshot, putEntry, writeLock } from "../src/lockfile/lockfile.ts";
 import { download, hfModel, hub } from "./helpers/hub.ts";
 import { resolveNow } from "./helpers/volume.ts";

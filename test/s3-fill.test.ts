@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { makeRepo } from "../local-hub/index.ts";
+import { makeRepo } from "@download-models/local-hub";
 import { hub } from "./helpers/hub.ts";
 import { runCli } from "./helpers/cli.ts";
 import { KEYS, localS3 } from "./helpers/s3.ts";

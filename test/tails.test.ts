@@ -4,17 +4,20 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { makeRepo } from "@download-models/local-hub";
 import { steal } from "../src/transfer/download-gaps.ts";
+import type { Span } from "../src/transfer/fetch-range.ts";
 import { download, hfModel, hub } from "./helpers/hub.ts";
 import { tempDir } from "./helpers/tmp.ts";
 
 const MiB = 1024 * 1024;
 const MB = 1_000_000;
 
+const span = (s: Pick<Span, "start" | "pos" | "stop" | "bytes" | "since">): Span => ({ lastAt: s.since, ...s });
+
 describe("tails that do not wait on a slow connection", () => {
   it("cuts the slow end of a span where it and a fresh connection finish together", () => {
     const now = 10_000;
-    const slow = { start: 0, pos: 1 * MiB, stop: 8 * MiB, bytes: 1 * MiB, since: now - 2000 }; // 0.5 MiB/s
-    const fast = { start: 8 * MiB, pos: 15 * MiB, stop: 16 * MiB, bytes: 7 * MiB, since: now - 1000 }; // 7 MiB/s, nearly done
+    const slow = span({ start: 0, pos: 1 * MiB, stop: 8 * MiB, bytes: 1 * MiB, since: now - 2000 }); // 0.5 MiB/s
+    const fast = span({ start: 8 * MiB, pos: 15 * MiB, stop: 16 * MiB, bytes: 7 * MiB, since: now - 1000 }); // 7 MiB/s, nearly done
     const taken = steal({ active: new Set([slow, fast]), bestRate: 5 * MiB }, now);
     expect(taken).toBeDefined();
     const [from, to] = taken!;
@@ -27,10 +30,17 @@ describe("tails that do not wait on a slow connection", () => {
 
   it("leaves alone spans that are as fast as the rest", () => {
     const now = 10_000;
-    const a = { start: 0, pos: 1 * MiB, stop: 8 * MiB, bytes: 1 * MiB, since: now - 1000 };
-    const b = { start: 8 * MiB, pos: 9 * MiB, stop: 16 * MiB, bytes: 1 * MiB, since: now - 1000 };
+    const a = span({ start: 0, pos: 1 * MiB, stop: 8 * MiB, bytes: 1 * MiB, since: now - 1000 });
+    const b = span({ start: 8 * MiB, pos: 9 * MiB, stop: 16 * MiB, bytes: 1 * MiB, since: now - 1000 });
     expect(steal({ active: new Set([a, b]), bestRate: 1.2 * MiB }, now)).toBeUndefined();
     expect([a.stop, b.stop]).toEqual([8 * MiB, 16 * MiB]);
+  });
+
+  it("does not judge a request that has not delivered its first bytes yet (the stall watchdog's business)", () => {
+    const now = 10_000;
+    const waiting = span({ start: 0, pos: 0, stop: 8 * MiB, bytes: 0, since: now - 2000 });
+    expect(steal({ active: new Set([waiting]), bestRate: 5 * MiB }, now)).toBeUndefined();
+    expect(waiting.stop).toBe(8 * MiB);
   });
 
   it("re-issues the remainder of a chunk stuck on a slow connection on an idle one", { timeout: 60_000 }, async () => {

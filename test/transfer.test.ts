@@ -9,7 +9,7 @@ import { HashPool } from "../src/transfer/hash-pool.ts";
 import { digestProblem } from "../src/transfer/verify.ts";
 import { download, hfModel, hub } from "./helpers/hub.ts";
 import { createTransfer } from "../src/transfer/index.ts";
-import { writeState } from "../src/transfer/state.ts";
+import { bootId, partialBytes, readState, writeState } from "../src/transfer/state.ts";
 import { PositionalWriter, WriteBudget } from "../src/transfer/positional-writer.ts";
 import { truncate, writeFile } from "node:fs/promises";
 import { tempDir } from "./helpers/tmp.ts";
@@ -90,6 +90,41 @@ describe("write budget", () => {
     closeSync(fd);
     expect(written.sort((a, b) => a[0] - b[0])).toEqual([[0, 5], [100, 110]]);
     expect((await readFile(join(dir, "w"))).length).toBe(110);
+  });
+
+  it("a finished stream waits for its own writes only, not for bytes another stream still gathers", async () => {
+    const dir = await tempDir();
+    const fd = openSync(join(dir, "w"), "w+");
+    const written: Array<[number, number]> = [];
+    const writer = new PositionalWriter(fd, new WriteBudget(1 << 20), (s, e) => written.push([s, e]), "w");
+    const slow = writer.stream(1000); // a slow connection: one piece held until more arrives
+    slow.push(Buffer.alloc(10, 3));
+    const fast = writer.stream(0);
+    fast.push(Buffer.alloc(100, 1));
+    fast.done();
+    // Waiting on the whole file would hang here until the slow stream's next piece arrives.
+    await fast.drained();
+    expect(written).toEqual([[0, 100]]);
+    slow.done();
+    await slow.drained();
+    await writer.drained();
+    closeSync(fd);
+    expect(written).toEqual([[0, 100], [1000, 1010]]);
+  });
+});
+
+describe("resume record", () => {
+  it("trusts written-but-unflushed ranges only on the machine that wrote them, before it restarts", async () => {
+    const temp = join(await tempDir(), "f.incomplete");
+    // 1 MiB flushed (survives a power cut), 4 MiB written (in the page cache: survives a kill -9, not a reboot)
+    await writeState(temp, "sha", 8 * MiB, [[0, 1 * MiB]], [[0, 4 * MiB]]);
+    const state = (await readState(temp))!;
+    expect(state.done).toEqual([[0, 1 * MiB]]);
+    if (bootId() === undefined) return; // no boot id (not Linux): only flushed ranges are ever recorded
+    expect(await partialBytes(temp, 8 * MiB)).toBe(4 * MiB);
+    // The same record read after a reboot, or on another pod of a shared volume: only what was flushed counts.
+    await writeFile(`${temp}.json`, JSON.stringify({ ...state, boot: "another-boot" }));
+    expect(await partialBytes(temp, 8 * MiB)).toBe(1 * MiB);
   });
 });
 

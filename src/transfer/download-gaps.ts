@@ -1,14 +1,14 @@
 import { setMaxListeners } from "node:events";
 import { sleep } from "../net/index.ts";
 import { splitRanges, type Range } from "./ranges.ts";
-import { fetchRange, newSpan, type GapRound, type Span } from "./fetch-range.ts";
+import { fetchRange, newSpan, spanRate, type GapRound, type Span } from "./fetch-range.ts";
 import type { FileJob } from "./job.ts";
 
 /** A file starts on this many connections and doubles while each doubling still pays (see `scale`). */
-const FIRST_CONNECTIONS = 8;
+const FIRST_CONNECTIONS = 16;
 /** How often a file's throughput is sampled to decide whether more connections pay. */
 const SAMPLE_MS = 250;
-/** Below this, a remainder is not worth a new request. */
+/** Below this, a remainder is not worth a new request (a span is cut only with twice this left). */
 const MIN_STEAL = 1 << 20;
 /**
  * Only a span that has run this long, would need this much longer at its own rate, and is this many times slower
@@ -17,11 +17,24 @@ const MIN_STEAL = 1 << 20;
  */
 const JUDGE_AFTER_MS = 1000;
 const STEAL_AFTER_S = 2;
+/** A request that has not delivered this much is not judged at all: a late first byte is the stall watchdog's business. */
+const JUDGE_FROM_BYTES = 128 << 10;
 const SLOWER_BY = 3;
 /** An idle connection looks again this often while slow spans may still become worth taking over. */
 const IDLE_POLL_MS = 150;
 
-const rateOf = (s: Span, now: number) => s.bytes / Math.max(1e-3, (now - s.since) / 1000);
+const MIN_CHUNK = 2 << 20;
+const MAX_CHUNK = 8 << 20;
+/**
+ * About two chunks per connection, in whole MiB between 2 and 8: with one chunk each, every slow connection holds a
+ * big piece that must be taken over at the tail; with two or more, the fast connections simply fetch more of them.
+ * Not smaller: a chunk is only cut while 2 MiB of it are left (what a cut socket holds is fetched twice), and 8 MiB
+ * keeps the request count of a multi-GiB file low.
+ */
+export function chunkFor(size: number, connections: number): number {
+  const each = Math.floor(size / (Math.max(1, connections) * 2) / (1 << 20)) * (1 << 20);
+  return Math.min(MAX_CHUNK, Math.max(MIN_CHUNK, each));
+}
 
 /**
  * Take over the slow end of a span in flight: the one that would finish last at its own rate, if it is much slower
@@ -30,14 +43,15 @@ const rateOf = (s: Span, now: number) => s.bytes / Math.max(1e-3, (now - s.since
  */
 export function steal(round: Pick<GapRound, "active" | "bestRate">, now = performance.now()): Range | undefined {
   let fresh = round.bestRate;
-  for (const s of round.active) fresh = Math.max(fresh, rateOf(s, now));
+  for (const s of round.active) if (now - s.since >= JUDGE_AFTER_MS) fresh = Math.max(fresh, spanRate(s, now));
   let victim: Span | undefined;
   let victimEta = STEAL_AFTER_S;
   let victimRate = 0;
   for (const s of round.active) {
     const left = s.stop - s.pos;
-    if (left < 2 * MIN_STEAL || now - s.since < JUDGE_AFTER_MS) continue; // too little left, or too new to judge
-    const rate = rateOf(s, now);
+    // too little left, or too new to judge
+    if (left < 2 * MIN_STEAL || now - s.since < JUDGE_AFTER_MS || s.bytes < JUDGE_FROM_BYTES) continue;
+    const rate = spanRate(s, now);
     const eta = rate > 0 ? left / rate : Infinity;
     if (eta > victimEta && rate * SLOWER_BY <= fresh) [victim, victimEta, victimRate] = [s, eta, rate];
   }
@@ -62,7 +76,7 @@ export function steal(round: Pick<GapRound, "active" | "bestRate">, now = perfor
 export async function downloadGaps(job: FileJob, signal: AbortSignal, extra: Pick<GapRound, "isCancelled" | "describeError">): Promise<void> {
   const o = job.transfer.options;
   const gaps = job.done.gaps(job.size);
-  const queue: Range[] = job.ranged ? splitRanges(gaps, o.chunkSize) : gaps;
+  const queue: Range[] = job.ranged ? splitRanges(gaps, o.chunkSize ?? chunkFor(job.size, o.connections)) : gaps;
   if (queue.length === 0) return;
   const abort = new AbortController();
   setMaxListeners(Infinity, abort.signal); // one listener per request in flight
@@ -78,7 +92,8 @@ export async function downloadGaps(job: FileJob, signal: AbortSignal, extra: Pic
   const worker = async (index: number) => {
     if (index > 0) await probed;
     while (round.rangeSupport !== false && !abort.signal.aborted) {
-      const next = queue.shift() ?? (job.ranged && round.rangeSupport ? steal(round) : undefined);
+      // While the write budget is full the disk sets the pace: another request would only wait on it too.
+      const next = queue.shift() ?? (job.ranged && round.rangeSupport && job.writer.hasRoom() ? steal(round) : undefined);
       if (next) {
         await job.transfer.connection(() => fetchRange(round, newSpan(next)));
         continue;

@@ -17,8 +17,11 @@ export interface TransferOptions {
   files: number;
   /** Files at or above this size are fetched as parallel Range chunks. @default 16 MiB */
   rangeThreshold: number;
-  /** Size of one Range chunk. @default 8 MiB */
-  chunkSize: number;
+  /**
+   * Size of one Range chunk; undefined: sized per file so that every connection gets about two (2-8 MiB). Small
+   * chunks balance uneven connections by themselves: a slow one holds little, the fast ones drain the queue.
+   */
+  chunkSize?: number | undefined;
   /** A request that delivers no byte for this long is aborted and retried. @default 30 s */
   stallMs: number;
   /** Attempts per chunk for network errors, stalls, 408/429/5xx (reset when a try made progress). @default 6 */
@@ -26,8 +29,8 @@ export interface TransferOptions {
   /** First backoff delay; doubles per attempt with jitter, capped at 30 s. @default 1000 */
   baseDelayMs: number;
   /**
-   * How often the written ranges of a big file are flushed and recorded for resume: each costs an fdatasync, and a
-   * kill -9 loses up to this much of the download. @default 250
+   * How often the written ranges of a big file are recorded for resume (every eighth time flushed first, with an
+   * fdatasync): a kill -9 loses up to this much of the download, a power cut up to eight times this. @default 250
    */
   checkpointMs: number;
   /** Cross-process file leases: heartbeat, staleness and poll intervals. @default 3 s, 30 s, 500 ms */

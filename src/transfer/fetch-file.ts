@@ -6,7 +6,7 @@ import { IntegrityError } from "../errors.ts";
 import { sizeOf } from "../util/index.ts";
 import { digestProblem, hashSpec } from "./verify.ts";
 import { isRanged, RangeSet } from "./ranges.ts";
-import { readState, removeCutShortStates, removeState } from "./state.ts";
+import { readState, removeCutShortStates, removeState, resumable } from "./state.ts";
 import { downloadGaps } from "./download-gaps.ts";
 import { FileJob, identityOf, type JobHooks } from "./job.ts";
 import type { Engine } from "./engine.ts";
@@ -38,9 +38,11 @@ async function openJob(p: FetchFileParams): Promise<FileJob> {
   const ranged = isRanged(p.file.size, p.transfer.options);
   let done = new RangeSet();
   if (ranged) await removeCutShortStates(p.temp);
+  let flushed: Array<[number, number]> = [];
   const prior = ranged ? await readState(p.temp) : undefined;
   if (prior && prior.identity === identityOf(p.file) && prior.size === p.file.size && (await sizeOf(p.temp)) === p.file.size) {
-    done = new RangeSet(prior.done);
+    done = new RangeSet(resumable(prior));
+    flushed = prior.done;
   } else if (ranged) {
     await removeState(p.temp);
   }
@@ -51,7 +53,7 @@ async function openJob(p: FetchFileParams): Promise<FileJob> {
   // writes); a single stream is hashed inline as it arrives, in order.
   const spec = hashSpec(p.file);
   const background = ranged && spec ? p.transfer.hashes.start(fd, spec.algorithm, spec.header) : undefined;
-  return new FileJob(p.file, p.temp, fd, p.transfer, p.label, p, done, background);
+  return new FileJob(p.file, p.temp, fd, p.transfer, p.label, p, done, background, flushed);
 }
 
 /** What is wrong with the bytes on disk, or undefined when they are the listed file. */
@@ -65,8 +67,8 @@ async function verifyJob(job: FileJob): Promise<string | undefined> {
 }
 
 /**
- * Download one file into `temp`, verify it, then rename it to `dest`. Written ranges of big files are flushed and
- * recorded every `checkpointMs`, so a killed run resumes from them; a changed remote file (other hash or size)
+ * Download one file into `temp`, verify it, then rename it to `dest`. Written ranges of big files are recorded every
+ * `checkpointMs` (and flushed every few records), so a killed run resumes from them; a changed remote file (other hash or size)
  * starts over. Bytes that do not verify are discarded and fetched once more, then the file fails with an
  * IntegrityError and nothing is left under either name.
  */
@@ -103,7 +105,7 @@ export async function fetchFile(p: FetchFileParams): Promise<void> {
       await rm(p.temp, { force: true });
       await removeState(p.temp);
     } else {
-      await job.checkpoint(); // keep what is written for the next run
+      await job.checkpoint(true); // keep what is written for the next run, flushed
       closeSync(job.fd);
       // Nothing a next run could take over (no byte recorded, or a small file, always fetched whole): no leftover.
       // A file whose lock another process took over is that process's to keep.

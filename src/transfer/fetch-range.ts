@@ -22,7 +22,8 @@ class SpanDone extends Error {}
 
 /**
  * One range in flight. `stop` may move down while it runs: an idle connection took over the rest (work stealing).
- * `pos` is the next byte this request will write; `bytes` and `since` measure its current attempt's rate.
+ * `pos` is the next byte this request will write; `bytes`, `since` and `lastAt` measure its current attempt's rate
+ * from the bytes the connection delivered, not from when its writes returned.
  */
 export interface Span {
   readonly start: number;
@@ -30,9 +31,20 @@ export interface Span {
   stop: number;
   bytes: number;
   since: number;
+  /** When the last byte arrived. */
+  lastAt: number;
 }
 
-export const newSpan = ([start, stop]: Range): Span => ({ start, pos: start, stop, bytes: 0, since: performance.now() });
+export const newSpan = ([start, stop]: Range): Span => {
+  const now = performance.now();
+  return { start, pos: start, stop, bytes: 0, since: now, lastAt: now };
+};
+
+/**
+ * Bytes per second the span's connection delivered so far. Wall time: a pause for a full write budget holds every
+ * stream of the run alike, so it makes connections look alike, never one of them slow.
+ */
+export const spanRate = (s: Span, now: number) => s.bytes / Math.max(1e-3, (now - s.since) / 1000);
 
 /** A Retry-After longer than this is not slept through silently by one chunk. */
 const MAX_RETRY_DELAY_MS = 60_000;
@@ -118,7 +130,7 @@ export async function fetchRange(round: GapRound, span: Span): Promise<void> {
       const stall = setTimeout(() => ctl.abort(new Stalled()), o.stallMs);
       const before = span.pos;
       span.bytes = 0;
-      span.since = performance.now();
+      span.since = span.lastAt = performance.now();
       let gather = job.writer.stream(span.pos);
       try {
         const res = await streamRequest(url, {
@@ -155,6 +167,7 @@ export async function fetchRange(round: GapRound, span: Span): Promise<void> {
             gather.push(piece);
             span.pos += piece.length;
             span.bytes += piece.length;
+            span.lastAt = performance.now();
             round.received += piece.length;
             job.addProgress(piece.length);
             stall.refresh();
@@ -168,7 +181,7 @@ export async function fetchRange(round: GapRound, span: Span): Promise<void> {
         });
         gather.done();
         job.flushProgress();
-        await job.writer.drained();
+        await gather.drained();
         if (res.errorBody !== undefined) {
           const failed: FailedResponse = { status: res.status, headers: res.headers, url: res.url, body: res.errorBody };
           // A signed CDN URL that expired: go back through the hub for a fresh one.
@@ -188,7 +201,7 @@ export async function fetchRange(round: GapRound, span: Span): Promise<void> {
       } catch (error) {
         gather.done();
         job.flushProgress();
-        await job.writer.drained().catch(() => {});
+        await gather.drained().catch(() => {});
         if (job.writer.error) throw job.writer.error;
         if (error instanceof SpanDone || (span.pos >= span.stop && !round.abort.signal.aborted)) return noteRate(round, span);
         if (round.abort.signal.aborted) throw round.abort.signal.reason ?? error;
@@ -215,7 +228,8 @@ export async function fetchRange(round: GapRound, span: Span): Promise<void> {
   }
 }
 
+/** The rate the span's connection reached, up to its last byte (not counting the wait for its writes). */
 function noteRate(round: GapRound, span: Span): void {
-  const seconds = (performance.now() - span.since) / 1000;
+  const seconds = (span.lastAt - span.since) / 1000;
   if (span.bytes >= 1 << 20 && seconds > 0) round.bestRate = Math.max(round.bestRate, span.bytes / seconds);
 }

@@ -4,11 +4,13 @@ import type { ResolvedFile } from "../types.ts";
 import { Verifier } from "./verify.ts";
 import type { BackgroundHash } from "./hash-pool.ts";
 import { PositionalWriter } from "./positional-writer.ts";
-import { isRanged, RangeSet } from "./ranges.ts";
+import { isRanged, RangeSet, type Range } from "./ranges.ts";
 import { writeState } from "./state.ts";
 import type { Engine } from "./engine.ts";
 
 const fdatasyncAsync = promisify(fdatasync);
+/** Every this many checkpoints the written ranges are flushed (fdatasync) before they are recorded. */
+const FLUSH_EVERY = 8;
 
 export interface JobHooks {
   /** Bytes moved over the network (negative when discarded). */
@@ -39,6 +41,10 @@ export class FileJob {
   private networkBytes = 0;
   private pendingProgress = 0;
   private checkpointing: Promise<void> | undefined;
+  /** Ranges known flushed to disk, and their total (what a power cut cannot take back). */
+  private flushed: Range[];
+  private flushedTotal: number;
+  private ticks = 0;
 
   constructor(
     readonly file: ResolvedFile,
@@ -49,12 +55,16 @@ export class FileJob {
     readonly hooks: JobHooks,
     prior: RangeSet,
     readonly background: BackgroundHash | undefined,
+    /** The part of `prior` its record lists as flushed. */
+    priorFlushed: readonly Range[] = [],
   ) {
     this.size = file.size;
     this.identity = identityOf(file);
     this.ranged = isRanged(file.size, transfer.options);
     this.done = prior;
     this.recorded = prior.total;
+    this.flushed = [...priorFlushed];
+    this.flushedTotal = priorFlushed.reduce((n, [a, b]) => n + (b - a), 0);
     this.verifier = new Verifier(file);
     this.writer = new PositionalWriter(fd, transfer.writes, (start, end) => this.written(start, end), label);
     if (background && prior.prefixEnd() > 0) this.advanceHash();
@@ -90,18 +100,37 @@ export class FileJob {
     this.networkBytes = 0;
     this.done = new RangeSet();
     this.recorded = -1;
+    this.flushed = [];
+    this.flushedTotal = -1;
     this.advancedTo = 0;
     this.verifier.reset();
     this.background?.reset();
   }
 
-  /** Flush written ranges and record them, so a killed run resumes from them. A missed checkpoint only costs bytes. */
-  checkpoint(): Promise<void> | undefined {
-    if (!this.ranged || this.checkpointing || this.done.total === this.recorded) return this.checkpointing;
-    const ranges = this.done.ranges;
+  /**
+   * Record the written ranges, so a killed run resumes from them; every `FLUSH_EVERY`-th time (and with `flush`)
+   * flush them first, so that a power cut only loses what came after that. Between flushes the record costs no
+   * fdatasync: the ranges it adds are trusted only on this machine before it restarts (see `resumable`), which is
+   * where a killed process's writes are still in the page cache. A missed checkpoint only costs bytes.
+   */
+  async checkpoint(flush = false): Promise<void> {
+    if (!this.ranged) return;
+    if (this.checkpointing) {
+      if (!flush) return this.checkpointing;
+      await this.checkpointing;
+    }
+    const due = flush || ++this.ticks % FLUSH_EVERY === 0;
     const total = this.done.total;
-    this.checkpointing = fdatasyncAsync(this.fd)
-      .then(() => writeState(this.temp, this.identity, this.size, ranges))
+    if (total === this.recorded && (!due || total === this.flushedTotal)) return;
+    const ranges = this.done.ranges;
+    const flushed = due
+      ? fdatasyncAsync(this.fd).then(() => {
+          this.flushed = ranges;
+          this.flushedTotal = total;
+        })
+      : Promise.resolve();
+    this.checkpointing = flushed
+      .then(() => writeState(this.temp, this.identity, this.size, this.flushed, ranges))
       .then(() => void (this.recorded = total))
       .catch(() => {})
       .finally(() => (this.checkpointing = undefined));

@@ -110,12 +110,11 @@ function hold(path: string, timing: LeaseTiming): FileLease {
   let beat = 0;
   let lost = false;
   let stopped = false;
-  let writing: Promise<void> = Promise.resolve();
-  let busy = false;
+  let writing: Promise<void> | undefined;
   const timer = setInterval(() => {
-    // A beat still writing (slow disk) is not overlapped: the next one would read its half-written content as another owner's.
-    if (busy) return;
-    busy = true;
+    // A beat still running (a slow disk) is not overlapped: the next one would read our own half-rewritten file
+    // and take it for another process's.
+    if (writing) return;
     writing = (async () => {
       const current = await readFile(path, "utf8").catch(() => undefined);
       if (stopped) return;
@@ -126,7 +125,7 @@ function hold(path: string, timing: LeaseTiming): FileLease {
       }
       beat++;
       await writeFile(path, JSON.stringify({ owner: me, beat, at: new Date().toISOString() })).catch(() => {});
-    })().finally(() => (busy = false));
+    })().finally(() => (writing = undefined));
   }, timing.heartbeatMs);
   timer.unref();
   return {

@@ -87,14 +87,17 @@ export class PositionalWriter {
     this.budget.take(bytes);
   }
 
-  /** @internal Write pieces already counted by `hold`; short writes continue where they stopped. */
-  writeHeld(pieces: Buffer[], bytes: number, position: number): void {
+  /**
+   * @internal Write pieces already counted by `hold`; short writes continue where they stopped. `returned` is told
+   * once all of them are written (or failed).
+   */
+  writeHeld(pieces: Buffer[], bytes: number, position: number, returned?: () => void): void {
     writev(this.fd, pieces, position, (err, n) => {
       if (!err && n < bytes) {
         if (n > 0) this.onWritten(position, position + n);
         this.inFlight -= n;
         this.budget.give(n);
-        return this.writeHeld(rest(pieces, n), bytes - n, position + n);
+        return this.writeHeld(rest(pieces, n), bytes - n, position + n, returned);
       }
       this.inFlight -= bytes;
       if (err && !this.error) {
@@ -104,6 +107,7 @@ export class PositionalWriter {
       }
       if (!err) this.onWritten(position, position + bytes);
       this.budget.give(bytes);
+      returned?.();
       if (this.inFlight === 0) this.settle();
     });
   }
@@ -152,6 +156,15 @@ export class Gather {
   private pieces: Buffer[] = [];
   private bytes = 0;
   private since = 0;
+  /** This stream's writes not yet returned: its request waits for these alone, not for other streams' writes. */
+  private writing = 0;
+  private idle: Array<() => void> = [];
+  private readonly returned = () => {
+    if (--this.writing > 0) return;
+    const idle = this.idle;
+    this.idle = [];
+    for (const resume of idle) resume();
+  };
 
   constructor(private readonly writer: PositionalWriter, private position: number) {}
 
@@ -176,6 +189,18 @@ export class Gather {
     this.pieces = [];
     this.bytes = 0;
     this.position += bytes;
-    this.writer.writeHeld(pieces, bytes, position);
+    this.writing++;
+    this.writer.writeHeld(pieces, bytes, position, this.returned);
+  }
+
+  /**
+   * Resolves once every write of this stream returned; rejects with the file's write error if one failed. Waiting
+   * on the whole file instead would hold a finished request (and its connection) until every other stream of the
+   * file is quiet at the same instant, which a busy file may not be for many seconds.
+   */
+  drained(): Promise<void> {
+    const settled = () => (this.writer.error ? Promise.reject(this.writer.error) : Promise.resolve());
+    if (this.writing === 0) return settled();
+    return new Promise<void>((resolve) => this.idle.push(resolve)).then(settled);
   }
 }

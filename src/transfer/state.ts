@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { readdir, readFile, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { writeFileAtomic } from "../util/index.ts";
@@ -9,17 +10,46 @@ export interface TransferState {
   /** What the bytes must hash to (or the etag the hub gave): a different remote file starts over. */
   identity: string;
   size: number;
+  /** Ranges flushed to disk (fdatasync): they survive a power cut. */
   done: Array<[number, number]>;
+  /**
+   * Ranges written (their write returned), a superset of `done`, valid only on the machine that wrote them and
+   * until it restarts: the page cache outlives a killed process, not a reboot. Recorded often and cheaply, while
+   * `done` costs an fdatasync and is recorded seldom.
+   */
+  written?: Array<[number, number]>;
+  /** The kernel's boot id when `written` was recorded. */
+  boot?: string;
+}
+
+let boot: string | undefined | null = null;
+/** This boot of this machine (Linux); undefined elsewhere, where only flushed ranges are trusted. */
+export function bootId(): string | undefined {
+  if (boot === null) {
+    try {
+      boot = readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim() || undefined;
+    } catch {
+      boot = undefined;
+    }
+  }
+  return boot;
+}
+
+/** The ranges of a record this process may trust: everything written if this machine wrote it and has not restarted since. */
+export function resumable(state: TransferState): Array<[number, number]> {
+  return state.written && state.boot !== undefined && state.boot === bootId() ? state.written : state.done;
 }
 
 const count = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+
+const ranges = (v: unknown): boolean => Array.isArray(v) && v.every((r) => Array.isArray(r) && r.length === 2 && count(r[0]) && count(r[1]));
 
 // Checked by hand, not by a schema library: this is read on every resume, and loading one costs more than the check.
 function isState(v: unknown): v is TransferState {
   const s = v as Partial<TransferState> | null;
   return (
     typeof s === "object" && s !== null && s.format === 1 && typeof s.identity === "string" && count(s.size) &&
-    Array.isArray(s.done) && s.done.every((r) => Array.isArray(r) && r.length === 2 && count(r[0]) && count(r[1]))
+    ranges(s.done) && (s.written === undefined || ranges(s.written)) && (s.boot === undefined || typeof s.boot === "string")
   );
 }
 
@@ -34,8 +64,12 @@ export async function readState(temp: string): Promise<TransferState | undefined
   }
 }
 
-export async function writeState(temp: string, identity: string, size: number, done: readonly Range[]): Promise<void> {
-  const state: TransferState = { format: 1, identity, size, done: done.map(([s, e]) => [s, e]) };
+export async function writeState(temp: string, identity: string, size: number, done: readonly Range[], written?: readonly Range[]): Promise<void> {
+  const id = bootId();
+  const state: TransferState = {
+    format: 1, identity, size, done: done.map(([s, e]) => [s, e]),
+    ...(written && id !== undefined ? { written: written.map(([s, e]): [number, number] => [s, e]), boot: id } : {}),
+  };
   await writeFileAtomic(statePath(temp), JSON.stringify(state));
 }
 
@@ -60,5 +94,5 @@ export async function removeCutShortStates(temp: string): Promise<void> {
 export async function partialBytes(temp: string, size: number): Promise<number> {
   const state = await readState(temp);
   if (!state || state.size !== size) return 0;
-  return state.done.reduce((n, [a, b]) => n + (b - a), 0);
+  return resumable(state).reduce((n, [a, b]) => n + (b - a), 0);
 }

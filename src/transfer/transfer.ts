@@ -18,7 +18,6 @@ export const defaultTransferOptions: TransferOptions = {
   connections: DEFAULT_CONNECTIONS,
   files: DEFAULT_FILES,
   rangeThreshold: DEFAULT_RANGE_THRESHOLD,
-  chunkSize: 8 * 1024 * 1024,
   stallMs: 30_000,
   attempts: 6,
   baseDelayMs: 1000,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { lstat, mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { makeRepo } from "../../local-hub/index.ts";
+import { makeRepo } from "@download-models/local-hub";
 import { openCache } from "../../src/store/index.ts";
 import { download, hfModel, hub, msModel } from "../helpers/hub.ts";
 import { leavePartial, registry, rootsOf } from "../helpers/volume.ts";

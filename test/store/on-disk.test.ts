@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { lstat, readdir, stat, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { makeRepo } from "../../local-hub/index.ts";
+import { makeRepo } from "@download-models/local-hub";
 import { emptyLock } from "../../src/lockfile/lockfile.ts";
 import { formatStatus, volumeStatus, type VolumeStatus } from "../../src/store/status.ts";
 import { applyPrune, planPrune } from "../../src/store/prune.ts";
