@@ -1,4 +1,4 @@
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { createServer, connect, type Server } from "node:net";
 import { readFile, readdir, writeFile, mkdir, readlink, stat } from "node:fs/promises";
@@ -8,12 +8,24 @@ import { makeRepo, type HubRepo } from "../local-hub/index.ts";
 import { hub } from "./helpers/hub.ts";
 import { runCli } from "./helpers/cli.ts";
 import { tempDir } from "./helpers/tmp.ts";
-import { haveTools, startRegistry, storedBlobs, type RegistryAuth } from "./helpers/oci-registry.ts";
+import { haveTools, startRegistry, startTokenService, storedBlobs } from "./helpers/oci-registry.ts";
 import { normaliseEntries, layerTar } from "../src/image/tar.ts";
 import { parseChallenges } from "../src/image/registry.ts";
 
 const TOOLS = haveTools("docker-registry", "skopeo", "umoci");
 const required = process.env.DOWNLOAD_MODELS_IMAGE_TEST === "required";
+
+/** A child process without blocking this process (the token service of a test answers from here). */
+function shAsync(cmd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("exit", (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
 
 function sh(cmd: string, args: string[], env: Record<string, string> = {}) {
   const r = spawnSync(cmd, args, { encoding: "utf8", env: { ...process.env, ...env }, maxBuffer: 64 << 20 });
@@ -152,7 +164,7 @@ describe.skipIf(!TOOLS && !required)("download-models image against a real regis
     expect(relock.code, relock.stderr).toBe(0);
     const third = await runCli(["image", "--all", "--frozen", "--lockfile", join(dir, "locks2", "models.lock.json"), "--root", join(dir, "cacheA"), "--projects-dir", projects, "--push", ref], env);
     expect(third.code, third.stderr).toBe(0);
-    const sentLines = third.stdout.split("\n").filter((l) => l.startsWith("sent   "));
+    const sentLines = third.stdout.split("\n").filter((l) => l.startsWith("sent "));
     expect(sentLines.map((l) => l.split(/\s+/)[1])).toEqual(["huggingface/hub/models--acme--voice", "download-models", "config"]);
     expect(proxy.sent()).toBeGreaterThan(200_000);
     expect(proxy.sent()).toBeLessThan(260_000);
@@ -189,6 +201,75 @@ describe.skipIf(!TOOLS && !required)("download-models image against a real regis
       expect(bytes.includes(password), blob).toBe(false);
       expect(bytes.includes(b64), blob).toBe(false);
     }
+  });
+
+  it("gets a Bearer token (WWW-Authenticate flow), builds on a base image by cross-repository mount, and copies a base from another registry", { timeout: 180_000 }, async () => {
+    const h = await hub({ repos: repos("voice-v1") });
+    const dir = await tempDir({ "projects/demo.ts": PROJECT });
+    const password = `tok-${randomBytes(8).toString("hex")}`;
+    const tokens = await startTokenService("tester", password);
+    onTestFinished(() => tokens.close());
+    const reg = await startRegistry({ token: tokens });
+    onTestFinished(() => reg.stop());
+    const env = { HF_ENDPOINT: h.url, MODELSCOPE_ENDPOINT: h.url, HOME: dir };
+    await mkdir(join(dir, "auth"));
+    const authFile = join(dir, "auth", "auth.json");
+    await writeFile(authFile, JSON.stringify({ auths: { [reg.host]: { auth: Buffer.from(`tester:${password}`).toString("base64") } } }));
+    const common = ["--root", join(dir, "cache"), "--projects-dir", join(dir, "projects")];
+
+    // The "base": a models-only image of the ModelScope model (any image works; this one needs no network).
+    const base = await runCli(["image", "ms:iic/vad.v2", ...common, "--push", `${reg.host}/worker/base:1`], { ...env, REGISTRY_AUTH_FILE: authFile });
+    expect(base.code, base.stderr).toBe(0);
+    const baseDigest = base.stdout.match(/@(sha256:[0-9a-f]{64}):/)![1]!;
+    const on = await runCli(["image", "--all", ...common, "--base", `${reg.host}/worker/base:1`, "--push", `${reg.host}/worker/models:1`], { ...env, REGISTRY_AUTH_FILE: authFile });
+    expect(on.code, on.stderr).toBe(0);
+    expect(on.stdout, on.stdout).toMatch(/^mounted base /m);
+    expect(tokens.tokens.length).toBeGreaterThan(0);
+    for (const t of tokens.tokens) expect(on.stdout + on.stderr).not.toContain(t);
+    const raw = JSON.parse((await shAsync("skopeo", ["inspect", "--tls-verify=false", "--raw", "--authfile", authFile, `docker://${reg.host}/worker/models:1`])).stdout) as {
+      layers: unknown[];
+      annotations: Record<string, string>;
+    };
+    expect(raw.layers).toHaveLength(2 + 4); // the base's model + records layers, then ours
+    expect(raw.annotations["org.opencontainers.image.base.digest"]).toBe(baseDigest);
+    const config = JSON.parse((await shAsync("skopeo", ["inspect", "--tls-verify=false", "--config", "--authfile", authFile, `docker://${reg.host}/worker/models:1`])).stdout) as {
+      rootfs: { diff_ids: string[] };
+      history: unknown[];
+    };
+    expect(config.rootfs.diff_ids).toHaveLength(6);
+    expect(config.history).toHaveLength(6);
+
+    // A base on another registry: its layers are streamed across, digests unchanged.
+    const other = await startRegistry();
+    onTestFinished(() => other.stop());
+    const copied = await runCli(["image", "hf:acme/voice", ...common, "--base", `${reg.host}/worker/base:1`, "--push", `${other.host}/elsewhere/models:1`], { ...env, REGISTRY_AUTH_FILE: authFile });
+    expect(copied.code, copied.stderr).toBe(0);
+    expect(copied.stdout.split("\n").filter((l) => /^sent +base /.test(l))).toHaveLength(2);
+
+    // Without credentials the token service grants no push: a clear error, exit 1.
+    const denied = await runCli(["image", "hf:acme/voice", ...common, "--push", `${reg.host}/worker/models:2`], env);
+    expect(denied.code).toBe(1);
+    expect(denied.stderr).toMatch(/answered 401|no push or pull right|log in/);
+  });
+
+  it("is what build-serverless.sh uses by default: no daemon, the models pushed as layers", { timeout: 180_000 }, async () => {
+    const h = await hub({ repos: repos("voice-v1") });
+    const dir = await tempDir({ "projects/demo.ts": PROJECT });
+    const reg = await startRegistry();
+    onTestFinished(() => reg.stop());
+    const token = `hf_${randomBytes(10).toString("hex")}`;
+    const args = ["--projects-dir", join(dir, "projects"), "--base-image", "none", "--cache-dir", join(dir, "cache"), "--build-arg", `HF_ENDPOINT=${h.url}`, "--build-arg", `MODELSCOPE_ENDPOINT=${h.url}`, "--image", `${reg.host}/sls/worker:1`, "--push"];
+    const dry = sh(join(import.meta.dirname, "..", "build-serverless.sh"), ["--dry-run", ...args], { HF_TOKEN: token });
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toMatch(/download-models\.js image --all --projects-dir \S+ --root \S+ --platform linux\/amd64 --base none /);
+    expect(dry.stdout + dry.stderr).not.toContain(token);
+    const built = sh(join(import.meta.dirname, "..", "build-serverless.sh"), args, { HF_TOKEN: token, PATH: `/usr/bin:/bin:${join(process.execPath, "..")}` });
+    expect(built.code, built.stderr + built.stdout).toBe(0);
+    expect(built.stdout).toMatch(/3 model layers \(models only\)/);
+    expect(built.stdout + built.stderr).not.toContain(token);
+    const inspect = sh("skopeo", ["inspect", "--tls-verify=false", `docker://${reg.host}/sls/worker:1`]);
+    expect(inspect.code, inspect.stderr).toBe(0);
+    for (const blob of await storedBlobs(reg.dir)) expect((await readFile(blob)).includes(token)).toBe(false);
   });
 
   it("writes an OCI image layout that umoci unpacks, with the same digest as the push", { timeout: 120_000 }, async () => {

@@ -62,7 +62,7 @@ function eventLine(event: ImageEvent): string | undefined {
     case "layer":
       return `layer  ${event.title}  ${event.digest}  ${formatBytes(event.size)}`;
     case "blob":
-      return `${event.status.padEnd(7)}${event.title}  ${formatBytes(event.size)}`;
+      return `${event.status.padEnd(8)}${event.title}  ${formatBytes(event.size)}`;
     case "bytes":
       return undefined;
   }

@@ -95,3 +95,48 @@ export async function storedBlobs(registryDir: string): Promise<string[]> {
   }
   return out;
 }
+
+/**
+ * A token service for the registry's Bearer flow (what Docker Hub and GHCR do): RS256 JWTs signed with a fresh
+ * self-signed certificate (openssl), `pull` for anyone, `push` only with the right Basic credentials.
+ */
+export async function startTokenService(user: string, password: string): Promise<{ realm: string; service: string; issuer: string; certPath: string; tokens: string[]; close: () => Promise<void> }> {
+  const { createServer: createHttp } = await import("node:http");
+  const { createPrivateKey, sign, X509Certificate } = await import("node:crypto");
+  const { readFile: read } = await import("node:fs/promises");
+  const dir = await mkdtemp(join(tmpdir(), "dm-token-"));
+  const r = spawnSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"), "-days", "2", "-subj", "/CN=test-issuer"]);
+  if (r.status !== 0) throw new Error(`openssl failed: ${r.stderr}`);
+  const key = createPrivateKey(await read(join(dir, "key.pem")));
+  const der = new X509Certificate(await read(join(dir, "cert.pem"))).raw.toString("base64");
+  const b64url = (b: Buffer | string) => Buffer.from(b).toString("base64url");
+  const tokens: string[] = [];
+  const server = createHttp((req, res) => {
+    const url = new URL(req.url ?? "/", "http://x");
+    const authorized = req.headers.authorization === `Basic ${Buffer.from(`${user}:${password}`).toString("base64")}`;
+    if (req.headers.authorization && !authorized) {
+      res.writeHead(401).end();
+      return;
+    }
+    const access = url.searchParams.getAll("scope").flatMap((s) => s.split(" ")).map((s) => {
+      const [type, name, actions] = s.split(":");
+      return { type, name, actions: (actions ?? "").split(",").filter((a) => a === "pull" || (a === "push" && authorized)) };
+    });
+    const now = Math.floor(Date.now() / 1000);
+    const head = b64url(JSON.stringify({ typ: "JWT", alg: "RS256", x5c: [der] }));
+    const claims = b64url(JSON.stringify({ iss: "test-issuer", sub: authorized ? user : "", aud: url.searchParams.get("service"), exp: now + 300, nbf: now - 10, iat: now, jti: String(Math.random()), access }));
+    const jwt = `${head}.${claims}.${b64url(sign("sha256", Buffer.from(`${head}.${claims}`), key))}`;
+    tokens.push(jwt);
+    res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ token: jwt, access_token: jwt, expires_in: 300, issued_at: new Date().toISOString() }));
+  });
+  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
+  const port = (server.address() as { port: number }).port;
+  return {
+    realm: `http://127.0.0.1:${port}/token`,
+    service: "test-registry",
+    issuer: "test-issuer",
+    certPath: join(dir, "cert.pem"),
+    tokens,
+    close: () => new Promise<void>((ok) => server.close(() => rm(dir, { recursive: true, force: true }).then(() => ok()))),
+  };
+}
