@@ -57,6 +57,15 @@ Exit codes: 0 ok, 2 usage error, unknown project, or a lockfile that does not pi
 EOF
 }
 
+# A command line a user can paste: words quoted only when they need it.
+print_command() {
+  local out= word
+  for word in "$@"; do
+    if [[ "$word" =~ ^[A-Za-z0-9_./:=,@%+-]+$ ]]; then out+="$word "; else out+="'${word//\'/\'\\\'\'}' "; fi
+  done
+  echo "${out% }"
+}
+
 die() { # die CODE MESSAGE
   echo "build-serverless: $2" >&2
   exit "$1"
@@ -321,14 +330,6 @@ cmd+=(--build-arg "DOWNLOAD_MODELS_COMMIT=$commit_arg")
 for arg in "${build_args[@]}"; do cmd+=(--build-arg "$arg"); done
 cmd+=("${secret_args[@]}" "$here")
 
-# A command line a user can paste: words quoted only when they need it.
-print_command() {
-  local out= word
-  for word in "$@"; do
-    if [[ "$word" =~ ^[A-Za-z0-9_./:=,@%+-]+$ ]]; then out+="$word "; else out+="'${word//\'/\'\\\'\'}' "; fi
-  done
-  echo "${out% }"
-}
 
 if [ "$dry_run" = 1 ]; then
   echo "# build-serverless: dry run, builder $builder, image $qualified"

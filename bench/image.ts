@@ -10,7 +10,7 @@ import { parseArgs } from "node:util";
 import { randomBytes } from "node:crypto";
 import { startLocalHub, makeRepo, type HubRepo } from "../local-hub/index.ts";
 import { demoRepos } from "../demo/catalog.ts";
-import { packageRoot } from "../src/package-root.ts";
+import { packageRoot } from "../src/util/index.ts";
 import { layerTar, normaliseEntries, digestOf, type LayerEntry } from "../src/image/tar.ts";
 import { startRegistry } from "../test/helpers/oci-registry.ts";
 
@@ -112,8 +112,8 @@ console.log(`${repos.length} public demo models on the local hub; machine: ${spa
 if (!args["skip-compression"]) {
   console.log("Layer types (one model = one layer; time = build the tar and hash or compress it):");
   const { readCompleteModels } = await import("../src/image/model-files.ts");
-  const { createRegistry, builtinDownloaders } = await import("../src/registry.ts");
-  const { resolveRoots } = await import("../src/roots.ts");
+  const { createRegistry, builtinDownloaders } = await import("../src/sources/index.ts");
+  const { resolveRoots } = await import("../src/store/index.ts");
   const models = repos.map((r) => ({ source: r.source, id: r.id, revision: r.source === "modelscope" ? "master" : "main", include: [], exclude: [], projects: ["demo"] }));
   const contents = await readCompleteModels({ models, registry: createRegistry(builtinDownloaders), roots: resolveRoots({ root: cache, env: {} }), completedAt: "1970-01-01T00:00:01Z" });
   const all: LayerEntry[] = [];

@@ -1,12 +1,11 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Env } from "../roots.ts";
+import type { Env } from "../store/index.ts";
 import { UsageError, DownloadModelsError } from "../errors.ts";
-import { formatBytes, formatSeconds } from "../format.ts";
-import { loadSelection, usesProjects, type PluginDirs, type Selection } from "../selection.ts";
-import { packageRoot } from "../package-root.ts";
-import { findEntry } from "../lock/lockfile.ts";
-import type { Redactor } from "../redact.ts";
+import { formatBytes, formatSeconds, packageRoot } from "../util/index.ts";
+import { loadSelection, usesProjects, type PluginDirs, type Selection } from "../select/index.ts";
+import { findEntry } from "../lockfile/index.ts";
+import type { Redactor } from "../net/index.ts";
 import { buildImage, runpodReferences, type Compression, type ImageEvent, type ImageOutput, type Platform } from "../image/index.ts";
 import type { Output } from "./reporter.ts";
 import { openLock, type LockfileOptions } from "./lockfile-use.ts";

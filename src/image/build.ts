@@ -1,11 +1,10 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { Lock } from "../lock/lockfile.ts";
-import type { Registry } from "../registry.ts";
-import type { Env, Roots } from "../roots.ts";
+import type { Lock } from "../lockfile/index.ts";
+import type { Registry } from "../sources/index.ts";
+import { bakedRecords, type BakedModel, type Env, type Roots } from "../store/index.ts";
 import type { ModelRequest } from "../types.ts";
-import { packageRoot } from "../package-root.ts";
-import { bakedRecords, type BakedModel } from "../serverless/bake.ts";
+import { packageRoot } from "../util/index.ts";
 import { pullBase, type BaseImage, type Descriptor, type Platform } from "./base.ts";
 import { lookupCredentials, type Credentials } from "./credentials.ts";
 import { blobExists, mountBlob, putManifest, sha256, streamBlob, uploadBlob } from "./distribution.ts";

@@ -2,7 +2,7 @@ import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import type { Env } from "../roots.ts";
+import type { Env } from "../store/index.ts";
 
 /** A user and password (or token) for one registry; never printed, never written anywhere. */
 export interface Credentials {

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { ImageError, RegistryError } from "./errors.ts";
 import { MANIFEST_ACCEPT, type RegistryClient } from "./registry.ts";
-import { header } from "../http.ts";
+import { header } from "../net/index.ts";
 
 // The distribution API calls a push and a base pull need: HEAD/GET/mount/upload blobs, GET/PUT manifests.
 

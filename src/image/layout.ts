@@ -4,7 +4,7 @@ import { mkdir, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { entryExists, writeFileAtomic } from "../fs-utils.ts";
+import { entryExists, writeFileAtomic } from "../util/index.ts";
 import type { Descriptor } from "./base.ts";
 import { streamBlob } from "./distribution.ts";
 import { ImageError } from "./errors.ts";

@@ -2,16 +2,12 @@
 // records the image keeps about them. Everything else in src/image works on the entries returned here.
 import { lstat, readlink, stat } from "node:fs/promises";
 import { dirname, join, posix, relative, resolve, sep } from "node:path";
-import { findComplete, manifestPath, type Manifest } from "../manifest.ts";
-import { layoutOf, openStore } from "../layouts/index.ts";
-import { findEntry, type Lock, type LockEntry } from "../lock/lockfile.ts";
-import type { Registry } from "../registry.ts";
-import { resolveRoots, rootFor, type Roots } from "../roots.ts";
+import { findComplete, layoutOf, manifestPath, openStore, resolveRoots, rootFor, type BakedModel, type Manifest, type Roots } from "../store/index.ts";
+import { findEntry, type Lock, type LockEntry } from "../lockfile/index.ts";
+import type { Registry } from "../sources/index.ts";
 import type { ModelRequest } from "../types.ts";
-import { entryExists } from "../fs-utils.ts";
-import { relativeWithin } from "../path-safety.ts";
-import { sha256OfFile } from "../verify.ts";
-import type { BakedModel } from "../serverless/bake.ts";
+import { entryExists, relativeWithin } from "../util/index.ts";
+import { sha256OfFile } from "../transfer/index.ts";
 import { ImageError } from "./errors.ts";
 import type { LayerEntry } from "./tar.ts";
 

@@ -1,7 +1,6 @@
 import { Readable } from "node:stream";
 import { request, Agent, type Dispatcher } from "undici";
-import { backoffDelay, sleep } from "../backoff.ts";
-import { header, isRetryableStatus, nextHop, retryAfterMs } from "../http.ts";
+import { backoffDelay, header, isRetryableStatus, nextHop, retryAfterMs, sleep } from "../net/index.ts";
 import type { Credentials } from "./credentials.ts";
 import { RegistryError } from "./errors.ts";
 import { MEDIA } from "./layer.ts";

@@ -1,4 +1,4 @@
-import type { LockEntry } from "../lock/lockfile.ts";
+import type { LockEntry } from "../lockfile/index.ts";
 
 export interface RunpodReference {
   /** `source id@revision` as the lock names the model. */
