@@ -74,7 +74,7 @@ die() { # die CODE MESSAGE
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 projects=() projects_dirs=() build_args=() positional=()
 lockfile= tag= name=runpod-models image= platform=linux/amd64 base_image= node_image= hf_token_file= ms_token_file=
-builder= network= isolation= no_cache=0 push=0 dry_run=0 cache_dir= oci_dir= insecure=0 registry_user=
+builder= network= isolation= no_cache=0 push=0 dry_run=0 cache_dir= oci_dir= insecure=0 registry_user= staged=0
 
 need_value() { [ $# -ge 2 ] && [ -n "$2" ] || die $E_USAGE "$1 needs a value (see --help)"; }
 while [ $# -gt 0 ]; do
@@ -209,7 +209,8 @@ fi
 tmp=
 cleanup() {
   [ -z "$tmp" ] || rm -rf "$tmp"
-  [ ! -d "$here/.build-serverless" ] || [ "$dry_run" = 1 ] || rm -rf "$here/.build-serverless"
+  # Only what this run staged: another build in the same checkout may be using its own.
+  [ "$staged" = 0 ] || rm -rf "$here/.build-serverless"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -289,6 +290,7 @@ if [ ${#projects_dirs[@]} -gt 0 ] || [ -n "$lockfile" ]; then
   projects_dir_arg=(--build-arg "PROJECTS_DIR=$stage")
   [ ${#projects_dirs[@]} -gt 0 ] || projects_dirs=("$here/projects")
   if [ "$dry_run" = 0 ]; then
+    staged=1
     rm -rf "$here/.build-serverless" && mkdir -p "$here/$stage"
     [ -z "$lockfile" ] || cp "$lockfile" "$here/$stage/models.lock.json"
     for d in "${projects_dirs[@]}"; do

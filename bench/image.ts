@@ -1,4 +1,4 @@
-import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { createWriteStream } from "node:fs";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { connect, createServer } from "node:net";
@@ -103,10 +103,15 @@ const ids = repos.map((r) => ({ id: r.id, ...(r.source === "modelscope" ? { sour
 await writeFile(join(projects, "demo.ts"), `export default { name: "demo", models: ${JSON.stringify(ids)} };\n`);
 const env = { HF_ENDPOINT: hub.url, MODELSCOPE_ENDPOINT: hub.url, HOME: work, DOCKER_CONFIG: join(work, "docker") };
 const lock = join(work, "models.lock.json");
+// Never a synchronous child here: the hub answers from this process.
+const cli = async (argv: string[]) => {
+  const r = await run(process.execPath, [BIN, ...argv], env);
+  if (r.code !== 0) throw new Error(`download-models ${argv.join(" ")} failed:\n${r.out}`);
+};
 const cache = join(work, "cache");
 const sel = ["--all", "--projects-dir", projects, "--lockfile", lock];
-execFileSync(process.execPath, [BIN, "lock", ...sel], { env: { ...process.env, ...env }, stdio: "ignore" });
-execFileSync(process.execPath, [BIN, ...sel, "--frozen", "--root", cache, "-q"], { env: { ...process.env, ...env }, stdio: "ignore" });
+await cli(["lock", ...sel]);
+await cli([...sel, "--frozen", "--root", cache, "-q"]);
 console.log(`${repos.length} public demo models on the local hub; machine: ${spawnSync("nproc").stdout.toString().trim()} cores\n`);
 
 if (!args["skip-compression"]) {
@@ -144,7 +149,7 @@ const image = (root: string) => [BIN, "image", ...sel, "--frozen", "--root", roo
 await step("download-models image: first push", process.execPath, image(cache));
 await step("download-models image: nothing changed", process.execPath, image(cache));
 hub.addRepo(publicDemo(true).find((r) => r.id === "download-models-demo/tiny-voice")!);
-execFileSync(process.execPath, [BIN, "lock", "--update", "hf:download-models-demo/tiny-voice", ...sel], { env: { ...process.env, ...env }, stdio: "ignore" });
+await cli(["lock", "--update", "hf:download-models-demo/tiny-voice", ...sel]);
 await step("download-models image: one model changed", process.execPath, image(cache));
 
 if (have("buildah") && !args["skip-buildah"] && process.getuid?.() === 0) {
@@ -154,7 +159,7 @@ if (have("buildah") && !args["skip-buildah"] && process.getuid?.() === 0) {
   const bake = async (state: string) => {
     await rm(ctx, { recursive: true, force: true });
     await mkdir(ctx, { recursive: true });
-    execFileSync(process.execPath, [BIN, "bake", ...sel, "--from", cache, "--to", join(ctx, "models")], { env: { ...process.env, ...env }, stdio: "ignore" });
+    await cli(["bake", ...sel, "--from", cache, "--to", join(ctx, "models")]);
     await writeFile(join(ctx, "Dockerfile"), "FROM scratch\nCOPY models /models\n");
     void state;
   };
@@ -170,13 +175,13 @@ if (have("buildah") && !args["skip-buildah"] && process.getuid?.() === 0) {
   };
   // Back to the first state for a fair start: the lock and cache of the first push.
   hub.addRepo(repos.find((r) => r.id === "download-models-demo/tiny-voice")!);
-  execFileSync(process.execPath, [BIN, "lock", "--update", "hf:download-models-demo/tiny-voice", ...sel], { env: { ...process.env, ...env }, stdio: "ignore" });
-  execFileSync(process.execPath, [BIN, ...sel, "--frozen", "--root", cache, "-q"], { env: { ...process.env, ...env }, stdio: "ignore" });
+  await cli(["lock", "--update", "hf:download-models-demo/tiny-voice", ...sel]);
+  await cli([...sel, "--frozen", "--root", cache, "-q"]);
   await dockerfile("buildah bud + push (one /models layer): first push");
   await dockerfile("buildah bud + push: nothing changed");
   hub.addRepo(publicDemo(true).find((r) => r.id === "download-models-demo/tiny-voice")!);
-  execFileSync(process.execPath, [BIN, "lock", "--update", "hf:download-models-demo/tiny-voice", ...sel], { env: { ...process.env, ...env }, stdio: "ignore" });
-  execFileSync(process.execPath, [BIN, ...sel, "--frozen", "--root", cache, "-q"], { env: { ...process.env, ...env }, stdio: "ignore" });
+  await cli(["lock", "--update", "hf:download-models-demo/tiny-voice", ...sel]);
+  await cli([...sel, "--frozen", "--root", cache, "-q"]);
   await dockerfile("buildah bud + push: one model changed");
 } else {
   rows.push("(buildah not installed or not root: the Dockerfile path is not measured)");

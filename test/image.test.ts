@@ -10,15 +10,15 @@ import { runCli } from "./helpers/cli.ts";
 import { tempDir } from "./helpers/tmp.ts";
 import { haveTools, startRegistry, startTokenService, storedBlobs } from "./helpers/oci-registry.ts";
 import { normaliseEntries, layerTar } from "../src/image/tar.ts";
-import { parseChallenges } from "../src/image/registry.ts";
+import { parseChallenges, parseImageRef, RegistryClient } from "../src/image/registry.ts";
 
 const TOOLS = haveTools("docker-registry", "skopeo", "umoci");
 const required = process.env.DOWNLOAD_MODELS_IMAGE_TEST === "required";
 
 /** A child process without blocking this process (the token service of a test answers from here). */
-function shAsync(cmd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+function shAsync(cmd: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d) => (stdout += d));
@@ -87,6 +87,22 @@ describe("tar layers", () => {
       { scheme: "bearer", params: { realm: "https://auth.example/token", service: "reg", scope: "repository:a/b:pull,push repository:c:pull" } },
     ]);
     expect(parseChallenges(['Basic realm="test-realm"'])).toEqual([{ scheme: "basic", params: { realm: "test-realm" } }]);
+  });
+});
+
+describe("registry references and transport", () => {
+  it("expands Docker Hub names and speaks plain HTTP only to loopback or with --insecure", async () => {
+    expect(parseImageRef("ubuntu")).toEqual({ host: "registry-1.docker.io", repository: "library/ubuntu", tag: "latest" });
+    expect(parseImageRef("ghcr.io/you/models:v1")).toEqual({ host: "ghcr.io", repository: "you/models", tag: "v1" });
+    expect(parseImageRef("localhost:5000/a/b")).toEqual({ host: "localhost:5000", repository: "a/b", tag: "latest" });
+    expect(() => parseImageRef("ghcr.io/You/Models:v1")).toThrow(/not a valid repository name/);
+    const clients = [
+      new RegistryClient({ host: "registry.example:5000", scopes: [] }),
+      new RegistryClient({ host: "registry.example:5000", scopes: [], insecure: true }),
+      new RegistryClient({ host: "127.0.0.1:5000", scopes: [] }),
+    ];
+    expect(clients.map((c) => c.base)).toEqual(["https://registry.example:5000", "http://registry.example:5000", "http://127.0.0.1:5000"]);
+    await Promise.all(clients.map((c) => c.close()));
   });
 });
 
@@ -246,6 +262,12 @@ describe.skipIf(!TOOLS && !required)("download-models image against a real regis
     expect(copied.code, copied.stderr).toBe(0);
     expect(copied.stdout.split("\n").filter((l) => /^sent +base /.test(l))).toHaveLength(2);
 
+    for (const blob of [...(await storedBlobs(reg.dir)), ...(await storedBlobs(other.dir))]) {
+      const bytes = await readFile(blob);
+      expect(bytes.includes(password), blob).toBe(false);
+      for (const t of tokens.tokens) expect(bytes.includes(t), blob).toBe(false);
+    }
+
     // Without credentials the token service grants no push: a clear error, exit 1.
     const denied = await runCli(["image", "hf:acme/voice", ...common, "--push", `${reg.host}/worker/models:2`], env);
     expect(denied.code).toBe(1);
@@ -263,7 +285,7 @@ describe.skipIf(!TOOLS && !required)("download-models image against a real regis
     expect(dry.code, dry.stderr).toBe(0);
     expect(dry.stdout).toMatch(/download-models\.js image --all --projects-dir \S+ --root \S+ --platform linux\/amd64 --base none /);
     expect(dry.stdout + dry.stderr).not.toContain(token);
-    const built = sh(join(import.meta.dirname, "..", "build-serverless.sh"), args, { HF_TOKEN: token, PATH: `/usr/bin:/bin:${join(process.execPath, "..")}` });
+    const built = await shAsync(join(import.meta.dirname, "..", "build-serverless.sh"), args, { HF_TOKEN: token, PATH: `/usr/bin:/bin:${join(process.execPath, "..")}` });
     expect(built.code, built.stderr + built.stdout).toBe(0);
     expect(built.stdout).toMatch(/3 model layers \(models only\)/);
     expect(built.stdout + built.stderr).not.toContain(token);
@@ -287,6 +309,13 @@ describe.skipIf(!TOOLS && !required)("download-models image against a real regis
     expect(unpack.code, unpack.stderr).toBe(0);
     const verify = await runCli(["verify", "--all", "--root", join(bundle, "rootfs", "models"), "--projects-dir", join(dir, "projects")], env);
     expect(verify.stdout).toContain("3 ok, 0 corrupt");
+
+    const lockfile = join(dir, "locks", "models.lock.json");
+    expect((await runCli(["lock", "--all", "--projects-dir", join(dir, "projects"), "--lockfile", lockfile], env)).code).toBe(0);
+    const refs = await runCli(["image", "--runpod-references", "--all", "--projects-dir", join(dir, "projects"), "--lockfile", lockfile], env);
+    expect(refs.code, refs.stderr).toBe(0);
+    expect(refs.stdout).toMatch(/^https:\/\/huggingface\.co\/acme\/voice:[0-9a-f]{40}$/m);
+    expect(refs.stdout).toMatch(/^# modelscope iic\/vad\.v2@master: RunPod caches only HuggingFace models/m);
   });
 });
 

@@ -10,7 +10,9 @@ import { lookupCredentials, type Credentials } from "./credentials.ts";
 import { blobExists, mountBlob, putManifest, sha256, streamBlob, uploadBlob } from "./distribution.ts";
 import { ImageError } from "./errors.ts";
 import { layerBlob, layerDigests, layerMediaType, MEDIA, type Compression } from "./layer.ts";
-import { writeLayout } from "./layout.ts";
+import { writeLayout, type BlobStatus, type LayerSummary } from "./layout.ts";
+
+export type { BlobStatus, LayerSummary };
 import { IMAGE_ROOT, readCompleteModels, type ModelContent } from "./model-files.ts";
 import { formatRef, parseImageRef, RegistryClient, type ImageRef } from "./registry.ts";
 import { layerEpoch, normaliseEntries, type LayerEntry } from "./tar.ts";
@@ -39,7 +41,6 @@ export interface BuildImageOptions {
   onEvent?: (event: ImageEvent) => void;
 }
 
-export type BlobStatus = "sent" | "exists" | "mounted" | "written";
 
 export type ImageEvent =
   | { type: "base"; ref: string; digest: string; layers: number }
@@ -47,13 +48,6 @@ export type ImageEvent =
   | { type: "blob"; title: string; digest: string; size: number; status: BlobStatus }
   | { type: "bytes"; title: string; bytes: number; total: number };
 
-export interface LayerSummary {
-  title: string;
-  digest: string;
-  size: number;
-  status: BlobStatus;
-  kind: "base" | "model" | "records" | "config";
-}
 
 export interface ImageSummary {
   /** Where it went: `host/repo:tag` or `oci:DIR:tag`. */

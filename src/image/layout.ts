@@ -10,7 +10,17 @@ import { streamBlob } from "./distribution.ts";
 import { ImageError } from "./errors.ts";
 import { MEDIA } from "./layer.ts";
 import type { RegistryClient } from "./registry.ts";
-import type { LayerSummary } from "./build.ts";
+
+export type BlobStatus = "sent" | "exists" | "mounted" | "written";
+
+/** One blob of the image and what happened to it at the target. */
+export interface LayerSummary {
+  title: string;
+  digest: string;
+  size: number;
+  status: BlobStatus;
+  kind: "base" | "model" | "records" | "config";
+}
 
 export interface LayoutInput {
   dir: string;
