@@ -275,11 +275,11 @@ describe.skipIf(!TOOLS && !required)("download-models image against a real regis
   });
 
   it("is what build-serverless.sh uses by default: no daemon, the models pushed as layers", { timeout: 180_000 }, async () => {
-    const h = await hub({ repos: repos("voice-v1") });
+    const token = `hf_${randomBytes(10).toString("hex")}`;
+    const h = await hub({ repos: repos("voice-v1"), tokens: [token] });
     const dir = await tempDir({ "projects/demo.ts": PROJECT });
     const reg = await startRegistry();
     onTestFinished(() => reg.stop());
-    const token = `hf_${randomBytes(10).toString("hex")}`;
     const args = ["--projects-dir", join(dir, "projects"), "--base-image", "none", "--cache-dir", join(dir, "cache"), "--build-arg", `HF_ENDPOINT=${h.url}`, "--build-arg", `MODELSCOPE_ENDPOINT=${h.url}`, "--image", `${reg.host}/sls/worker:1`, "--push"];
     const dry = sh(join(import.meta.dirname, "..", "build-serverless.sh"), ["--dry-run", ...args], { HF_TOKEN: token });
     expect(dry.code, dry.stderr).toBe(0);
