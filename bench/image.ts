@@ -59,6 +59,8 @@ function run(cmd: string, argv: string[], env: NodeJS.ProcessEnv = {}): Promise<
 
 async function measure(name: string, entries: LayerEntry[]): Promise<string[]> {
   const rows: string[] = [];
+  console.log("Push to a local registry (time; bytes the client sent, requests included):");
+const say = (line: string) => console.log(line);
   let t = Date.now();
   const plain = await digestOf(layerTar(entries, 1));
   rows.push(`${name.padEnd(34)} uncompressed ${fmt(plain.size).padStart(9)}  ${secs(Date.now() - t).padStart(7)}`);
@@ -141,12 +143,13 @@ if (!args["skip-compression"]) {
 const reg = await startRegistry({}, { relativeUrls: true });
 const proxy = await countingProxy(Number(reg.host.split(":")[1]));
 const ref = (name: string) => `127.0.0.1:${proxy.port}/bench/${name}:v1`;
-const rows: string[] = [];
+console.log("Push to a local registry (time; bytes the client sent, requests included):");
+const say = (line: string) => console.log(line);
 const step = async (label: string, cmd: string, argv: string[], extraEnv: NodeJS.ProcessEnv = {}) => {
   proxy.take();
   const r = await run(cmd, argv, { ...env, ...extraEnv });
   if (r.code !== 0) throw new Error(`${label} failed:\n${r.out}`);
-  rows.push(`${label.padEnd(52)} ${secs(r.ms).padStart(7)}  ${fmt(proxy.sent()).padStart(9)} sent`);
+  say(`${label.padEnd(52)} ${secs(r.ms).padStart(7)}  ${fmt(proxy.sent()).padStart(9)} sent`);
   return r;
 };
 const image = (root: string) => [BIN, "image", ...sel, "--frozen", "--root", root, "--push", ref("layers"), "-q"];
@@ -175,7 +178,7 @@ if (have("buildah") && !args["skip-buildah"] && process.getuid?.() === 0) {
     proxy.take();
     const p = await run("buildah", [...store, "push", "--tls-verify=false", "localhost/bench:v1", `docker://${ref("dockerfile")}`]);
     if (p.code !== 0) throw new Error(`buildah push failed:\n${p.out}`);
-    rows.push(`${label.padEnd(52)} ${secs(Date.now() - t).padStart(7)}  ${fmt(proxy.sent()).padStart(9)} sent`);
+    say(`${label.padEnd(52)} ${secs(Date.now() - t).padStart(7)}  ${fmt(proxy.sent()).padStart(9)} sent`);
   };
   // Back to the first state for a fair start: the lock and cache of the first push.
   hub.addRepo(repos.find((r) => r.id === "download-models-demo/tiny-voice")!);
@@ -188,10 +191,8 @@ if (have("buildah") && !args["skip-buildah"] && process.getuid?.() === 0) {
   await cli([...sel, "--frozen", "--root", cache, "-q"]);
   await dockerfile("buildah bud + push: one model changed");
 } else {
-  rows.push("(buildah not installed or not root: the Dockerfile path is not measured)");
+  say("(buildah not installed or not root: the Dockerfile path is not measured)");
 }
-console.log("Push to a local registry (time; bytes the client sent, requests included):");
-for (const r of rows) console.log(r);
 proxy.close();
 await reg.stop();
 await hub.close();
