@@ -59,8 +59,6 @@ function run(cmd: string, argv: string[], env: NodeJS.ProcessEnv = {}): Promise<
 
 async function measure(name: string, entries: LayerEntry[]): Promise<string[]> {
   const rows: string[] = [];
-  console.log("Push to a local registry (time; bytes the client sent, requests included):");
-const say = (line: string) => console.log(line);
   let t = Date.now();
   const plain = await digestOf(layerTar(entries, 1));
   rows.push(`${name.padEnd(34)} uncompressed ${fmt(plain.size).padStart(9)}  ${secs(Date.now() - t).padStart(7)}`);
