@@ -10,9 +10,12 @@ usage() {
   cat <<'EOF'
 Usage: ./build-serverless.sh [options] [<dockerhub-user> [<tag>]]
 
-Builds Dockerfile.serverless: downloads the models of the chosen projects with download-models, verifies them,
-and bakes them into /models of an image based on your worker image (HF_HOME=/models/huggingface,
-HF_HUB_OFFLINE=1, MODELSCOPE_CACHE=/models/modelscope; check them in the image with download-models-check).
+Downloads the models of the chosen projects with download-models, verifies them, and puts them under /models of
+an image based on your worker image (HF_HOME=/models/huggingface, HF_HUB_OFFLINE=1, MODELSCOPE_CACHE=
+/models/modelscope; check them in the image with download-models-check).
+By default no container daemon is needed (it works inside a RunPod Pod): `download-models image` adds one layer
+per model to the base and pushes only the layers the registry lacks; without --push it writes an OCI image
+layout (--oci-dir). --builder docker|podman|buildah builds Dockerfile.serverless instead (one /models layer).
 The image is <dockerhub-user>/<name>:<tag>, or --image. Nothing is pushed without --push.
 
 Options:
@@ -28,7 +31,13 @@ Options:
       --node-image IMG     the builder stage's Node 20.18–24 image (default: node:24-bookworm-slim)
       --hf-token-file F    HuggingFace token file (default: $HF_TOKEN, written to a mode-0600 temp file)
       --ms-token-file F    ModelScope token file (default: $MODELSCOPE_API_TOKEN, likewise)
-      --builder B          docker (needs buildx), podman or buildah; default: the first found, in that order
+      --builder B          image (daemon-less, the default when node and node_modules are here), or docker
+                           (needs buildx), podman, buildah for Dockerfile.serverless; else the first found
+      --cache-dir DIR      image builder: where models are downloaded and kept between builds (--root of
+                           download-models; default: its usual cache, the network volume in a Pod)
+      --oci-dir DIR        image builder without --push: the OCI image layout to write (default: ./serverless-image)
+      --insecure           image builder: allow plain HTTP to a registry that is not on this machine
+      --registry-user U    image builder: log in to the registry as U, the password read from standard input
       --build-arg K=V      passed to the build (repeatable), e.g. HF_ENDPOINT=https://hf-mirror.com
       --network MODE       build network, e.g. host to reach an endpoint on this machine's loopback
       --isolation MODE     podman/buildah isolation (default: the builder's; chroot when no OCI runtime is found)
@@ -48,6 +57,15 @@ Exit codes: 0 ok, 2 usage error, unknown project, or a lockfile that does not pi
 EOF
 }
 
+# A command line a user can paste: words quoted only when they need it.
+print_command() {
+  local out= word
+  for word in "$@"; do
+    if [[ "$word" =~ ^[A-Za-z0-9_./:=,@%+-]+$ ]]; then out+="$word "; else out+="'${word//\'/\'\\\'\'}' "; fi
+  done
+  echo "${out% }"
+}
+
 die() { # die CODE MESSAGE
   echo "build-serverless: $2" >&2
   exit "$1"
@@ -56,7 +74,7 @@ die() { # die CODE MESSAGE
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 projects=() projects_dirs=() build_args=() positional=()
 lockfile= tag= name=runpod-models image= platform=linux/amd64 base_image= node_image= hf_token_file= ms_token_file=
-builder= network= isolation= no_cache=0 push=0 dry_run=0
+builder= network= isolation= no_cache=0 push=0 dry_run=0 cache_dir= oci_dir= insecure=0 registry_user= staged=0
 
 need_value() { [ $# -ge 2 ] && [ -n "$2" ] || die $E_USAGE "$1 needs a value (see --help)"; }
 while [ $# -gt 0 ]; do
@@ -73,6 +91,10 @@ while [ $# -gt 0 ]; do
     --hf-token-file) need_value "$@"; hf_token_file=$2; shift 2 ;;
     --ms-token-file) need_value "$@"; ms_token_file=$2; shift 2 ;;
     --builder) need_value "$@"; builder=$2; shift 2 ;;
+    --cache-dir) need_value "$@"; cache_dir=$2; shift 2 ;;
+    --oci-dir) need_value "$@"; oci_dir=$2; shift 2 ;;
+    --insecure) insecure=1; shift ;;
+    --registry-user) need_value "$@"; registry_user=$2; shift 2 ;;
     --build-arg) need_value "$@"; build_args+=("$2"); shift 2 ;;
     --network) need_value "$@"; network=$2; shift 2 ;;
     --isolation) need_value "$@"; isolation=$2; shift 2 ;;
@@ -116,14 +138,23 @@ for arg in "${build_args[@]}"; do
 done
 
 # ---- the builder
+have_tool() { command -v node > /dev/null 2>&1 && [ -d "$here/node_modules" ]; }
+if [ -z "$builder" ] && have_tool; then builder=image; fi
 if [ -z "$builder" ]; then
   for b in docker podman buildah; do
     if command -v "$b" > /dev/null 2>&1; then builder=$b; break; fi
   done
-  [ -n "$builder" ] || die $E_NO_BUILDER "no image builder found: install Docker (with buildx), podman or buildah"
+  [ -n "$builder" ] || die $E_NO_BUILDER "no image builder found: install Docker (with buildx), podman or buildah, or Node >= 20.18 and run npm ci here for the daemon-less builder"
 fi
-case "$builder" in docker | podman | buildah) ;; *) die $E_USAGE "--builder $builder: expected docker, podman or buildah" ;; esac
-if [ "$dry_run" = 0 ]; then
+case "$builder" in image | docker | podman | buildah) ;; *) die $E_USAGE "--builder $builder: expected image, docker, podman or buildah" ;; esac
+if [ "$builder" = image ]; then
+  have_tool || die $E_NO_BUILDER "the image builder runs download-models here: install Node >= 20.18 and run npm ci in $here"
+  [ -z "$isolation" ] || die $E_USAGE "--isolation is for podman and buildah"
+  [ -z "$node_image" ] || die $E_USAGE "--node-image is for --builder docker, podman or buildah (the image builder runs this checkout)"
+elif [ -n "$cache_dir$oci_dir$registry_user" ] || [ "$insecure" = 1 ]; then
+  die $E_USAGE "--cache-dir, --oci-dir, --registry-user and --insecure are for the image builder (the default)"
+fi
+if [ "$dry_run" = 0 ] && [ "$builder" != image ]; then
   command -v "$builder" > /dev/null 2>&1 || die $E_NO_BUILDER "$builder is not installed (or not on PATH)"
   if [ "$builder" = docker ] && ! docker buildx version > /dev/null 2>&1; then
     die $E_NO_SECRETS "docker here has no buildx (BuildKit), so it cannot pass build secrets or cache mounts; install the docker-buildx plugin, or use --builder podman / buildah"
@@ -180,7 +211,8 @@ fi
 tmp=
 cleanup() {
   [ -z "$tmp" ] || rm -rf "$tmp"
-  [ ! -d "$here/.build-serverless" ] || [ "$dry_run" = 1 ] || rm -rf "$here/.build-serverless"
+  # Only what this run staged: another build in the same checkout may be using its own.
+  [ "$staged" = 0 ] || rm -rf "$here/.build-serverless"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -207,6 +239,51 @@ add_secret() { # add_secret ID FILE_OPTION FILE ENV_NAME
 add_secret hf_token --hf-token-file "$hf_token_file" HF_TOKEN
 add_secret ms_token --ms-token-file "$ms_token_file" MODELSCOPE_API_TOKEN
 
+# ---- the daemon-less path: download-models image (one layer per model on the base; only missing layers pushed)
+if [ "$builder" = image ]; then
+  qualified=$image
+  img=(node "$here/bin/download-models.js" image)
+  if [ ${#projects[@]} -eq 0 ]; then img+=(--all); else img+=(--project "$(IFS=,; echo "${projects[*]}")"); fi
+  img+=("${dir_args[@]}")
+  [ -z "$lockfile" ] || img+=(--lockfile "$lockfile" --frozen)
+  [ -z "$cache_dir" ] || img+=(--root "$cache_dir")
+  img+=(--platform "$platform" --base "${base_image:-runpod/base:0.6.2-cuda12.2.0}" --note "projects: ${projects[*]:-all}")
+  commit_arg=$(git -C "$here" rev-parse --short HEAD 2> /dev/null || echo unknown)
+  git -C "$here" diff --quiet HEAD 2> /dev/null || commit_arg="$commit_arg-dirty"
+  img+=(--note "download-models checkout $commit_arg")
+  [ "$insecure" = 0 ] || img+=(--insecure)
+  [ -z "$registry_user" ] || img+=(--registry-user "$registry_user")
+  if [ "$push" = 1 ]; then img+=(--push "$qualified"); else img+=(--output "oci:${oci_dir:-$PWD/serverless-image}:$tag"); fi
+  # Endpoints (mirrors, a test hub) reach the tool as environment variables; nothing else is a build arg here.
+  img_env=()
+  for arg in "${build_args[@]}"; do
+    case "${arg%%=*}" in
+      HF_ENDPOINT | MODELSCOPE_ENDPOINT) img_env+=("$arg") ;;
+      *) die $E_USAGE "--build-arg ${arg%%=*}: the image builder takes only HF_ENDPOINT and MODELSCOPE_ENDPOINT (others are for --builder docker|podman|buildah)" ;;
+    esac
+  done
+  if [ "$dry_run" = 1 ]; then
+    echo "# build-serverless: dry run, builder image (no daemon), image $qualified"
+    for note in "${secret_notes[@]}"; do echo "# secret $note (read by download-models from its environment, never put in the image)"; done
+    print_command env "${img_env[@]}" "${img[@]}"
+    exit 0
+  fi
+  # Tokens go to the tool through its environment only (bash assignments: never on a command line).
+  hf_value=${HF_TOKEN:-} ms_value=${MODELSCOPE_API_TOKEN:-}
+  [ -z "$hf_token_file" ] || hf_value=$(< "$hf_token_file")
+  [ -z "$ms_token_file" ] || ms_value=$(< "$ms_token_file")
+  start=$(date +%s)
+  echo "build-serverless: building $qualified with download-models image (projects: ${projects[*]:-all}, platform $platform)"
+  status=0
+  HF_TOKEN=$hf_value MODELSCOPE_API_TOKEN=$ms_value env "${img_env[@]}" "${img[@]}" || status=$?
+  [ "$status" = 0 ] || die $E_BUILD "the image build failed (see above: a model that failed to download or verify, or the registry refused it)"
+  echo
+  echo "Image:    $qualified"
+  echo "Built in: $(($(date +%s) - start))s with download-models image (no daemon), platform $platform"
+  if [ "$push" = 1 ]; then echo "Pushed:   $qualified"; else echo "Not pushed (add --push): OCI layout ${oci_dir:-$PWD/serverless-image}, tag $tag (skopeo copy oci:DIR:$tag docker://REF)"; fi
+  exit 0
+fi
+
 projects_dir_arg=()
 if [ ${#projects_dirs[@]} -gt 0 ] || [ -n "$lockfile" ]; then
   # The build context is this checkout (.dockerignore keeps it small): other project folders, and the lockfile
@@ -215,6 +292,7 @@ if [ ${#projects_dirs[@]} -gt 0 ] || [ -n "$lockfile" ]; then
   projects_dir_arg=(--build-arg "PROJECTS_DIR=$stage")
   [ ${#projects_dirs[@]} -gt 0 ] || projects_dirs=("$here/projects")
   if [ "$dry_run" = 0 ]; then
+    staged=1
     rm -rf "$here/.build-serverless" && mkdir -p "$here/$stage"
     [ -z "$lockfile" ] || cp "$lockfile" "$here/$stage/models.lock.json"
     for d in "${projects_dirs[@]}"; do
@@ -256,14 +334,6 @@ cmd+=(--build-arg "DOWNLOAD_MODELS_COMMIT=$commit_arg")
 for arg in "${build_args[@]}"; do cmd+=(--build-arg "$arg"); done
 cmd+=("${secret_args[@]}" "$here")
 
-# A command line a user can paste: words quoted only when they need it.
-print_command() {
-  local out= word
-  for word in "$@"; do
-    if [[ "$word" =~ ^[A-Za-z0-9_./:=,@%+-]+$ ]]; then out+="$word "; else out+="'${word//\'/\'\\\'\'}' "; fi
-  done
-  echo "${out% }"
-}
 
 if [ "$dry_run" = 1 ]; then
   echo "# build-serverless: dry run, builder $builder, image $qualified"

@@ -32,6 +32,7 @@ const EXAMPLES = [
   "  download-models --all --volume abc123xyz@EU-RO-1 --volume def456uvw@US-KS-2   fill network volumes over S3, no Pod",
   "  download-models link                       once, in a Pod or worker: add the links S3 cannot create",
   "  download-models bake --from DIR --to DIR --all   copy complete models into an image root (Dockerfile.serverless)",
+  "  download-models image --all --push ghcr.io/you/models:v1   one layer per model; pushes only what the registry lacks",
   "",
   "Exit codes: 0 all complete, 1 a model failed (the others still completed), 2 usage or configuration error.",
 ].join("\n");
@@ -159,6 +160,34 @@ function buildProgram(io: Output, env: Env, redactor: Redactor, setCode: (code: 
   pluginDirOptions(init).action(async (ids: string[], _options, cmd: Command) => {
     const { initCommand } = await import("./init-command.ts");
     setCode(await initCommand({ ...cmd.optsWithGlobals(), ids }, io, env));
+  });
+  const image = program
+    .command("image")
+    .description("build an OCI image of one reproducible layer per model (+ records, on a base or none) and push only what the registry lacks, or write an OCI layout; no container daemon")
+    .argument("[ids...]", "model ids as for downloads (hf:/ms: prefix, @revision)")
+    .option("--push <ref>", "push to this registry reference (registry/repo:tag; docker.io when no registry is named)")
+    .option("--output <target>", "write an OCI image layout instead: oci:DIR[:TAG] (for air-gapped transfer)")
+    .option("--base <ref>", "base image pulled from its registry (your worker image), or none: only the models (default: none)")
+    .option("--platform <os/arch>", "platform of the base to use and of a models-only image (default: linux/amd64)")
+    .option("--compression <type>", "model layers: none (default; weights do not compress, every runtime pulls it) or gzip")
+    .option("--registry-user <user>", "log in as USER with the password read from standard input (else ~/.docker/config.json, REGISTRY_AUTH_FILE)")
+    .option("--insecure", "allow plain HTTP to a registry that is not on this machine")
+    .option("--no-download", "do not download what is missing: fail instead")
+    .option("--note <text>", "a line for the header of the image's baked.txt (repeatable)", (value: string, previous: string[] = []) => [...previous, value])
+    .option("--runpod-references", "print the locked HuggingFace models as RunPod model references (https://huggingface.co/ORG/NAME:COMMIT) and exit");
+  projectOptions(image)
+    .option("-s, --source <name>", "source for ids without a prefix")
+    .option("-r, --revision <rev>", "revision for ids on the command line")
+    .option("--include <patterns...>", "only files matching these patterns (ids on the command line)")
+    .option("--exclude <patterns...>", "skip files matching these patterns (ids on the command line)")
+    .option("--frozen", "download exactly what models.lock.json pins (as for downloads)")
+    .option("-q, --quiet", "print only failures and the summary")
+    .option("-c, --concurrency <n>", "files downloaded at once (1–1024)", positiveInt("--concurrency", 1024))
+    .option("--connections <n>", "HTTP connections at once for the download (1–256)", positiveInt("--connections", 256));
+  tokenOption(rootOption(image, "where the models are downloaded and read from (as for downloads)"), "token for the hub (default: HF_TOKEN / MODELSCOPE_API_TOKEN)", redactor);
+  pluginDirOptions(lockfileOption(image)).action(async (ids: string[], _options, cmd: Command) => {
+    const { imageCommand } = await import("./image-command.ts");
+    setCode(await imageCommand({ ...cmd.optsWithGlobals(), ...cmd.opts(), ids }, io, env, redactor));
   });
   addLockCommands(program, io, env, redactor, setCode);
   return program;

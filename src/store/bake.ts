@@ -127,16 +127,39 @@ export async function bake(options: BakeOptions): Promise<BakedModel[]> {
   }
   const dir = join(to, BAKED_DIR);
   await mkdir(dir, { recursive: true });
-  const lockNote = options.lock ? [`lock: ${locked.length} of ${baked.length} models at their locked commit (.download-models/lock.json)`] : [];
-  const header = [...(options.header ?? []), ...lockNote].map((l) => `# ${l}`);
-  const rows = baked.map((b) => [b.source, b.id, b.revision, b.commit, b.files, b.bytes, b.path].join(" "));
-  await writeFile(join(dir, "baked.txt"), [...header, "# source id revision commit files bytes path", ...rows, ""].join("\n"));
-  // The lock entries of what was baked: the image says which commits and file hashes it holds.
-  if (options.lock) await writeFile(join(dir, "lock.json"), serializeLock({ lockfileVersion: options.lock.lockfileVersion, models: locked }));
-  await writeFile(join(dir, "baked.json"), JSON.stringify({ header: options.header ?? [], models: baked }, null, 2) + "\n");
-  // Formats of `sha256sum -c` and of `read -r size path` in download-models-check; paths relative to `to`.
-  const paths = [...sums.keys()].sort();
-  await writeFile(join(dir, "SHA256SUMS"), paths.map((p) => `${sums.get(p)}  ${p}\n`).join(""));
-  await writeFile(join(dir, "SIZES"), paths.map((p) => `${sizes.get(p)} ${p}\n`).join(""));
+  const records = bakedRecords({ baked, sums, sizes, header: options.header ?? [], ...(options.lock ? { lock: options.lock, locked } : {}) });
+  for (const [name, text] of Object.entries(records)) await writeFile(join(dir, name), text);
   return baked;
+}
+
+export interface BakedRecordsInput {
+  baked: BakedModel[];
+  /** sha256 and size per path relative to the model root. */
+  sums: ReadonlyMap<string, string>;
+  sizes: ReadonlyMap<string, number>;
+  header: string[];
+  /** The lock the download followed and the entries of what was baked. */
+  lock?: Lock;
+  locked?: LockEntry[];
+}
+
+/**
+ * The files of `.download-models/` (name → text) that `download-models-check` reads: baked.txt, baked.json,
+ * SHA256SUMS, SIZES and, with a lock, lock.json. Shared by `bake` and `image`, so both images check the same way.
+ */
+export function bakedRecords(input: BakedRecordsInput): Record<string, string> {
+  const { baked, sums, sizes } = input;
+  const lockNote = input.lock ? [`lock: ${input.locked?.length ?? 0} of ${baked.length} models at their locked commit (.download-models/lock.json)`] : [];
+  const header = [...input.header, ...lockNote].map((l) => `# ${l}`);
+  const rows = baked.map((b) => [b.source, b.id, b.revision, b.commit, b.files, b.bytes, b.path].join(" "));
+  // Formats of `sha256sum -c` and of `read -r size path` in download-models-check; paths relative to the root.
+  const paths = [...sums.keys()].sort();
+  return {
+    "baked.txt": [...header, "# source id revision commit files bytes path", ...rows, ""].join("\n"),
+    // The lock entries of what was baked: the image says which commits and file hashes it holds.
+    ...(input.lock ? { "lock.json": serializeLock({ lockfileVersion: input.lock.lockfileVersion, models: input.locked ?? [] }) } : {}),
+    "baked.json": JSON.stringify({ header: input.header, models: baked }, null, 2) + "\n",
+    SHA256SUMS: paths.map((p) => `${sums.get(p)}  ${p}\n`).join(""),
+    SIZES: paths.map((p) => `${sizes.get(p)} ${p}\n`).join(""),
+  };
 }
