@@ -1,9 +1,9 @@
-import { constants, createReadStream } from "node:fs";
+import { constants } from "node:fs";
 import { open } from "node:fs/promises";
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
 
 /** Read size per chunk: big reads keep the per-chunk cost (one read, one socket write) small against the bytes. */
-const CHUNK = 1024 * 1024;
+const CHUNK = 512 * 1024;
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: OutgoingHttpHeaders = {}): void {
   const text = JSON.stringify(body);
@@ -75,28 +75,44 @@ export async function sendStoredFile(
     return 0;
   }
   res.writeHead(status, { ...base, ...rangeHeader, "content-length": length });
-  const stream = createReadStream("", { fd: handle.fd, start, end, highWaterMark: CHUNK, autoClose: false });
-  return new Promise<number>((resolve) => {
-    let sent = 0;
-    let settled = false;
-    const finish = () => {
-      if (settled) return;
-      settled = true;
-      stream.destroy();
-      void handle.close().catch(() => {});
-      resolve(sent);
-    };
-    stream.on("data", (chunk: string | Buffer) => {
-      sent += chunk.length;
-      if (!res.write(chunk)) stream.pause();
-    });
-    res.on("drain", () => stream.resume());
-    stream.on("end", () => res.end(finish));
+  let sent = 0;
+  let closed = false;
+  const gone = new Promise<void>((resolve) => res.once("close", () => ((closed = true), resolve())));
+  const bufs = [takeBuffer(), takeBuffer()];
+  try {
+    let pos = start;
+    let previous: Promise<unknown> = Promise.resolve();
+    // Two reused buffers: one is read from the page cache while the other is written to the socket. No buffer is
+    // allocated per chunk (large allocations cost page faults and GC), and at most two are held per response.
+    for (let k = 0; pos <= end && !closed; k++) {
+      const buf = bufs[k & 1]!;
+      const want = Math.min(buf.length, end + 1 - pos);
+      const { bytesRead } = await handle.read(buf, 0, want, pos);
+      if (bytesRead === 0) throw new Error("file shrank while being served");
+      pos += bytesRead;
+      await Promise.race([previous, gone]);
+      if (closed) break;
+      const chunk = bytesRead === buf.length ? buf : buf.subarray(0, bytesRead);
+      previous = new Promise<void>((resolve, reject) => res.write(chunk, (error) => (error ? reject(error) : resolve())));
+      sent += bytesRead;
+    }
+    await Promise.race([previous, gone]);
+    if (!closed) await new Promise<void>((resolve) => res.end(resolve));
+  } catch {
     // A read error mid-body: the length promised cannot be kept, so the connection is cut (the client sees it short).
-    stream.on("error", () => {
-      res.destroy();
-      finish();
-    });
-    res.on("close", finish);
-  });
+    res.destroy();
+  } finally {
+    // Buffers go back only once nothing can still be writing from them.
+    void Promise.race([gone, new Promise((r) => setTimeout(r, 0))]).then(() => bufs.forEach(giveBuffer));
+    await handle.close().catch(() => {});
+  }
+  return sent;
 }
+
+const free: Buffer[] = [];
+/** Idle buffers kept for the next responses; beyond that they are left to the GC. */
+const FREE_MAX = 64;
+const takeBuffer = () => free.pop() ?? Buffer.allocUnsafeSlow(CHUNK);
+const giveBuffer = (b: Buffer) => {
+  if (free.length < FREE_MAX) free.push(b);
+};
