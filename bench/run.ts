@@ -4,7 +4,7 @@ import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { startLocalHub, type HubRepo, type LocalHub, type LocalHubOptions } from "../local-hub/index.ts";
-import { packageRoot } from "../src/package-root.ts";
+import { packageRoot } from "../src/util/package-root.ts";
 import { fixtures } from "./fixtures.ts";
 import { median, timed, type Sample } from "./measure.ts";
 

@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { startLocalHub } from "../local-hub/index.ts";
-import { packageRoot } from "../src/package-root.ts";
+import { packageRoot } from "../src/util/package-root.ts";
 import { fixtures } from "./fixtures.ts";
 
 // A bench hub that stays up, for profiling one client by hand (`node --cpu-prof`, `strace -c -f`):

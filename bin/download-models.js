@@ -4,14 +4,14 @@
 // fly. Project and downloader plugins stay TypeScript, compiled when they are loaded.
 import { existsSync } from "node:fs";
 
-const compiled = new URL("../dist/src/cli/main.js", import.meta.url);
+const compiled = new URL("../dist/src/cli/index.js", import.meta.url);
 let main;
 if (existsSync(compiled)) {
   ({ main } = await import(compiled.href));
 } else {
   const { register } = await import("tsx/esm/api");
   register();
-  ({ main } = await import("../src/cli/main.ts"));
+  ({ main } = await import("../src/cli/index.ts"));
 }
 // `download-models list | head`: a closed pipe ends the output, not the program with a stack trace.
 for (const stream of [process.stdout, process.stderr]) {

@@ -1,8 +1,8 @@
 import { spawn } from "node:child_process";
 import { join, resolve } from "node:path";
 import { DEFAULT_TOKEN, startLocalHub } from "../local-hub/index.ts";
-import { formatBytes } from "../src/format.ts";
-import { packageRoot } from "../src/package-root.ts";
+import { formatBytes } from "../src/util/format.ts";
+import { packageRoot } from "../src/util/package-root.ts";
 import { demoRepos } from "./catalog.ts";
 
 // `npm run demo [-- DIR]`: the main job, end to end, without internet. An embedded hub on 127.0.0.1 serves

@@ -1,8 +1,8 @@
-import { defineDownloader } from "../src/downloader.ts";
-import { huggingfaceError } from "../src/huggingface/errors.ts";
-import type { Env } from "../src/roots.ts";
-import { endpointProblem } from "../src/endpoint.ts";
-import { huggingfaceLocate, lockedSnapshot } from "../src/lock/diff.ts";
+import { defineDownloader } from "../src/define.ts";
+import { huggingfaceError } from "../src/sources/huggingface/errors.ts";
+import type { Env } from "../src/store/roots.ts";
+import { endpointProblem } from "../src/net/endpoint.ts";
+import { huggingfaceLocate, lockedSnapshot } from "../src/lockfile/diff.ts";
 
 const DEFAULT_ENDPOINT = "https://huggingface.co";
 
@@ -12,7 +12,7 @@ export function huggingfaceEndpoint(env: Env): string {
 }
 
 // Loaded when a model is resolved, not with the registry: the listing client pulls in @huggingface/hub.
-const listingClient = () => import("../src/huggingface/api.ts");
+const listingClient = () => import("../src/sources/huggingface/api.ts");
 
 export default defineDownloader({
   name: "huggingface",

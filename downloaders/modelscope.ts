@@ -1,7 +1,7 @@
-import { defineDownloader } from "../src/downloader.ts";
-import { listSnapshot, modelscopeEndpoint } from "../src/modelscope/api.ts";
-import { modelscopeError } from "../src/modelscope/errors.ts";
-import { endpointProblem } from "../src/endpoint.ts";
+import { defineDownloader } from "../src/define.ts";
+import { listSnapshot, modelscopeEndpoint } from "../src/sources/modelscope/api.ts";
+import { modelscopeError } from "../src/sources/modelscope/errors.ts";
+import { endpointProblem } from "../src/net/endpoint.ts";
 
 export default defineDownloader({
   name: "modelscope",

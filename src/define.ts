@@ -1,9 +1,9 @@
 // What plugin files import. Kept free of runtime dependencies so that a plugin loads fast and anywhere.
-import type { Downloader } from "./downloader.ts";
-import type { ProjectConfig } from "./project.ts";
+import type { Downloader } from "./sources/index.ts";
+import type { ProjectConfig } from "./select/index.ts";
 
-export type { Downloader, ResolveContext, FailedResponse, DescribeContext } from "./downloader.ts";
-export type { ProjectConfig } from "./project.ts";
+export type { Downloader, ResolveContext, FailedResponse, DescribeContext } from "./sources/index.ts";
+export type { ProjectConfig } from "./select/index.ts";
 export type { ModelSpec, ModelRequest, ResolvedFile, Snapshot } from "./types.ts";
 
 /** Type helper for `projects/<name>.ts`: `export default defineProject({ name, models })`. Validation happens at load. */

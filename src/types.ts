@@ -64,3 +64,15 @@ export interface Snapshot {
 
 /** How the core lays a source's files out on disk. */
 export type LayoutName = "huggingface" | "modelscope" | "plain";
+
+/** An HTTP answer the core could not use, handed to the downloader to explain in its hub's terms. */
+export interface FailedResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  url: string;
+  /** Up to 4 KiB of the body, as text. */
+  body: string;
+}
+
+/** The environment a run reads (process.env, or one a test or a library user builds). */
+export type Env = Readonly<Record<string, string | undefined>>;

@@ -3,9 +3,9 @@ import { readFile, readdir, writeFile, mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { Agent } from "undici";
 import { corruptFile, makeRepo } from "../local-hub/index.ts";
-import { loadRegistry } from "../src/registry.ts";
-import { resolveRoots } from "../src/roots.ts";
-import { runDownload } from "../src/run-download.ts";
+import { loadRegistry } from "../src/sources/registry.ts";
+import { resolveRoots } from "../src/store/roots.ts";
+import { runDownload } from "../src/download/run-download.ts";
 import { hub } from "./helpers/hub.ts";
 import { tempDir } from "./helpers/tmp.ts";
 

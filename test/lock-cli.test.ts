@@ -3,7 +3,7 @@ import { readFile, rm, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { makeRepo, moveBranch } from "../local-hub/index.ts";
-import { readLock } from "../src/lock/lockfile.ts";
+import { readLock } from "../src/lockfile/lockfile.ts";
 import { hub } from "./helpers/hub.ts";
 import { runMain } from "./helpers/cli.ts";
 import { tempDir } from "./helpers/tmp.ts";

@@ -3,8 +3,8 @@ import { readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import {
   emptyLock, entryFromSnapshot, findEntry, lockKey, lockPathFor, putEntry, readLock, serializeLock, writeLock,
-} from "../src/lock/lockfile.ts";
-import { diffEntries, formatDiff, formatFrozenProblems, frozenProblems, isUnchanged, listingMatches, movedError } from "../src/lock/diff.ts";
+} from "../src/lockfile/lockfile.ts";
+import { diffEntries, formatDiff, formatFrozenProblems, frozenProblems, isUnchanged, listingMatches, movedError } from "../src/lockfile/diff.ts";
 import type { Snapshot } from "../src/types.ts";
 import { hfModel, msModel } from "./helpers/hub.ts";
 import { tempDir } from "./helpers/tmp.ts";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { idProblem, parseModelRef } from "../src/model-id.ts";
+import { idProblem, parseModelRef } from "../src/sources/model-id.ts";
 import { UsageError } from "../src/errors.ts";
 
 describe("parseModelRef", () => {

@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import { lstat, mkdir, readFile, readdir, readlink, realpath, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { makeRepo, REF_BASE_TIME } from "../local-hub/index.ts";
-import { pickleDict, unpickle } from "../src/modelscope/pickle.ts";
+import { pickleDict, unpickle } from "../src/sources/modelscope/pickle.ts";
 import { download, hub, msModel } from "./helpers/hub.ts";
 import { tempDir, walk } from "./helpers/tmp.ts";
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { pickleDict, pickleDictList, unpickle } from "../src/modelscope/pickle.ts";
+import { pickleDict, pickleDictList, unpickle } from "../src/sources/modelscope/pickle.ts";
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ""), "hex");
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { corruptFile, DEFAULT_TOKEN, makeRepo } from "../local-hub/index.ts";
-import { modelscopeEndpoint, quotePlus } from "../src/modelscope/api.ts";
+import { modelscopeEndpoint, quotePlus } from "../src/sources/modelscope/api.ts";
 import { download, hub, msModel } from "./helpers/hub.ts";
 import { tempDir } from "./helpers/tmp.ts";
 

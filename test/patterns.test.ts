@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { fnmatch, matchesFilters } from "../src/patterns.ts";
+import { fnmatch, matchesFilters } from "../src/util/patterns.ts";
 
 describe("fnmatch (Python fnmatchcase semantics, as huggingface_hub)", () => {
   const cases: Array<[string, string, boolean]> = [

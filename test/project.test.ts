@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { join } from "node:path";
-import { loadProjects, validateProject } from "../src/project.ts";
+import { loadProjects, validateProject } from "../src/select/project.ts";
 import { ConfigError } from "../src/errors.ts";
-import { builtinDownloaders, createRegistry, loadRegistry } from "../src/registry.ts";
-import { projectModels } from "../src/requests.ts";
+import { builtinDownloaders, createRegistry, loadRegistry } from "../src/sources/registry.ts";
+import { projectModels } from "../src/select/requests.ts";
 import { tempDir } from "./helpers/tmp.ts";
 
 const SRC = join(import.meta.dirname, "..", "src", "define.ts");

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { createReporter } from "../src/cli/reporter.ts";
-import type { DownloadEvent, ModelResult } from "../src/events.ts";
-import type { Summary } from "../src/run-download.ts";
-import { createRedactor } from "../src/redact.ts";
+import type { DownloadEvent, ModelResult } from "../src/download/events.ts";
+import type { Summary } from "../src/download/run-download.ts";
+import { createRedactor } from "../src/net/redact.ts";
 
 const model = { source: "huggingface", id: "acme/x", revision: "main", include: [], exclude: [], projects: [] };
 const result: ModelResult = {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { consumerEnv, resolveRoots, rootFor } from "../src/roots.ts";
+import { consumerEnv, resolveRoots, rootFor } from "../src/store/roots.ts";
 import { RootError } from "../src/errors.ts";
 
 const home = { HOME: "/home/u" };

@@ -1,9 +1,9 @@
 import { createServer } from "node:net";
 import { describe, expect, it } from "vitest";
-import { connect, disconnect } from "../src/s3/client.ts";
-import { checkTarget, checkTargets } from "../src/s3/check.ts";
-import { S3TargetError } from "../src/s3/errors.ts";
-import { parseVolume } from "../src/s3/target.ts";
+import { connect, disconnect } from "../src/remote/client.ts";
+import { checkTarget, checkTargets } from "../src/remote/check.ts";
+import { S3TargetError } from "../src/remote/errors.ts";
+import { parseVolume } from "../src/remote/target.ts";
 import { connection, KEYS, localS3 } from "./helpers/s3.ts";
 
 async function checkError(promise: Promise<void>): Promise<S3TargetError> {

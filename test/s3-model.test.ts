@@ -3,10 +3,10 @@ import { readFile, lstat } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { LocalS3 } from "../local-hub/index.ts";
-import type { S3Connection } from "../src/s3/client.ts";
-import { uploadModel, uploadModelToTargets, type VolumeModel } from "../src/s3/model.ts";
-import { listVolumeModels, verifyVolumeModel } from "../src/s3/volume-read.ts";
-import { readRecord, recordKeyFor } from "../src/s3/volume-record.ts";
+import type { S3Connection } from "../src/remote/client.ts";
+import { uploadModel, uploadModelToTargets, type VolumeModel } from "../src/remote/model.ts";
+import { listVolumeModels, verifyVolumeModel } from "../src/remote/volume-read.ts";
+import { readRecord, recordKeyFor } from "../src/remote/volume-record.ts";
 import { connection, dataFile, localS3, MiB, uploadContext } from "./helpers/s3.ts";
 import { tempDir } from "./helpers/tmp.ts";
 

@@ -3,8 +3,8 @@ import { createHash } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { expect, it } from "vitest";
-import { uploadFile } from "../src/s3/upload.ts";
-import { pruneUploads } from "../src/s3/upload-state.ts";
+import { uploadFile } from "../src/remote/upload.ts";
+import { pruneUploads } from "../src/remote/upload-state.ts";
 import { connection, dataFile, KEYS, localS3, MiB, uploadContext } from "./helpers/s3.ts";
 import { tempDir } from "./helpers/tmp.ts";
 

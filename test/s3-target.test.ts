@@ -2,9 +2,9 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { UsageError } from "../src/errors.ts";
-import { resolveCredentials } from "../src/s3/credentials.ts";
-import { partPlan } from "../src/s3/part-size.ts";
-import { keyFor, parseVolume } from "../src/s3/target.ts";
+import { resolveCredentials } from "../src/remote/credentials.ts";
+import { partPlan } from "../src/remote/part-size.ts";
+import { keyFor, parseVolume } from "../src/remote/target.ts";
 import { tempDir } from "./helpers/tmp.ts";
 
 describe("parseVolume", () => {

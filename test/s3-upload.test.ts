@@ -1,9 +1,9 @@
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { describe, expect, it } from "vitest";
-import { multipartEtag } from "../src/s3/multipart.ts";
-import { uploadFile } from "../src/s3/upload.ts";
-import { VolumeFullError } from "../src/s3/errors.ts";
+import { multipartEtag } from "../src/remote/multipart.ts";
+import { uploadFile } from "../src/remote/upload.ts";
+import { VolumeFullError } from "../src/remote/errors.ts";
 import { connection, dataFile, localS3, MiB, uploadContext } from "./helpers/s3.ts";
 import { tempDir } from "./helpers/tmp.ts";
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { makeRepo, moveBranch } from "../local-hub/index.ts";
-import { emptyLock } from "../src/lock/lockfile.ts";
-import { formatStatus, volumeStatus } from "../src/volume/status.ts";
+import { emptyLock } from "../src/lockfile/lockfile.ts";
+import { formatStatus, volumeStatus } from "../src/store/status.ts";
 import { download, hfModel, hub, msModel } from "./helpers/hub.ts";
 import { leavePartial, lockNow, recordedBytes, registry, rootsOf } from "./helpers/volume.ts";
 import { tempDir } from "./helpers/tmp.ts";

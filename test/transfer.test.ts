@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { corruptFile, makeRepo } from "../local-hub/index.ts";
 import { RangeSet, splitRanges } from "../src/transfer/ranges.ts";
 import { HashPool } from "../src/transfer/hash-pool.ts";
-import { digestProblem } from "../src/verify.ts";
+import { digestProblem } from "../src/transfer/verify.ts";
 import { download, hfModel, hub } from "./helpers/hub.ts";
 import { createTransfer } from "../src/transfer/index.ts";
 import { writeState } from "../src/transfer/state.ts";

@@ -1,8 +1,8 @@
-import type { Env } from "../roots.ts";
+import type { Env } from "../store/index.ts";
 import { UsageError } from "../errors.ts";
-import { formatBytes } from "../format.ts";
-import { loadSelection, usesProjects, type PluginDirs } from "../selection.ts";
-import { bake } from "../serverless/bake.ts";
+import { formatBytes } from "../util/index.ts";
+import { loadSelection, usesProjects, type PluginDirs } from "../select/index.ts";
+import { bake } from "../store/index.ts";
 import type { Output } from "./reporter.ts";
 import { openLock, type LockfileOptions } from "./lockfile-use.ts";
 

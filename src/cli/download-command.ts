@@ -1,12 +1,12 @@
-import type { Env } from "../roots.ts";
-import { runDownload } from "../run-download.ts";
-import { preflight } from "../preflight.ts";
-import { formatBytes } from "../format.ts";
-import { cachesFor, consumerSetup } from "../consumers.ts";
+import type { Env } from "../store/index.ts";
+import { runDownload } from "../download/index.ts";
+import { preflight } from "../download/index.ts";
+import { formatBytes } from "../util/index.ts";
+import { cachesFor, consumerSetup } from "../download/index.ts";
 import { DownloadModelsError, UsageError } from "../errors.ts";
-import { loadSelection, usesProjects, type PluginDirs, type Selection } from "../selection.ts";
+import { loadSelection, usesProjects, type PluginDirs, type Selection } from "../select/index.ts";
 import { createReporter, type Output } from "./reporter.ts";
-import { createRedactor, type Redactor } from "../redact.ts";
+import { createRedactor, type Redactor } from "../net/index.ts";
 import { lockForDownload, pinsOfRun, recordAdded, type LockfileOptions } from "./lockfile-use.ts";
 
 export interface DownloadOptions extends Selection, PluginDirs, LockfileOptions {
@@ -33,7 +33,7 @@ function tuning(env: Env) {
     ...(env.DOWNLOAD_MODELS_CHECKPOINT_MS ? { checkpointMs: Number(env.DOWNLOAD_MODELS_CHECKPOINT_MS) } : {}),
     ...(env.DOWNLOAD_MODELS_WRITE_BUDGET_MB ? { writeBudget: Number(env.DOWNLOAD_MODELS_WRITE_BUDGET_MB) * 1024 * 1024 } : {}),
     ...(env.DOWNLOAD_MODELS_LOCK_STALE_MS
-      ? { lock: { staleMs: Number(env.DOWNLOAD_MODELS_LOCK_STALE_MS), heartbeatMs: Number(env.DOWNLOAD_MODELS_LOCK_STALE_MS) / 5, pollMs: 100 } }
+      ? { lease: { staleMs: Number(env.DOWNLOAD_MODELS_LOCK_STALE_MS), heartbeatMs: Number(env.DOWNLOAD_MODELS_LOCK_STALE_MS) / 5, pollMs: 100 } }
       : {}),
   };
 }

@@ -1,6 +1,6 @@
-import type { Env } from "../roots.ts";
-import { consumerEnv, resolveRoots, rootFor } from "../roots.ts";
-import { LockfileError } from "../lock/lockfile.ts";
+import type { Env } from "../store/index.ts";
+import { consumerEnv, resolveRoots, rootFor } from "../store/index.ts";
+import { LockfileError } from "../lockfile/index.ts";
 import { openLock, pinLine, pinOf, type LockfileOptions, type Pin } from "./lockfile-use.ts";
 import type { Output } from "./reporter.ts";
 

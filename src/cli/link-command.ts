@@ -1,7 +1,7 @@
 import { relative } from "node:path";
-import type { Env } from "../roots.ts";
-import { loadSelection, type PluginDirs } from "../selection.ts";
-import { linkVolume } from "../volume-link.ts";
+import type { Env } from "../store/index.ts";
+import { loadSelection, type PluginDirs } from "../select/index.ts";
+import { linkVolume } from "../store/index.ts";
 import type { Output } from "./reporter.ts";
 
 /**

@@ -1,10 +1,11 @@
-import type { Env, Roots } from "../roots.ts";
-import type { Registry } from "../registry.ts";
-import { dedupe, requestKey, toRequest } from "../requests.ts";
-import { findComplete } from "../manifest.ts";
-import { openStore } from "../layouts/index.ts";
+import type { Env, Roots } from "../store/index.ts";
+import type { Registry } from "../sources/index.ts";
+import { dedupe, toRequest } from "../select/index.ts";
+import { requestKey } from "../util/index.ts";
+import { findComplete } from "../store/index.ts";
+import { openStore } from "../store/index.ts";
 import type { ModelRequest } from "../types.ts";
-import { loadSelection, type PluginDirs } from "../selection.ts";
+import { loadSelection, type PluginDirs } from "../select/index.ts";
 import type { Output } from "./reporter.ts";
 
 async function completeOnDisk(model: ModelRequest, registry: Registry, roots: Roots | undefined): Promise<boolean | undefined> {

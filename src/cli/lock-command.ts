@@ -1,12 +1,11 @@
 import { Agent } from "undici";
-import type { Env } from "../roots.ts";
+import type { Env } from "../store/index.ts";
 import type { ModelRequest } from "../types.ts";
 import { UsageError } from "../errors.ts";
-import { parseModelRef } from "../model-id.ts";
-import { commandLineModels, loadSelection, usesProjects, type PluginDirs, type Selection } from "../selection.ts";
-import { LockfileError, writeLock } from "../lock/lockfile.ts";
-import { formatDiff, formatFrozenProblems, frozenProblems, isUnchanged, modelRef } from "../lock/diff.ts";
-import { lockModels } from "../lock/resolve-lock.ts";
+import { lockModels, parseModelRef } from "../sources/index.ts";
+import { commandLineModels, loadSelection, usesProjects, type PluginDirs, type Selection } from "../select/index.ts";
+import { LockfileError, writeLock } from "../lockfile/index.ts";
+import { formatDiff, formatFrozenProblems, frozenProblems, isUnchanged, modelRef } from "../lockfile/index.ts";
 import { openLock, pinOf, type LockfileOptions } from "./lockfile-use.ts";
 import type { Output } from "./reporter.ts";
 

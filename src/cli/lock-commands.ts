@@ -1,6 +1,6 @@
 import type { Command } from "commander";
-import type { Env } from "../roots.ts";
-import type { Redactor } from "../redact.ts";
+import type { Env } from "../store/index.ts";
+import type { Redactor } from "../net/index.ts";
 import { jsonOption, pluginDirOptions, projectOptions, rootOption, tokenOption } from "./options.ts";
 import { lockfileOption } from "./lockfile-use.ts";
 import type { Output } from "./reporter.ts";

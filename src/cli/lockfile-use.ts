@@ -1,15 +1,15 @@
 import { access } from "node:fs/promises";
 import { basename } from "node:path";
 import type { Command } from "commander";
-import type { Env } from "../roots.ts";
+import type { Env } from "../store/index.ts";
 import type { ModelRequest } from "../types.ts";
-import type { Summary } from "../run-download.ts";
-import { projectDirs, type PluginDirs } from "../selection.ts";
-import { LockfileError, lockPathFor, putEntry, readLock, writeLock, type Lock, type LockEntry } from "../lock/lockfile.ts";
-import { formatFrozenProblems, frozenProblems, modelRef } from "../lock/diff.ts";
+import type { Summary } from "../download/index.ts";
+import { projectDirs, type PluginDirs } from "../select/index.ts";
+import { LockfileError, lockPathFor, putEntry, readLock, writeLock, type Lock, type LockEntry } from "../lockfile/index.ts";
+import { formatFrozenProblems, frozenProblems, modelRef } from "../lockfile/index.ts";
 import type { Output } from "./reporter.ts";
 
-// How the commands find, check and write models.lock.json; the lock logic itself is in src/lock/.
+// How the commands find, check and write models.lock.json; the lock logic itself is in src/lockfile/.
 
 export interface LockfileOptions extends PluginDirs {
   lockfile?: string;

@@ -1,11 +1,11 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Command, CommanderError } from "commander";
-import { DEFAULT_CONNECTIONS, DEFAULT_FILES } from "../defaults.ts";
+import { DEFAULT_CONNECTIONS, DEFAULT_FILES } from "../util/index.ts";
 import { DownloadModelsError, UsageError } from "../errors.ts";
-import { createRedactor, type Redactor } from "../redact.ts";
-import type { Env } from "../roots.ts";
-import { packageRoot } from "../package-root.ts";
+import { createRedactor, type Redactor } from "../net/index.ts";
+import type { Env } from "../store/index.ts";
+import { packageRoot } from "../util/index.ts";
 import { byteRate, jsonOption, nearCommand, pluginDirOptions, positiveInt, projectOptions, rootOption, tokenOption } from "./options.ts";
 import type { Output } from "./reporter.ts";
 import { lockfileOption } from "./lockfile-use.ts";

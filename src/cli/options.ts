@@ -1,5 +1,5 @@
 import { InvalidArgumentError, type Command } from "commander";
-import type { Redactor } from "../redact.ts";
+import type { Redactor } from "../net/index.ts";
 
 // Options several commands share, declared once; a command adds the ones it takes.
 

@@ -1,8 +1,8 @@
-import type { Env } from "../roots.ts";
-import { findComplete } from "../manifest.ts";
-import { openStore } from "../layouts/index.ts";
+import type { Env } from "../store/index.ts";
+import { findComplete } from "../store/index.ts";
+import { openStore } from "../store/index.ts";
 import { UsageError } from "../errors.ts";
-import { loadSelection, usesProjects, type PluginDirs, type Selection } from "../selection.ts";
+import { loadSelection, usesProjects, type PluginDirs, type Selection } from "../select/index.ts";
 import type { Output } from "./reporter.ts";
 
 export interface PathOptions extends Selection, PluginDirs {

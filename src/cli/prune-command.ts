@@ -1,6 +1,6 @@
 import { UsageError } from "../errors.ts";
-import type { Env } from "../roots.ts";
-import { applyPrune, formatPlan, planPrune } from "../volume/prune.ts";
+import type { Env } from "../store/index.ts";
+import { applyPrune, formatPlan, planPrune } from "../store/index.ts";
 import { volumeSelection, type VolumeCommandOptions } from "./status-command.ts";
 import type { Output } from "./reporter.ts";
 

@@ -1,8 +1,8 @@
-import type { DownloadEvent, ModelResult } from "../events.ts";
-import { modelLabel } from "../events.ts";
-import type { Redactor } from "../redact.ts";
-import type { Summary } from "../run-download.ts";
-import { formatBytes, formatRate, formatSeconds } from "../format.ts";
+import type { DownloadEvent, ModelResult } from "../download/index.ts";
+import { modelLabel } from "../download/index.ts";
+import type { Redactor } from "../net/index.ts";
+import type { Summary } from "../download/index.ts";
+import { formatBytes, formatRate, formatSeconds } from "../util/index.ts";
 
 export interface Output {
   out: (line: string) => void;

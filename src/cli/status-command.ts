@@ -1,6 +1,6 @@
-import type { Env } from "../roots.ts";
-import { loadSelection, usesProjects, type PluginDirs, type Selection } from "../selection.ts";
-import { formatStatus, volumeStatus } from "../volume/status.ts";
+import type { Env } from "../store/index.ts";
+import { loadSelection, usesProjects, type PluginDirs, type Selection } from "../select/index.ts";
+import { formatStatus, volumeStatus } from "../store/index.ts";
 import { openLock, type LockfileOptions } from "./lockfile-use.ts";
 import type { Output } from "./reporter.ts";
 

@@ -1,5 +1,5 @@
-import type { S3Event } from "../s3/events.ts";
-import { formatBytes, formatRate } from "../format.ts";
+import type { S3Event } from "../remote/index.ts";
+import { formatBytes, formatRate } from "../util/index.ts";
 import type { Mode, Output } from "./reporter.ts";
 
 /**

@@ -1,10 +1,10 @@
-import type { Env } from "../roots.ts";
-import { consumerEnv } from "../roots.ts";
-import { runDownload } from "../run-download.ts";
-import { discardProblems, modelsOnDisk, verifyModels, type VerifyResult } from "../verify-models.ts";
-import { createRedactor, type Redactor } from "../redact.ts";
-import { formatBytes, formatSeconds } from "../format.ts";
-import { loadSelection, usesProjects, type PluginDirs, type Selection } from "../selection.ts";
+import type { Env } from "../store/index.ts";
+import { consumerEnv } from "../store/index.ts";
+import { runDownload } from "../download/index.ts";
+import { discardProblems, modelsOnDisk, verifyModels, type VerifyResult } from "../store/index.ts";
+import { createRedactor, type Redactor } from "../net/index.ts";
+import { formatBytes, formatSeconds } from "../util/index.ts";
+import { loadSelection, usesProjects, type PluginDirs, type Selection } from "../select/index.ts";
 import { createReporter, type Output } from "./reporter.ts";
 
 export interface VerifyOptions extends Selection, PluginDirs {

@@ -1,10 +1,10 @@
-import { formatBytes } from "../format.ts";
-import { layoutOf } from "../layouts/index.ts";
-import type { Registry } from "../registry.ts";
+import { formatBytes } from "../util/index.ts";
+import { layoutOf } from "../store/index.ts";
+import type { Registry } from "../sources/index.ts";
 import type { ModelRequest } from "../types.ts";
-import { readerSupport, type ReaderSupport } from "../s3/readers.ts";
-import type { VolumeManifest } from "../s3/layout.ts";
-import type { ModelOnVolumes, TargetTally } from "../s3/fill.ts";
+import { readerSupport, type ReaderSupport } from "../remote/index.ts";
+import type { VolumeManifest } from "../remote/index.ts";
+import type { ModelOnVolumes, TargetTally } from "../remote/index.ts";
 
 /** One line per target: what it got, or why it failed. */
 export function targetLine(t: TargetTally): string {

@@ -1,9 +1,9 @@
 import type { Command } from "commander";
 import { UsageError } from "../errors.ts";
-import type { Redactor } from "../redact.ts";
-import type { Env } from "../roots.ts";
-import type { S3Connection } from "../s3/client.ts";
-import type { S3TargetError } from "../s3/errors.ts";
+import type { Redactor } from "../net/index.ts";
+import type { Env } from "../store/index.ts";
+import type { S3Connection } from "../remote/index.ts";
+import type { S3TargetError } from "../remote/index.ts";
 
 /** The flags that send a command to volumes over S3 instead of a local root. */
 export interface VolumeFlags {
@@ -36,7 +36,7 @@ export interface OpenTargets {
 export async function openTargets(flags: VolumeFlags, env: Env, redactor: Redactor): Promise<OpenTargets> {
   // The SDK warns once per process about Node < 22 on stderr; the CLI prints only its own lines.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
-  const { parseVolume, resolveCredentials, connect, disconnect, checkTargets, partPlan } = await import("../s3/index.ts");
+  const { parseVolume, resolveCredentials, connect, disconnect, checkTargets, partPlan } = await import("../remote/index.ts");
   const volumes = flags.volume ?? [];
   if (volumes.length === 0) throw new UsageError("--s3-endpoint, --s3-profile and --modelscope-compat go with --volume VOLUME_ID@DATACENTER or s3://BUCKET.");
   partPlan(0, env); // a bad DOWNLOAD_MODELS_S3_PART_MB fails now, not after the download

@@ -1,5 +1,5 @@
 import { dirname, join } from "node:path";
-import { acquireLock, type FileLock, type LockTiming } from "./lock.ts";
+import { acquireLease, type FileLease, type LeaseTiming } from "./lease.ts";
 
 /** What a small file's download holds while it runs: its directory's claim, shared with the other small files in it. */
 export interface ClaimHold {
@@ -11,7 +11,7 @@ export interface ClaimHold {
 
 interface DirClaim {
   /** The lock being taken, or held. */
-  lock: Promise<FileLock | undefined>;
+  lock: Promise<FileLease | undefined>;
   holders: number;
   contended: boolean;
   /** Waiters told who holds it (each file reports its own wait). */
@@ -29,7 +29,7 @@ interface DirClaim {
 export class Claims {
   private dirs = new Map<string, DirClaim>();
 
-  constructor(private readonly timing: LockTiming) {}
+  constructor(private readonly timing: LeaseTiming) {}
 
   /**
    * Hold the claim on `temp`'s directory; undefined when `isDone` says another process finished the file while
@@ -76,7 +76,7 @@ export class Claims {
 
   private take(dir: string, isDone: () => Promise<boolean>, signal: AbortSignal): DirClaim {
     const claim: DirClaim = { holders: 0, contended: false, onWait: new Set(), lock: Promise.resolve(undefined) };
-    claim.lock = acquireLock(join(dir, ".claim.lock"), this.timing, isDone, signal, (holder) => {
+    claim.lock = acquireLease(join(dir, ".claim.lock"), this.timing, isDone, signal, (holder) => {
       claim.contended = true;
       for (const tell of claim.onWait) tell(holder);
     });
@@ -85,7 +85,7 @@ export class Claims {
     return claim;
   }
 
-  private hold(dir: string, claim: DirClaim, lock: FileLock): ClaimHold {
+  private hold(dir: string, claim: DirClaim, lock: FileLease): ClaimHold {
     let released = false;
     return {
       get lost() {

@@ -1,5 +1,5 @@
 import { setMaxListeners } from "node:events";
-import { sleep } from "../backoff.ts";
+import { sleep } from "../net/index.ts";
 import { splitRanges, type Range } from "./ranges.ts";
 import { fetchRange, newSpan, type GapRound, type Span } from "./fetch-range.ts";
 import type { FileJob } from "./job.ts";

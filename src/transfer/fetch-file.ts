@@ -1,16 +1,15 @@
 import { close, closeSync, fsync, ftruncateSync, open } from "node:fs";
 import { rename, rm } from "node:fs/promises";
 import { promisify } from "node:util";
-import type { FailedResponse } from "../downloader.ts";
-import type { ResolvedFile } from "../types.ts";
+import type { FailedResponse, ResolvedFile } from "../types.ts";
 import { IntegrityError } from "../errors.ts";
-import { sizeOf } from "../fs-utils.ts";
-import { digestProblem, hashSpec } from "../verify.ts";
+import { sizeOf } from "../util/index.ts";
+import { digestProblem, hashSpec } from "./verify.ts";
 import { RangeSet } from "./ranges.ts";
 import { readState, removeState } from "./state.ts";
 import { downloadGaps } from "./download-gaps.ts";
 import { FileJob, identityOf, type JobHooks } from "./job.ts";
-import type { Transfer } from "./transfer.ts";
+import type { Engine } from "./engine.ts";
 
 const fsyncAsync = promisify(fsync);
 const openAsync = promisify(open);
@@ -22,7 +21,7 @@ export interface FetchFileParams extends JobHooks {
   temp: string;
   /** Final name, given only after verification. */
   dest: string;
-  transfer: Transfer;
+  transfer: Engine;
   signal: AbortSignal;
   /** Bytes taken over from an earlier run's partial file. */
   onResume?: (bytes: number) => void;

@@ -1,8 +1,8 @@
-import type { FailedResponse } from "../downloader.ts";
+import type { FailedResponse } from "../types.ts";
 import { DownloadGaveUpError, DownloadModelsError, HubError } from "../errors.ts";
-import { header, isRetryableStatus, retryAfterMs, withoutCredentials } from "../http.ts";
-import { redactUrl } from "../redact.ts";
-import { backoffDelay, sleep } from "../backoff.ts";
+import { header, isRetryableStatus, retryAfterMs, withoutCredentials } from "../net/index.ts";
+import { redactUrl } from "../net/index.ts";
+import { backoffDelay, sleep } from "../net/index.ts";
 import type { Range } from "./ranges.ts";
 import { streamRequest, type StreamResponse } from "./stream-request.ts";
 import type { FileJob } from "./job.ts";

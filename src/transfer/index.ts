@@ -4,3 +4,4 @@ export {
   type FetchOutcome, type FetchRequest, type Transfer, type TransferEvent, type TransferOptions,
 } from "./transfer.ts";
 export { partialBytes } from "./state.ts";
+export { sha256OfFile, verifyFileOnDisk } from "./verify.ts";

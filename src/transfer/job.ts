@@ -1,12 +1,12 @@
 import { fdatasync } from "node:fs";
 import { promisify } from "node:util";
 import type { ResolvedFile } from "../types.ts";
-import { Verifier } from "../verify.ts";
+import { Verifier } from "./verify.ts";
 import type { BackgroundHash } from "./hash-pool.ts";
 import { PositionalWriter } from "./positional-writer.ts";
 import { RangeSet } from "./ranges.ts";
 import { writeState } from "./state.ts";
-import type { Transfer } from "./transfer.ts";
+import type { Engine } from "./engine.ts";
 
 const fdatasyncAsync = promisify(fdatasync);
 
@@ -44,7 +44,7 @@ export class FileJob {
     readonly file: ResolvedFile,
     readonly temp: string,
     readonly fd: number,
-    readonly transfer: Transfer,
+    readonly transfer: Engine,
     readonly label: string,
     readonly hooks: JobHooks,
     prior: RangeSet,

@@ -1,5 +1,5 @@
 import { readFile, rm } from "node:fs/promises";
-import { writeFileAtomic } from "../fs-utils.ts";
+import { writeFileAtomic } from "../util/index.ts";
 import type { Range } from "./ranges.ts";
 
 /** Durable record, beside `<file>.incomplete`, of which byte ranges of it are written and flushed. */

@@ -1,5 +1,5 @@
 import type { Dispatcher } from "undici";
-import { nextHop } from "../http.ts";
+import { nextHop } from "../net/index.ts";
 
 export type Headers = Record<string, string | string[] | undefined>;
 

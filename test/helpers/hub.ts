@@ -1,10 +1,10 @@
 import { onTestFinished } from "vitest";
 import { Agent } from "undici";
 import { startLocalHub, type LocalHub, type LocalHubOptions } from "../../local-hub/index.ts";
-import { builtinDownloaders, createRegistry } from "../../src/registry.ts";
-import { resolveRoots } from "../../src/roots.ts";
-import { runDownload, type RunDownloadOptions, type Summary } from "../../src/run-download.ts";
-import type { DownloadEvent } from "../../src/events.ts";
+import { builtinDownloaders, createRegistry } from "../../src/sources/registry.ts";
+import { resolveRoots } from "../../src/store/roots.ts";
+import { runDownload, type RunDownloadOptions, type Summary } from "../../src/download/run-download.ts";
+import type { DownloadEvent } from "../../src/download/events.ts";
 import type { ModelRequest } from "../../src/types.ts";
 
 /** A local hub for one test, closed when it ends. */

@@ -1,8 +1,8 @@
 // Uploads one file to a local S3 endpoint and is killed mid-way by the test (resume after kill -9).
 import pLimit from "p-limit";
-import { connect } from "../../src/s3/client.ts";
-import { parseVolume } from "../../src/s3/target.ts";
-import { uploadFile } from "../../src/s3/upload.ts";
+import { connect } from "../../src/remote/client.ts";
+import { parseVolume } from "../../src/remote/target.ts";
+import { uploadFile } from "../../src/remote/upload.ts";
 
 const [endpoint, stateDir, localPath, key, size] = process.argv.slice(2) as [string, string, string, string, string];
 const target = parseVolume("vol1@EU-RO-1", { endpoint });

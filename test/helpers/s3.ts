@@ -4,10 +4,10 @@ import { dirname, join } from "node:path";
 import pLimit from "p-limit";
 import { onTestFinished } from "vitest";
 import { deterministicBytes, startLocalS3, type LocalS3, type S3ServerOptions } from "../../local-hub/index.ts";
-import { connect, disconnect, type S3Connection } from "../../src/s3/client.ts";
-import type { S3Event } from "../../src/s3/events.ts";
-import { parseVolume } from "../../src/s3/target.ts";
-import type { UploadContext } from "../../src/s3/upload.ts";
+import { connect, disconnect, type S3Connection } from "../../src/remote/client.ts";
+import type { S3Event } from "../../src/remote/events.ts";
+import { parseVolume } from "../../src/remote/target.ts";
+import type { UploadContext } from "../../src/remote/upload.ts";
 
 export const KEYS = { accessKeyId: "user_2abcDEFtest", secretAccessKey: "rps_localTestSecret0123456789" };
 export const MiB = 1024 * 1024;

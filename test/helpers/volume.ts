@@ -1,11 +1,11 @@
 import { Agent } from "undici";
 import type { HubRepo, LocalHub } from "../../local-hub/index.ts";
-import { builtinDownloaders, createRegistry } from "../../src/registry.ts";
-import { resolveRoots, type Roots } from "../../src/roots.ts";
+import { builtinDownloaders, createRegistry } from "../../src/sources/registry.ts";
+import { resolveRoots, type Roots } from "../../src/store/roots.ts";
 import type { ModelRequest, Snapshot } from "../../src/types.ts";
-import { entryFromSnapshot, putEntry, type Lock } from "../../src/lock/lockfile.ts";
+import { entryFromSnapshot, putEntry, type Lock } from "../../src/lockfile/lockfile.ts";
 import { partialBytes } from "../../src/transfer/index.ts";
-import { openStore } from "../../src/layouts/index.ts";
+import { openStore } from "../../src/store/layouts/index.ts";
 import { download, hub } from "./hub.ts";
 
 export const registry = createRegistry(builtinDownloaders);

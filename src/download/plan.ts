@@ -1,0 +1,79 @@
+import type { Downloader, ResolveContext } from "../sources/index.ts";
+import type { ModelRequest, Snapshot } from "../types.ts";
+import { entryFromSnapshot, findEntry } from "../lockfile/index.ts";
+import { listingMatches, movedError } from "../lockfile/index.ts";
+import { DownloadModelsError } from "../errors.ts";
+import { openStore } from "../store/index.ts";
+import { findComplete } from "../store/index.ts";
+import { matchesFilters } from "../util/index.ts";
+import { checkSnapshot, describeNoMatch } from "../sources/index.ts";
+import { probeAccess } from "./probe.ts";
+import { tokenFor } from "../sources/index.ts";
+import { missingBytes, type ModelPlan, type RunContext } from "./context.ts";
+
+/**
+ * Phase 1 of a model: decide what to do. Complete on disk → skip, with zero network requests. Otherwise resolve
+ * through the downloader, check the listing, apply the filters, find the files that can be reused, and (unless this
+ * is a dry run) reserve the disk space the rest needs.
+ */
+export async function planModel(model: ModelRequest, run: RunContext, signal: AbortSignal): Promise<ModelPlan> {
+  signal.throwIfAborted();
+  const downloader = run.registry.get(model.source);
+  const store = openStore(downloader, model, run.roots, run.disk);
+  if (!run.force) {
+    const manifest = await findComplete(store, model);
+    // A complete copy of another commit than the lock pins (the lock was updated) is downloaded again at the locked one.
+    const pinned = run.lock && findEntry(run.lock.lock, model)?.commit;
+    if (manifest && (!pinned || pinned === manifest.commit)) {
+      const bytes = manifest.files.reduce((n, f) => n + f.size, 0);
+      return { kind: "skip", store, commit: manifest.commit, files: manifest.files.length, bytes };
+    }
+  }
+  run.emit({ type: "model-resolving", model });
+  const token = tokenFor(downloader, run);
+  run.redactor.add(token);
+  const ctx: ResolveContext = {
+    env: run.env, dispatcher: run.transfer.dispatcher, signal, ...(token ? { token } : {}),
+    onWait: (wait) => run.emit({ type: "model-wait", model, ...wait, reason: run.redactor.redact(wait.reason) }),
+  };
+  const { snapshot, lockUse } = await resolveSnapshot(model, downloader, ctx, run);
+  checkSnapshot(snapshot, model);
+  const files = snapshot.files.filter((f) => matchesFilters(f.path, model.include, model.exclude));
+  if (files.length === 0) throw new DownloadModelsError(describeNoMatch(model, snapshot.files));
+  // --force fetches every byte again: nothing on disk is trusted, not even a blob of the right size.
+  const reusable = run.force ? files.map(() => false) : await Promise.all(files.map((f) => run.hashing(() => store.canReuse(f))));
+  const plan: ModelPlan = {
+    kind: "fetch", model, downloader, store, snapshot, files,
+    reused: new Set(files.filter((_, i) => reusable[i])), ...(token ? { token } : {}), ...(lockUse ? { lockUse } : {}),
+  };
+  run.emit({
+    type: "model-resolved", model, commit: snapshot.commit, files: files.length,
+    bytes: files.reduce((n, f) => n + f.size, 0), missingBytes: missingBytes(plan),
+  });
+  if (run.dryRun) await probeAccess(plan, run, signal);
+  if (!run.dryRun && !run.skipSpaceCheck) {
+    await run.space.reserve(model, store, files.filter((f) => !plan.reused.has(f)));
+  }
+  return plan;
+}
+
+/**
+ * With a lockfile, a locked model is fetched at its locked commit: from the lock alone where the source can (HF), else
+ * resolved again and refused when the hub's listing moved since the lock (ModelScope has no commits for branches).
+ * A model the lock does not have yet is resolved as usual and its entry collected for the lock.
+ */
+async function resolveSnapshot(
+  model: ModelRequest, downloader: Downloader, ctx: ResolveContext, run: RunContext,
+): Promise<{ snapshot: Snapshot; lockUse?: "locked" | "added" }> {
+  const entry = run.lock && findEntry(run.lock.lock, model);
+  if (entry && downloader.fromLock) return { snapshot: downloader.fromLock(entry, ctx), lockUse: "locked" };
+  const snapshot = await downloader.resolve(model, ctx);
+  if (!run.lock) return { snapshot };
+  if (entry) {
+    const changed = listingMatches(entry, snapshot);
+    if (changed > 0) throw movedError(entry, changed);
+    return { snapshot, lockUse: "locked" };
+  }
+  run.lock.added.push(entryFromSnapshot(model, snapshot));
+  return { snapshot, lockUse: "added" };
+}

@@ -1,0 +1,5 @@
+// The door of lockfile/: everything other stages use from it.
+export { formatDiff, formatFrozenProblems, frozenProblems, isUnchanged, listingMatches, modelRef, movedError } from "./diff.ts";
+export { type LockFile, LockfileError, entryFromSnapshot, findEntry, lockPathFor, putEntry, readLock, requestOf, serializeLock, writeLock } from "./lockfile.ts";
+export { type Lock, type LockEntry } from "./schema.ts";
+export { type EntryDiff, diffEntries } from "./diff.ts";

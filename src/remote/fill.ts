@@ -1,0 +1,133 @@
+import { isDeepStrictEqual } from "node:util";
+import pLimit from "p-limit";
+import { layoutOf, openStore } from "../store/index.ts";
+import { findComplete } from "../store/index.ts";
+import type { Registry } from "../sources/index.ts";
+import type { Roots } from "../store/index.ts";
+import type { ModelRequest } from "../types.ts";
+import type { S3Connection } from "./client.ts";
+import type { UploadContext } from "./upload.ts";
+import { volumeModel, type VolumeManifest } from "./layout.ts";
+import { readRecord } from "./volume-record.ts";
+import { verifyVolumeModel } from "./volume-read.ts";
+import { uploadModelToTargets, type VolumeModel } from "./model.ts";
+import { recordKeyFor } from "./volume-record.ts";
+import { filtersKey } from "../store/index.ts";
+
+/** What one target got in this run; one summary line each. */
+export interface TargetTally {
+  target: string;
+  uploaded: number;
+  skipped: number;
+  failed: number;
+  objects: number;
+  bytesSent: number;
+  errors: string[];
+  /** 507: nothing more is sent to it in this run. */
+  full: boolean;
+}
+
+/** One model's outcome across the targets, for the readers' lines. */
+export interface ModelOnVolumes {
+  model: ModelRequest;
+  volumeModel?: VolumeModel;
+  /** Targets that hold it complete after the run. */
+  targets: string[];
+}
+
+export function recordKeyOf(prefix: string, model: ModelRequest): string {
+  return recordKeyFor(prefix, model.source, model.id, `${model.revision}${filtersKey(model.include, model.exclude)}`);
+}
+
+/**
+ * Is the model already complete on the target: its record says this request (and the same ModelScope copies
+ * choice), and one listing shows every object with its size and ETag. Two requests, no download.
+ */
+export async function completeOnVolume(conn: S3Connection, model: ModelRequest, copies: boolean): Promise<boolean> {
+  const record = await readRecord(conn, recordKeyOf(conn.target.prefix, model));
+  const m = record?.manifest as Partial<VolumeManifest> | undefined;
+  if (!record || !m || m.id !== model.id || m.revision !== model.revision || !isDeepStrictEqual([m.include, m.exclude], [model.include, model.exclude])) return false;
+  if (layoutOf({ layout: m.layout }) === "modelscope" && Boolean(m.modelscopeCopies) !== copies) return false;
+  return (await verifyVolumeModel(conn, record)).length === 0;
+}
+
+export interface Uploader {
+  /** Queue a model complete in the staging store for every target still taking writes. */
+  add(model: ModelRequest): void;
+  /** Wait for every queued model. */
+  done(): Promise<ModelOnVolumes[]>;
+  tallies: TargetTally[];
+}
+
+export interface UploaderOptions {
+  contexts: UploadContext[];
+  registry: Registry;
+  /** The staging store's roots, and the root its keys are relative to. */
+  roots: Roots;
+  stagingRoot: string;
+  modelscopeCopies: boolean;
+  /** Models uploaded at once. @default 2 */
+  models?: number;
+}
+
+/** Uploads models as the download finishes them, to all targets in parallel; a failing target never stops the others. */
+export function createUploader(options: UploaderOptions): Uploader {
+  const tallies: TargetTally[] = options.contexts.map((c) => ({
+    target: c.conn.target.label, uploaded: 0, skipped: 0, failed: 0, objects: 0, bytesSent: 0, errors: [], full: false,
+  }));
+  const limit = pLimit(options.models ?? 2);
+  const jobs: Promise<ModelOnVolumes>[] = [];
+
+  async function one(model: ModelRequest): Promise<ModelOnVolumes> {
+    const downloader = options.registry.get(model.source);
+    const store = openStore(downloader, model, options.roots);
+    const manifest = await findComplete(store, model);
+    if (!manifest) throw new Error(`${model.id}@${model.revision} is not complete in the staging store`);
+    const out: ModelOnVolumes = { model, targets: [] };
+    const live = options.contexts.filter((_, i) => !tallies[i]!.full);
+    if (live.length === 0) return out;
+    const byTarget = new Map<string, VolumeModel>();
+    for (const ctx of live) {
+      const vm = await volumeModel({
+        model, layout: layoutOf(downloader), store, manifest, stagingRoot: options.stagingRoot, prefix: ctx.conn.target.prefix, modelscopeCopies: options.modelscopeCopies,
+      });
+      byTarget.set(ctx.conn.target.label, vm);
+      out.volumeModel ??= vm;
+    }
+    // Targets may have different prefixes, so each gets its own key set; the listing and record logic is per target.
+    const results = await Promise.all(live.map((ctx) => uploadModelToTargets([ctx], byTarget.get(ctx.conn.target.label)!).then((r) => r[0]!)));
+    for (const r of results) {
+      const tally = tallies.find((t) => t.target === r.target)!;
+      if (r.ok) {
+        out.targets.push(r.target);
+        if (r.result.status === "skipped") tally.skipped++;
+        else tally.uploaded++;
+        tally.objects += r.result.uploaded;
+        tally.bytesSent += r.result.bytesSent;
+      } else {
+        tally.failed++;
+        tally.errors.push(`${model.source}:${model.id}@${model.revision}: ${r.error.message}`);
+        if (r.volumeFull) tally.full = true;
+      }
+    }
+    return out;
+  }
+
+  return {
+    tallies,
+    add(model) {
+      jobs.push(
+        limit(() =>
+          one(model).catch((error: unknown) => {
+            for (const t of tallies) {
+              t.failed++;
+              t.errors.push(`${model.id}: ${(error as Error).message}`);
+            }
+            return { model, targets: [] };
+          }),
+        ),
+      );
+    },
+    done: () => Promise.all(jobs),
+  };
+}

@@ -1,0 +1,18 @@
+export { parseVolume, keyFor, runpodEndpoint, type S3Target, type ParseVolumeOptions } from "./target.ts";
+export { resolveCredentials, credentialNames, type S3Credentials, type CredentialOptions } from "./credentials.ts";
+export { connect, disconnect, createS3Client, type S3Connection, type S3ClientOptions } from "./client.ts";
+export { checkTarget, checkTargets, explainTargetError, type CheckOptions } from "./check.ts";
+export { uploadFile, uploadBytes, type UploadContext, type UploadInput, type UploadedObject } from "./upload.ts";
+export { uploadStateDir, pruneUploads, abortStaleUploads, type PruneOptions } from "./upload-state.ts";
+export { uploadModel, uploadModelToTargets, commonDir, type ModelFile, type VolumeModel, type ModelUploadOptions, type ModelUploadResult, type TargetResult } from "./model.ts";
+export { listVolumeModels, verifyVolumeModel, type RecordedModel, type VolumeProblem } from "./volume-read.ts";
+export { recordKeyFor, readRecord, RECORD_DIR, type VolumeRecord, type RecordedObject } from "./volume-record.ts";
+export { listPrefix, type ListedObject, type ListOptions } from "./listing.ts";
+export { partPlan, MAX_PART_BYTES, type PartPlan } from "./part-size.ts";
+export { S3TargetError, VolumeFullError, S3UploadError } from "./errors.ts";
+export { DEFAULT_RETRY, type RetryPolicy } from "./retry.ts";
+export type { S3Event, S3EventSink, EtagCheck } from "./events.ts";
+export { type ModelOnVolumes, type TargetTally, completeOnVolume, createUploader } from "./fill.ts";
+export { type VolumeManifest, requestOfRecord } from "./layout.ts";
+export { type ReaderSupport, readerSupport } from "./readers.ts";
+export { listUploads } from "./upload-state.ts";

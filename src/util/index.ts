@@ -1,0 +1,9 @@
+// The door of util/: everything other stages use from it.
+export { DEFAULT_CONNECTIONS, DEFAULT_FILES, DEFAULT_MODELS, DEFAULT_RANGE_THRESHOLD } from "./defaults.ts";
+export { formatBytes, formatRate, formatSeconds } from "./format.ts";
+export { entryExists, freeBytes, sizeOf, symlinkAtomic, symlinksUnsupported, writeFileAtomic } from "./fs-utils.ts";
+export { packageRoot } from "./package-root.ts";
+export { type Disk, createDisk, inside, relativeWithin, unsafePathReason } from "./path-safety.ts";
+export { matchesFilters } from "./patterns.ts";
+export { displayPath, importDefault, listPluginFiles } from "./plugin-files.ts";
+export { requestKey } from "./request-key.ts";
