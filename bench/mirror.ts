@@ -4,10 +4,10 @@ import { mkdir, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { startLocalHub } from "../local-hub/index.ts";
-import { builtinDownloaders, createRegistry } from "../src/registry.ts";
-import { resolveRoots } from "../src/roots.ts";
-import { runDownload } from "../src/run-download.ts";
-import { packageRoot } from "../src/package-root.ts";
+import { builtinDownloaders, createRegistry } from "../src/sources/index.ts";
+import { resolveRoots } from "../src/store/index.ts";
+import { runDownload } from "../src/download/index.ts";
+import { packageRoot } from "../src/util/package-root.ts";
 import { diskFile } from "./disk-file.ts";
 import { median } from "./measure.ts";
 

@@ -7,9 +7,8 @@ import { beforeAll, describe, expect, it, vi } from "vitest";
 import type { HubRepo, LocalHub } from "../local-hub/index.ts";
 import { makeRepo, startLocalHub } from "../local-hub/index.ts";
 import { tmpdir } from "node:os";
-import { builtinDownloaders, createRegistry } from "../src/registry.ts";
-import { resolveRoots } from "../src/roots.ts";
-import { verifyModels } from "../src/verify-models.ts";
+import { builtinDownloaders, createRegistry } from "../src/sources/index.ts";
+import { resolveRoots, verifyModels } from "../src/store/index.ts";
 import { download, hfModel, msModel } from "./helpers/hub.ts";
 import { hfRepo, mirrorOf, msRepo, rawRequest } from "./helpers/mirror.ts";
 import { tempDir, walk } from "./helpers/tmp.ts";
@@ -29,7 +28,7 @@ beforeAll(async () => {
   hub = await startLocalHub({ repos: [hf, ms] });
   filled = await mkdtemp(join(tmpdir(), "dm-serve-"));
   const env = { HOME: filled, HF_ENDPOINT: hub.url, MODELSCOPE_ENDPOINT: hub.url };
-  const { runDownload } = await import("../src/run-download.ts");
+  const { runDownload } = await import("../src/download/index.ts");
   const summary = await runDownload({
     models: [hfModel("acme/tiny-model"), hfModel("acme/tiny-model", { revision: "dev" }), msModel("acme/ms-model")],
     registry: createRegistry(builtinDownloaders), roots: resolveRoots({ root: filled, env }), env,
@@ -305,7 +304,7 @@ describe("serve: --lockfile", () => {
   it("serves exactly the pinned revisions: dev and unpinned repos are unknown", async () => {
     const dir = await tempDir();
     const lockPath = join(dir, "models.lock.json");
-    const { entryFromSnapshot, serializeLock } = await import("../src/lock/lockfile.ts");
+    const { entryFromSnapshot, serializeLock } = await import("../src/lockfile/index.ts");
     const snapshot = { revision: "main", commit: main(), files: hf.commits[0]!.files.map((f) => ({ path: f.path, size: f.size, url: "", ...(f.lfs ? { sha256: f.sha256 } : { gitSha1: f.gitOid }) })) };
     await writeFile(lockPath, serializeLock({ lockfileVersion: 1, models: [entryFromSnapshot(hfModel("acme/tiny-model"), snapshot)] }));
     const m = await mirrorOf(filled, { lockfile: lockPath });

@@ -2,8 +2,8 @@ import { chmod, readFile, writeFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import { resolve } from "node:path";
 import { DownloadModelsError, UsageError } from "../errors.ts";
-import { formatBytes } from "../format.ts";
-import { resolveRoots, type Env } from "../roots.ts";
+import { formatBytes } from "../util/index.ts";
+import { resolveRoots, type Env } from "../store/index.ts";
 import { generateToken, startMirror, type ServeEvent } from "../serve/index.ts";
 import type { Output } from "./reporter.ts";
 

@@ -1,12 +1,10 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
-import type { Registry } from "../registry.ts";
-import { builtinDownloaders, createRegistry } from "../registry.ts";
-import type { Env, Roots } from "../roots.ts";
-import type { DownloadEvent } from "../events.ts";
-import { readLock } from "../lock/lockfile.ts";
-import type { Lock } from "../lock/schema.ts";
+import { builtinDownloaders, createRegistry, type Registry } from "../sources/index.ts";
+import type { Env, Roots } from "../store/index.ts";
+import type { DownloadEvent } from "../download/index.ts";
+import { readLock, type Lock } from "../lockfile/index.ts";
 import { readStoreView, repoKey, type HubKind, type StoredRepo, type StoreView } from "./store-view.ts";
 import { hfError, resolveRevision, type ServeContext } from "./context.ts";
 import { handleHuggingFace } from "./hf.ts";

@@ -1,12 +1,11 @@
 import { Agent } from "undici";
-import type { Registry } from "../registry.ts";
-import type { Env, Roots } from "../roots.ts";
+import type { Registry } from "../sources/index.ts";
+import type { Env, Roots } from "../store/index.ts";
 import type { ModelRequest, Snapshot } from "../types.ts";
-import type { DownloadEvent } from "../events.ts";
+import { runDownload, type DownloadEvent } from "../download/index.ts";
 import { HubError } from "../errors.ts";
-import { runDownload } from "../run-download.ts";
-import { fnmatch } from "../patterns.ts";
-import { entryFromSnapshot, LOCKFILE_VERSION, type Lock } from "../lock/lockfile.ts";
+import { matchesFilters } from "../util/index.ts";
+import { entryFromSnapshot, type Lock } from "../lockfile/index.ts";
 import { UpstreamError } from "./context.ts";
 import type { HubKind, StoredCommit, StoredFile } from "./store-view.ts";
 
@@ -95,7 +94,7 @@ export function createPullThrough(options: PullOptions): PullThrough {
   };
 
   return {
-    enabled: (kind, id) => Boolean(options.upstream[kind]) && (!options.allow?.length || options.allow.some((p) => fnmatch(id, p))),
+    enabled: (kind, id) => Boolean(options.upstream[kind]) && (!options.allow?.length || matchesFilters(id, options.allow, [])),
 
     async snapshot(kind, id, revision) {
       const rev = revision ?? DEFAULT_REVISION[kind];
@@ -132,7 +131,7 @@ export function createPullThrough(options: PullOptions): PullThrough {
         const model = request(kind, id, revision, [literal(path)]);
         const known = await resolveUpstream(kind, id, revision).catch(() => undefined);
         // Pinned to the commit the client was told (X-Repo-Commit), through a lock entry: no second resolve upstream.
-        const lock: Lock | undefined = known && known.snapshot.commit === commit ? { lockfileVersion: LOCKFILE_VERSION, models: [entryFromSnapshot(model, known.snapshot)] } : undefined;
+        const lock: Lock | undefined = known && known.snapshot.commit === commit ? { lockfileVersion: 1, models: [entryFromSnapshot(model, known.snapshot)] } : undefined;
         let failure: Error | undefined;
         const t = token(kind);
         const summary = await runDownload({

@@ -1,14 +1,10 @@
 import { createHash } from "node:crypto";
 import { readdir, readFile, realpath, stat } from "node:fs/promises";
 import { join } from "node:path";
-import type { Registry } from "../registry.ts";
-import type { Roots } from "../roots.ts";
-import { manifestsFor } from "../manifest.ts";
-import { openStore, type ModelStore } from "../layouts/index.ts";
-import { modelsOnDisk } from "../verify-models.ts";
-import { isWithin } from "../path-safety.ts";
-import { unpickle } from "../modelscope/pickle.ts";
-import type { Lock } from "../lock/schema.ts";
+import { isAbsolute, relative, sep } from "node:path";
+import { unpickle, type Registry } from "../sources/index.ts";
+import { findComplete, modelsOnDisk, openStore, type ModelStore, type Roots } from "../store/index.ts";
+import type { Lock } from "../lockfile/index.ts";
 
 // The one place the server reads the store: everything else sees repos, commits and files with their disk paths.
 // Disk paths come from the stores' own path functions applied to manifest entries, never from a URL.
@@ -106,6 +102,11 @@ async function readRefs(dir: string, prefix = ""): Promise<Map<string, string>> 
   return refs;
 }
 
+const isWithin = (base: string, path: string) => {
+  const rel = relative(base, path);
+  return rel === "" || (rel !== ".." && !rel.startsWith(".." + sep) && !isAbsolute(rel));
+};
+
 /** The bytes are there with the listed size, reached without leaving the store root. */
 async function storedAt(path: string, size: number, realRoot: string): Promise<string | undefined> {
   try {
@@ -158,16 +159,13 @@ export async function readStoreView(registry: Registry, roots: Roots, lock?: Loc
     const layout = registry.get(model.source).layout;
     if (layout !== "huggingface" && layout !== "modelscope") continue;
     const store = openStore(registry.get(model.source), model, roots);
-    const [manifest] = await manifestsFor(store, model);
+    // Complete by its manifest: every listed file at its place with its size, the layout's revision record agreeing.
+    const manifest = await findComplete(store, model);
     if (!manifest) continue;
     const realRoot = await realRootOf(store);
     const repo = repoFor(repos, layout, model.id);
-    if (layout === "modelscope") {
-      // One revision per model directory: the files there are the `current` commit's only.
-      if (!(await store.revisionMatches(model, manifest.commit))) continue;
-      repo.createdAt = await mvCreatedAt(store.modelDir);
-    }
-    const commit = repo.commits.get(manifest.commit) ?? { commit: manifest.commit, files: new Map<string, StoredFile>(), wholeListing: false };
+    if (layout === "modelscope") repo.createdAt = await mvCreatedAt(store.modelDir);
+    const commit: StoredCommit = repo.commits.get(manifest.commit) ?? { commit: manifest.commit, files: new Map<string, StoredFile>(), wholeListing: false };
     repo.commits.set(manifest.commit, commit);
     commit.completedAt = manifest.completedAt;
     if (layout === "huggingface" && !commit.wholeListing) {

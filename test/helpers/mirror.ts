@@ -1,7 +1,7 @@
 import { onTestFinished } from "vitest";
 import { connect } from "node:net";
 import { makeRepo, type HubRepo } from "../../local-hub/index.ts";
-import { resolveRoots } from "../../src/roots.ts";
+import { resolveRoots } from "../../src/store/index.ts";
 import { startMirror, type Mirror, type MirrorOptions, type ServeEvent } from "../../src/serve/index.ts";
 
 /** An HF repo with every kind of file a mirror must get right: plain, LFS, nested, empty. */
