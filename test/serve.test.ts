@@ -331,6 +331,9 @@ describe("serve: pull-through", () => {
       const url = `${m.url}/acme/tiny-model/resolve/main/model.safetensors`;
       const head = await fetch(url, { method: "HEAD" });
       expect([head.status, head.headers.get("x-repo-commit"), head.headers.get("x-linked-size")]).toEqual([200, r.refs.main, String(want.size)]);
+      expect(head.headers.get("etag")).toBe(`"${want.sha256}"`);
+      // HEAD answers from the upstream listing, without waiting for the bytes.
+      expect(up.bytesServed).toBe(0);
       // Eight clients at once: one upstream download between them.
       const copies = await Promise.all(Array.from({ length: 8 }, async () => sha256(new Uint8Array(await (await fetch(url, { headers: { authorization: "Bearer hf_client_secret" } })).arrayBuffer()))));
       expect(new Set(copies)).toEqual(new Set([want.sha256]));
@@ -348,6 +351,29 @@ describe("serve: pull-through", () => {
       const blob = await downloadFile({ repo: "acme/tiny-model", path: "config.json", hubUrl: m.url });
       expect(await blob!.text()).toBe('{"a":1}\n');
       expect(m.events.some((e) => e.type === "upstream")).toBe(true);
+    } finally {
+      await up.close();
+    }
+  });
+
+  it("ModelScope: this tool fills a store through a pull-through mirror, which keeps the files", async () => {
+    const r = msRepo();
+    const up = await startLocalHub({ repos: [r] });
+    const mirrorRoot = await tempDir();
+    try {
+      const m = await mirrorOf(mirrorRoot, { upstream: { modelscope: up.url } });
+      const client = await tempDir();
+      const summary = await download({ url: m.url } as LocalHub, client, [msModel("acme/ms-model")]);
+      expect(summary.models.map((x) => x.error ?? x.status)).toEqual(["downloaded"]);
+      for (const f of r.commits[0]!.files) {
+        expect(sha256(await readFile(join(client, "modelscope", "models", "acme", "ms-model", f.path))), f.path).toBe(f.sha256);
+        expect(sha256(await readFile(join(mirrorRoot, "modelscope", "models", "acme", "ms-model", f.path))), f.path).toBe(f.sha256);
+      }
+      // A second client is served from the mirror's store alone.
+      up.resetStats();
+      const again = await download({ url: m.url } as LocalHub, await tempDir(), [msModel("acme/ms-model")]);
+      expect(again.failed).toBe(0);
+      expect(up.bytesServed).toBe(0);
     } finally {
       await up.close();
     }

@@ -223,6 +223,17 @@ async function resolveRoute(req: IncomingMessage, res: ServerResponse, repoId: s
   if (!validFilePath(path)) return hfError(res, 404, "EntryNotFound", `Entry not found: invalid path`, commitHeader);
   let file = at.commit.files.get(path);
   if (!file) return hfError(res, 404, "EntryNotFound", `${path} does not exist at ${at.commit.commit}`, commitHeader);
+  const headers = (f: StoredFile): OutgoingHttpHeaders => ({
+    ...commitHeader,
+    etag: `"${f.etag ?? f.gitOid}"`,
+    ...(isLfs(f) ? { "x-linked-etag": `"${f.etag ?? f.sha256}"`, "x-linked-size": f.size } : {}),
+    "cache-control": cacheControl(revision, ctx.authenticated),
+  });
+  if (!file.disk && ctx.fetchFile && req.method === "HEAD") {
+    // Pull-through HEAD: answered from the upstream listing at once; clients give a HEAD about 10 s.
+    res.writeHead(200, { ...headers(file), "accept-ranges": "bytes", "content-type": "application/octet-stream", "content-length": file.size });
+    return void res.end();
+  }
   if (!file.disk && ctx.fetchFile) {
     try {
       const repo = await ctx.fetchFile(at.repo, revision ?? "main", at.commit, path);
@@ -234,12 +245,5 @@ async function resolveRoute(req: IncomingMessage, res: ServerResponse, repoId: s
   // Listed but not stored: no X-Repo-Commit, so the client does not record the file as absent from the commit.
   const notMirrored = () => hfError(res, 404, "EntryNotFound", `${path} is not mirrored here`);
   if (!file.disk) return notMirrored();
-  const etag = `"${file.etag ?? file.gitOid}"`;
-  const headers: OutgoingHttpHeaders = {
-    ...commitHeader,
-    etag,
-    ...(isLfs(file) ? { "x-linked-etag": etag, "x-linked-size": file.size } : {}),
-    "cache-control": cacheControl(revision, ctx.authenticated),
-  };
-  await sendStoredFile(req, res, { disk: file.disk, size: file.size }, headers, notMirrored);
+  await sendStoredFile(req, res, { disk: file.disk, size: file.size }, headers(file), notMirrored);
 }
