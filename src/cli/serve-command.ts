@@ -67,6 +67,9 @@ function eventLine(e: ServeEvent): string | undefined {
 
 /** `download-models serve`: a HuggingFace- and ModelScope-compatible mirror of the store, until SIGINT/SIGTERM. */
 export async function serveCommand(options: ServeOptions, io: Output, env: Env): Promise<number> {
+  if (options.lockfile && (options.upstream || options.modelscopeUpstream)) {
+    throw new UsageError("--lockfile serves only what the lock pins, and pull-through would fetch what it does not: use one or the other.");
+  }
   const roots = resolveRoots({ ...(options.root ? { root: options.root } : {}), env });
   const tokens = await mirrorTokens(options, env, io);
   if (!isLoopback(options.host) && tokens.length === 0) {

@@ -96,12 +96,24 @@ export async function startMirror(options: MirrorOptions): Promise<Mirror> {
       : undefined;
 
   let view: { at: number; value: Promise<StoreView> } | undefined;
-  const currentView = (fresh = false): Promise<StoreView> => {
-    if (!view || fresh || Date.now() - view.at > VIEW_TTL_MS) {
+  let refreshing: Promise<unknown> | undefined;
+  const read = () => {
+    const value = readStoreView(registry, options.roots, lock);
+    const next = { at: Date.now(), value };
+    return value.then(() => (view = next), () => {});
+  };
+  // A stale view keeps answering while the next one is read (no request waits for a rescan), except after a
+  // pull-through download, which must see its own file.
+  const currentView = async (fresh = false): Promise<StoreView> => {
+    if (!view || fresh) {
       const value = readStoreView(registry, options.roots, lock);
       view = { at: Date.now(), value };
-      value.catch(() => (view = undefined));
+      value.catch(() => {
+        if (view?.value === value) view = undefined;
+      });
+      return value;
     }
+    if (Date.now() - view.at > VIEW_TTL_MS && !refreshing) refreshing = read().finally(() => (refreshing = undefined));
     return view.value;
   };
   /** Exact id first, then a unique case-insensitive match (served directly, no redirect). */
