@@ -1,4 +1,4 @@
-import { chmod, readFile, writeFile } from "node:fs/promises";
+import { access, chmod, readFile, writeFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import { resolve } from "node:path";
 import { DownloadModelsError, UsageError } from "../errors.ts";
@@ -69,6 +69,10 @@ function eventLine(e: ServeEvent): string | undefined {
 export async function serveCommand(options: ServeOptions, io: Output, env: Env): Promise<number> {
   if (options.lockfile && (options.upstream || options.modelscopeUpstream)) {
     throw new UsageError("--lockfile serves only what the lock pins, and pull-through would fetch what it does not: use one or the other.");
+  }
+  // A missing lockfile reads as an empty lock, which would serve nothing without saying why.
+  if (options.lockfile && !(await access(resolve(options.lockfile)).then(() => true, () => false))) {
+    throw new UsageError(`--lockfile ${options.lockfile}: no such file (run \`download-models lock\` to write it).`);
   }
   const roots = resolveRoots({ ...(options.root ? { root: options.root } : {}), env });
   const tokens = await mirrorTokens(options, env, io);
