@@ -159,6 +159,26 @@ describe("serve: resolve semantics", () => {
     expect(await probe(`${m.url}/api/v1/models/acme/ms-model/repo?Revision=v9&FilePath=configuration.json`)).toMatchObject({ status: 404, body: { Success: false } });
   });
 
+  it("reads Python's and JS's request spellings: form and JSON paths-info, True/true, encoded tree paths", async () => {
+    const m = await mirrorOf(filled);
+    const base = `${m.url}/api/models/acme/tiny-model`;
+    const form = await fetch(`${base}/paths-info/${main()}`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: "paths=config.json&paths=onnx&paths=absent&expand=False" });
+    expect(((await form.json()) as { path: string; type: string }[]).map((e) => [e.path, e.type])).toEqual([["config.json", "file"], ["onnx", "directory"]]);
+    const json = await fetch(`${base}/paths-info/main`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ paths: ["model.safetensors"], expand: true }) });
+    const [entry] = (await json.json()) as { lfs: { oid: string }; lastCommit: { id: string } }[];
+    expect([entry!.lfs.oid, entry!.lastCommit.id]).toEqual([file(hf, "model.safetensors").sha256, main()]);
+    const py = (await (await fetch(`${base}/tree/main/onnx%2Fdeep?recursive=False&expand=False`)).json()) as { path: string }[];
+    expect(py.map((e) => e.path)).toEqual(["onnx/deep/model.onnx"]);
+    const top = (await (await fetch(`${base}/tree/main?recursive=false`)).json()) as { path: string }[];
+    expect(top.map((e) => e.path)).toEqual(["config.json", "empty.txt", "model.safetensors", "onnx", "tokenizer.json"]);
+    const info = (await (await fetch(`${base}/revision/${encodeURIComponent("dev")}?blobs=True`)).json()) as { sha: string; siblings: { rfilename: string; lfs?: { pointerSize: number } }[] };
+    expect(info.sha).toBe(hf.refs.dev);
+    expect(info.siblings.find((x) => x.rfilename === "model.safetensors")?.lfs?.pointerSize).toBeGreaterThan(125);
+    // If-Range with another ETag: the whole file, not the range.
+    const res = await fetch(resolveUrl(m.url, "config.json"), { headers: { range: "bytes=0-0", "if-range": '"0000"' } });
+    expect([res.status, (await res.text()).length]).toEqual([200, 8]);
+  });
+
   it("lists a file a filtered download left out, but answers it as not mirrored, without X-Repo-Commit", async () => {
     const r = hfRepo();
     const h = await startLocalHub({ repos: [r] });
