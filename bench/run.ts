@@ -9,7 +9,7 @@ import { huggingfaceFileUrl } from "../src/net/index.ts";
 import { fixtures } from "./fixtures.ts";
 import { median, timed, type Sample } from "./measure.ts";
 
-// `npm run bench [-- --runs 3 --cases big,capped,capped10,small,latency,mixed,uneven,cdn --big-mb 2048 --curl-capped-runs 1]`
+// `npm run bench [-- --runs 3 --cases big,capped,capped10,small,latency,mixed,uneven,cdn,serve --big-mb 2048 --curl-capped-runs 1 --serve-mb 1024]`
 // Times download-models (sha256 verification on), aria2c (with and without sha256sum after it), curl and a
 // minimal Node client (bench/node-floor.mjs) on the local hub. Defaults: 3 runs, every case, a 2 GiB big file;
 // about 12-15 minutes on a 2-core machine (`--cases` and `--big-mb` cut it down). Within a case every tool runs
@@ -22,7 +22,9 @@ import { median, timed, type Sample } from "./measure.ts";
 // reference run with every connection at 5 MB/s, interleaved in the same rounds), cdn (the mixed model with 70 % of
 // connections at 2 MB/s and 30 % at 16 MB/s, the ratio of slow and fast CloudFront edges, scaled down so that the
 // link, not this machine's CPU, sets the pace).
-const ALL_CASES = "big,capped,capped10,small,latency,mixed,uneven,cdn";
+// serve (`download-models serve` against nginx and the simplest Node file server, 1 and 32 curl clients on one big
+// stored file; bench/mirror.ts).
+const ALL_CASES = "big,capped,capped10,small,latency,mixed,uneven,cdn,serve";
 const { values: args } = parseArgs({
   options: {
     runs: { type: "string", default: "3" },
@@ -30,6 +32,8 @@ const { values: args } = parseArgs({
     "big-mb": { type: "string", default: "2048" },
     // curl and the one-stream floor need ~43 s at 50 MB/s on 2 GiB; their median matters less there.
     "curl-capped-runs": { type: "string", default: "1" },
+    // The serve case: size of the file served to 1 and to 32 clients.
+    "serve-mb": { type: "string", default: "1024" },
   },
 });
 const RUNS = Number(args.runs);
@@ -164,12 +168,19 @@ async function benchCase(r: HubRepo, variants: Variant[]): Promise<Row[]> {
 }
 
 ensureTools();
+const cases = new Set(args.cases.split(","));
+for (const c of cases) if (!ALL_CASES.split(",").includes(c)) throw new Error(`Unknown case "${c}". Cases: ${ALL_CASES}`);
+// `download-models serve` against nginx: servers, not clients, so it runs apart and prints its own table.
+if (cases.delete("serve")) {
+  if (!have("nginx")) throw new Error("The serve case needs nginx as its reference: apt-get install -y nginx-light");
+  const { benchMirror } = await import("./mirror.ts");
+  await benchMirror({ sizeMb: Number(args["serve-mb"]), runs: RUNS, concurrent: 32 });
+  if (cases.size === 0) process.exit(0);
+}
 const bigMb = Number(args["big-mb"]);
 const t0 = performance.now();
 const fx = await fixtures(join(work, "data"), bigMb);
 console.log(`Fixtures ready in ${((performance.now() - t0) / 1000).toFixed(1)} s (cached in ${work}/data)`);
-const cases = new Set(args.cases.split(","));
-for (const c of cases) if (!ALL_CASES.split(",").includes(c)) throw new Error(`Unknown case "${c}". Cases: ${ALL_CASES}`);
 console.log(`Runs per tool: ${RUNS} (median); cold target each run; server and clients share this ${cpus().length}-core machine.`);
 const CDN_CASE = "mixed model, CDN-like: 70 % of connections 2 MB/s, 30 % 16 MB/s";
 const bigName = `${bigMb >= 1024 ? `${bigMb / 1024} GiB` : `${bigMb} MiB`} file`;

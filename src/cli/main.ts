@@ -33,6 +33,7 @@ const EXAMPLES = [
   "  download-models link                       once, in a Pod or worker: add the links S3 cannot create",
   "  download-models bake --from DIR --to DIR --all   copy complete models into an image root (Dockerfile.serverless)",
   "  download-models image --all --push ghcr.io/you/models:v1   one layer per model; pushes only what the registry lacks",
+  "  download-models serve --host 0.0.0.0 --token-file mirror.token   serve the volume to other machines (HF_ENDPOINT=http://pod:8765)",
   "",
   "Exit codes: 0 all complete, 1 a model failed (the others still completed), 2 usage or configuration error.",
 ].join("\n");
@@ -188,6 +189,27 @@ function buildProgram(io: Output, env: Env, redactor: Redactor, setCode: (code: 
   pluginDirOptions(lockfileOption(image)).action(async (ids: string[], _options, cmd: Command) => {
     const { imageCommand } = await import("./image-command.ts");
     setCode(await imageCommand({ ...cmd.optsWithGlobals(), ...cmd.opts(), ids }, io, env, redactor));
+  });
+  const serve = program
+    .command("serve")
+    .description("serve the complete models of the root to other machines over the HuggingFace and ModelScope protocols (clients set HF_ENDPOINT / MODELSCOPE_ENDPOINT)")
+    .option("--host <host>", "address to listen on (other machines need 0.0.0.0; then set a token)", "127.0.0.1")
+    .option("--port <n>", "port to listen on (0: any free port)", (v: string) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`--port must be 0-65535, not ${JSON.stringify(v)}`);
+      return n;
+    }, 8765)
+    .option("--lockfile <file>", "serve exactly the revisions this lockfile pins, nothing else")
+    .option("--upstream <url>", "pull-through: fetch HuggingFace misses from this hub (e.g. https://huggingface.co), verify, store, then serve")
+    .option("--modelscope-upstream <url>", "pull-through for ModelScope (e.g. https://www.modelscope.cn)")
+    .option("--upstream-allow <globs...>", "pull-through only for repos matching these patterns (e.g. 'Qwen/*')")
+    .option("--allow-private", "pull-through with this server's HF_TOKEN / MODELSCOPE_API_TOKEN: gated and private repos it can read are served to every client")
+    .option("--token-file <file>", "clients must send one of the tokens in FILE (one a line) as HF_TOKEN / MODELSCOPE_API_TOKEN; a missing FILE gets a new token")
+    .option("--public-url <url>", "base URL clients reach this server at (behind a reverse proxy), for the absolute links it sends")
+    .option("-q, --quiet", "no access log lines");
+  jsonOption(rootOption(serve, "the root to serve (as for downloads)"), "log newline-delimited JSON events").action(async (_options, cmd: Command) => {
+    const { serveCommand } = await import("./serve-command.ts");
+    setCode(await serveCommand(cmd.optsWithGlobals(), io, env));
   });
   addLockCommands(program, io, env, redactor, setCode);
   return program;
