@@ -33,6 +33,13 @@ describe("the shape of src/", () => {
     expect(folders.filter((f) => !files.includes(join(src, f, "index.ts")))).toEqual([]);
   });
 
+  it("has tests in folders named like the stages they test", () => {
+    const tests = resolve(src, "../test");
+    const extra = new Set(["helpers", "serverless", "local-hub"]);
+    const folders = readdirSync(tests).filter((name) => statSync(join(tests, name)).isDirectory() && !extra.has(name));
+    expect(folders.filter((f) => !statSync(join(src, f), { throwIfNoEntry: false })?.isDirectory())).toEqual([]);
+  });
+
   it("enters a stage only through its index.ts", () => {
     const pastTheDoor = inside
       .filter((i) => {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A real serverless image build, daemon-less (buildah, chroot isolation), against the local hub on loopback.
-# Run by test/serverless-image.test.ts, which starts the hub and checks the extracted /models afterwards.
+# Run by test/cli/serverless-image.test.ts, which starts the hub and checks the extracted /models afterwards.
 #
 # Input (environment):
 #   WORK            scratch directory (container storage, build cache mounts, exports); emptied at the end

@@ -1,6 +1,6 @@
 import { defineProject } from "download-models/define";
 
-// Stand-ins served by the local hub in test/serverless-image.test.ts. The image build loads these files from its
+// Stand-ins served by the local hub in test/cli/serverless-image.test.ts. The image build loads these files from its
 // staging folder, where no relative import would resolve: the package's own name does, inside the package.
 export default defineProject({
   name: "ci-voice",

@@ -1,0 +1,83 @@
+import { describe, expect, it } from "vitest";
+import { createHash } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { makeRepo } from "@download-models/local-hub";
+import { steal } from "../../src/transfer/download-gaps.ts";
+import type { Span } from "../../src/transfer/fetch-range.ts";
+import { download, hfModel, hub } from "../helpers/hub.ts";
+import { tempDir } from "../helpers/tmp.ts";
+
+const MiB = 1024 * 1024;
+const MB = 1_000_000;
+
+const span = (s: Pick<Span, "start" | "pos" | "stop" | "bytes" | "since">): Span => ({ lastAt: s.since, ...s });
+
+describe("tails that do not wait on a slow connection", () => {
+  it("cuts the slow end of a span where it and a fresh connection finish together", () => {
+    const now = 10_000;
+    const slow = span({ start: 0, pos: 1 * MiB, stop: 8 * MiB, bytes: 1 * MiB, since: now - 2000 }); // 0.5 MiB/s
+    const fast = span({ start: 8 * MiB, pos: 15 * MiB, stop: 16 * MiB, bytes: 7 * MiB, since: now - 1000 }); // 7 MiB/s, nearly done
+    const taken = steal({ active: new Set([slow, fast]), bestRate: 5 * MiB }, now);
+    expect(taken).toBeDefined();
+    const [from, to] = taken!;
+    expect(to).toBe(8 * MiB);
+    expect(slow.stop).toBe(from); // the victim now ends where the thief begins: no byte twice, none lost
+    expect(from).toBeGreaterThan(slow.pos);
+    expect(from - slow.pos).toBeLessThan(2 * MiB); // most of the 7 MiB left goes to the fast connection
+    expect(fast.stop).toBe(16 * MiB); // a fast span is not cut
+  });
+
+  it("leaves alone spans that are as fast as the rest", () => {
+    const now = 10_000;
+    const a = span({ start: 0, pos: 1 * MiB, stop: 8 * MiB, bytes: 1 * MiB, since: now - 1000 });
+    const b = span({ start: 8 * MiB, pos: 9 * MiB, stop: 16 * MiB, bytes: 1 * MiB, since: now - 1000 });
+    expect(steal({ active: new Set([a, b]), bestRate: 1.2 * MiB }, now)).toBeUndefined();
+    expect([a.stop, b.stop]).toEqual([8 * MiB, 16 * MiB]);
+  });
+
+  it("does not judge a request that has not delivered its first bytes yet (the stall watchdog's business)", () => {
+    const now = 10_000;
+    const waiting = span({ start: 0, pos: 0, stop: 8 * MiB, bytes: 0, since: now - 2000 });
+    expect(steal({ active: new Set([waiting]), bestRate: 5 * MiB }, now)).toBeUndefined();
+    expect(waiting.stop).toBe(8 * MiB);
+  });
+
+  it("re-issues the remainder of a chunk stuck on a slow connection on an idle one", { timeout: 60_000 }, async () => {
+    const r = makeRepo({ id: "acme/uneven", files: [{ path: "model.safetensors", size: 24 * MiB }] });
+    // connection index 3 of every 4 is slow: its 4 MiB chunk alone would take ~21 s
+    const h = await hub({ repos: [r], bandwidthPerConnection: 8 * MB, slowConnectionShare: 0.25, slowBandwidthPerConnection: 0.2 * MB });
+    const root = await tempDir();
+    const t0 = performance.now();
+    const s = await download(h, root, [hfModel("acme/uneven")], { transfer: { rangeThreshold: 2 * MiB, chunkSize: 4 * MiB, connections: 4 } });
+    const seconds = (performance.now() - t0) / 1000;
+    expect(s.failed).toBe(0);
+    expect(h.connectionStats.slowConnections).toBeGreaterThan(0);
+    const starts = h.requests.map((q) => q.range?.match(/^bytes=(\d+)-/)?.[1]).filter((v) => v !== undefined).map(Number);
+    // a range that starts inside a chunk is a remainder taken over
+    expect(starts.some((st) => st % (4 * MiB) !== 0)).toBe(true);
+    expect(seconds).toBeLessThan(12);
+    const f = r.commits[0]!.files[0]!;
+    const blob = join(root, "huggingface", "hub", "models--acme--uneven", "blobs", f.sha256!);
+    expect(createHash("sha256").update(await readFile(blob)).digest("hex")).toBe(f.sha256);
+  });
+});
+
+describe("maxRate", () => {
+  it("holds the whole run near the cap across every connection", { timeout: 60_000 }, async () => {
+    const r = makeRepo({
+      id: "acme/capped",
+      files: [{ path: "model.safetensors", size: 9 * MiB }, ...Array.from({ length: 6 }, (_, i) => ({ path: `part-${i}.bin`, size: 500_000 }))],
+    });
+    const h = await hub({ repos: [r] });
+    const total = r.commits[0]!.files.reduce((n, f) => n + f.size, 0);
+    const cap = 4 * MB;
+    const t0 = performance.now();
+    const s = await download(h, await tempDir(), [hfModel("acme/capped")], { transfer: { rangeThreshold: 2 * MiB, chunkSize: 1 * MiB, connections: 8, maxRate: cap } });
+    const rate = total / ((performance.now() - t0) / 1000);
+    expect(s.failed).toBe(0);
+    // uncapped this takes well under a second; capped, about 3 s
+    expect(rate).toBeLessThan(cap * 1.25);
+    expect(rate).toBeGreaterThan(cap * 0.5);
+  });
+});
