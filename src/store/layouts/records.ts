@@ -65,5 +65,7 @@ export async function partialFilesIn(area: string, limit?: LimitFunction): Promi
     if (isLock(e.path)) p.lock = { path: e.path, content: await readFile(e.path, "utf8").catch(() => ""), mtimeMs: e.mtimeMs };
     byTemp.set(temp, p);
   }
+  // The walk's order is the directory's, which a rename (a record rewritten) changes: sort, so two reads agree.
+  for (const p of byTemp.values()) p.paths.sort();
   return [...byTemp.values()].sort((a, b) => (a.temp < b.temp ? -1 : 1));
 }
