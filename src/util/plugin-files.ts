@@ -121,6 +121,8 @@ const { pathToFileURL } = require("node:url");
     try {
       try {
         mod = await import(url);
+        // Node 22+ loads a file compiled to CommonJS with its exports one level down, marked __esModule.
+        if (mod.default?.__esModule) mod = mod.default;
       } catch (error) {
         if (error?.code !== "ERR_REQUIRE_CYCLE_MODULE" && error?.code !== "ERR_REQUIRE_ESM" && error?.code !== "MODULE_NOT_FOUND") throw error;
         const ns = await tsImport(url, workerData.parent);

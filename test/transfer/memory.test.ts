@@ -20,7 +20,9 @@ describe("memory", () => {
   it("stays flat: a 16× bigger file does not need more memory (bytes stream to disk, hashing reads back in 1 MiB)", async () => {
     const small = await peakRss(32);
     const large = await peakRss(512);
-    expect(large - small).toBeLessThan(40);
+    // Buffering the file would add ~480 MB. Node 22+ lets V8's young generation grow further under a stream of
+    // short-lived buffers (seen: +50–56 MB on Node 24, under 40 MB on Node 20), so the bound is that headroom, not 0.
+    expect(large - small).toBeLessThan(64);
     expect(large).toBeLessThan(250);
   });
 });
