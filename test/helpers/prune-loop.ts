@@ -1,6 +1,6 @@
 // Prunes a root over and over (plan, then apply at once, as `prune --yes` does) until a stop file appears, reading
 // the lockfile anew each round: the other process of a test that downloads newly locked commits meanwhile.
-import { access } from "node:fs/promises";
+import { access, writeFile } from "node:fs/promises";
 import { readLock } from "../../src/lockfile/lockfile.ts";
 import { applyPrune, planPrune } from "../../src/store/prune.ts";
 import { builtinDownloaders, createRegistry } from "../../src/sources/registry.ts";
@@ -25,5 +25,7 @@ while (!(await stopped())) {
     process.stderr.write(`prune round ${rounds}: ${(error as Error).message}\n`);
   }
   rounds++;
+  // The test paces its downloads by this count, so that prunes really run between them on any machine.
+  await writeFile(`${stopPath}.rounds`, String(rounds));
 }
 process.stdout.write(JSON.stringify({ rounds, removed, errors }) + "\n");
