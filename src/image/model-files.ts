@@ -2,7 +2,7 @@
 // records the image keeps about them. Everything else in src/image works on the entries returned here.
 import { lstat, readlink, stat } from "node:fs/promises";
 import { dirname, join, posix, relative, resolve, sep } from "node:path";
-import { layoutOf, manifestPath, openCache, resolveRoots, rootFor, type BakedModel, type Manifest, type Roots } from "../store/index.ts";
+import { bakedModel, layoutOf, manifestPath, openCache, resolveRoots, rootFor, type BakedModel, type Manifest, type Roots } from "../store/index.ts";
 import { findEntry, type Lock, type LockEntry } from "../lockfile/index.ts";
 import type { Registry } from "../sources/index.ts";
 import type { ModelRequest } from "../types.ts";
@@ -102,15 +102,7 @@ export async function readCompleteModels(options: ReadModelsOptions): Promise<Mo
     const recordName = toPosix(relative("/", manifestPath(imageStore, model)));
     c.entries.push({ type: "data", name: recordName, data: Buffer.from(JSON.stringify(record, null, 2) + "\n") });
     if (entry) c.locked.push(entry);
-    c.baked.push({
-      source: model.source,
-      id: model.id,
-      revision: model.revision,
-      commit: manifest.commit,
-      files: manifest.files.length,
-      bytes: manifest.files.reduce((n, f) => n + f.size, 0),
-      path: toPosix(relative(IMAGE_ROOT, imageStore.snapshotDir(manifest.commit))),
-    });
+    c.baked.push(bakedModel(model, manifest, toPosix(relative(IMAGE_ROOT, imageStore.snapshotDir(manifest.commit)))));
   }
   return [...byFolder.values()].sort((a, b) => Buffer.compare(Buffer.from(a.folder), Buffer.from(b.folder)));
 }

@@ -1,6 +1,6 @@
 import { copyFile, lstat, mkdir, readlink, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
-import { writeManifest } from "./manifest.ts";
+import { writeManifest, type Manifest } from "./manifest.ts";
 import type { Registry } from "../sources/index.ts";
 import { resolveRoots, type Env } from "./roots.ts";
 import { openCache } from "./cache.ts";
@@ -115,15 +115,7 @@ export async function bake(options: BakeOptions): Promise<BakedModel[]> {
     const toStore = toCache.store(model);
     await writeManifest(toStore, { ...manifest, include: model.include, exclude: model.exclude });
     if (!(await toCache.complete(model))) throw new BakeError(`${name}: the copy under ${to} is incomplete`);
-    baked.push({
-      source: model.source,
-      id: model.id,
-      revision: model.revision,
-      commit: manifest.commit,
-      files: manifest.files.length,
-      bytes: manifest.files.reduce((n, f) => n + f.size, 0),
-      path: relativeWithin(to, toStore.snapshotDir(manifest.commit)),
-    });
+    baked.push(bakedModel(model, manifest, relativeWithin(to, toStore.snapshotDir(manifest.commit))));
   }
   const dir = join(to, BAKED_DIR);
   await mkdir(dir, { recursive: true });
@@ -161,5 +153,13 @@ export function bakedRecords(input: BakedRecordsInput): Record<string, string> {
     "baked.json": JSON.stringify({ header: input.header, models: baked }, null, 2) + "\n",
     SHA256SUMS: paths.map((p) => `${sums.get(p)}  ${p}\n`).join(""),
     SIZES: paths.map((p) => `${sizes.get(p)} ${p}\n`).join(""),
+  };
+}
+
+/** What baked.txt/baked.json say of one model copied into an image; `path` is its snapshot below the image root. */
+export function bakedModel(model: ModelRequest, manifest: Manifest, path: string): BakedModel {
+  return {
+    source: model.source, id: model.id, revision: model.revision, commit: manifest.commit,
+    files: manifest.files.length, bytes: manifest.files.reduce((n, f) => n + f.size, 0), path,
   };
 }

@@ -1,5 +1,5 @@
 // The door of store/: everything other stages use from it.
-export { BakeError, type BakeOptions, type BakedModel, bake, bakedRecords } from "./bake.ts";
+export { BakeError, type BakeOptions, type BakedModel, bake, bakedModel, bakedRecords } from "./bake.ts";
 export { layoutOf } from "./layouts/index.ts";
 export { modelscopeCopyDirs, modelscopePaths } from "./layouts/modelscope.ts";
 export { type BlobOnDisk, type CommitHistory, type FileRole, type ModelStore, type RefOnDisk } from "./layouts/store.ts";
