@@ -42,9 +42,8 @@ export async function planModel(model: ModelRequest, run: RunContext, signal: Ab
   if (files.length === 0) throw new NoMatchingFilesError(describeNoMatch(model, snapshot.files));
   // Held from before anything on disk is judged reusable until the manifest is written: a prune planned meanwhile
   // would remove a blob this download counts on (between its commit and its snapshot link, or a reused one).
-  const hold = run.dryRun
-    ? undefined
-    : await enterDownload(store, run.transfer.options.lease, signal, (holder) => run.emit({ type: "model-prune-wait", model, holder }));
+  const onWait = (holder: string) => run.emit({ type: "model-prune-wait", model, holder });
+  const hold = run.dryRun ? undefined : await enterDownload({ store, timing: run.transfer.options.lease, signal, onWait });
   try {
     return await planFiles({ model, run, signal, downloader, store, snapshot, files, token, lockUse, hold });
   } catch (error) {

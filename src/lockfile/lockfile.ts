@@ -120,11 +120,11 @@ const LEASE: LeaseTiming = { heartbeatMs: 2000, staleMs: 20_000, pollMs: 50 };
  * lock they read, and the later write would drop the other's entries.
  */
 export async function withLockfileLease<T>(path: string, work: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-  const lease = await acquireLease(`${path}.lease`, LEASE, async () => false, signal);
+  const lease = await acquireLease({ path: `${path}.lease`, timing: LEASE, signal });
   try {
     return await work();
   } finally {
-    await lease?.release();
+    await lease.release();
   }
 }
 

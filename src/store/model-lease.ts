@@ -27,6 +27,14 @@ export function leaseDir(store: Pick<ModelStore, "root" | "modelDir" | "manifest
 /** The folder holding every model's lease folder under a cache root. */
 export const leasesRoot = (root: string) => join(root, ".locks", "download-models");
 
+export interface EnterDownloadParams {
+  store: Pick<ModelStore, "root" | "modelDir" | "manifestDir">;
+  timing: LeaseTiming;
+  signal?: AbortSignal;
+  /** Told who holds the model (a prune) when the download has to wait. */
+  onWait?: (holder: string) => void;
+}
+
 export interface DownloadHold {
   release(): Promise<void>;
 }
@@ -35,19 +43,14 @@ export interface DownloadHold {
  * Register a download of the model: waits while a prune holds the model (`onWait` is told who), then marks that a
  * download happened (the generation a prune compares) and holds a lease of its own until released.
  */
-export async function enterDownload(
-  store: Pick<ModelStore, "root" | "modelDir" | "manifestDir">,
-  timing: LeaseTiming,
-  signal?: AbortSignal,
-  onWait?: (holder: string) => void,
-): Promise<DownloadHold> {
+export async function enterDownload({ store, timing, signal, onWait }: EnterDownloadParams): Promise<DownloadHold> {
   // A --local-dir folder is no cache: no prune looks at it.
   if (store.modelDir === store.root) return { release: async () => {} };
   const dir = leaseDir(store);
-  const gate = (await acquireLease(join(dir, GATE), timing, async () => false, signal, onWait))!;
+  const gate = await acquireLease({ path: join(dir, GATE), timing, signal, onWait });
   try {
     await writeFileAtomic(join(dir, GENERATION), randomBytes(8).toString("hex"));
-    const own = (await acquireLease(join(dir, `download.${randomBytes(8).toString("hex")}.lease`), timing, async () => false, signal))!;
+    const own = await acquireLease({ path: join(dir, `download.${randomBytes(8).toString("hex")}.lease`), timing, signal });
     return { release: () => own.release() };
   } finally {
     await gate.release();
@@ -56,7 +59,7 @@ export async function enterDownload(
 
 /** The gate of a model, held by a prune for as long as it removes anything of it. */
 export async function enterPrune(dir: string, timing: LeaseTiming, signal?: AbortSignal): Promise<FileLease> {
-  return (await acquireLease(join(dir, GATE), timing, async () => false, signal))!;
+  return acquireLease({ path: join(dir, GATE), timing, signal });
 }
 
 /** A download's lease as read: its name in the lease folder and its content (the heartbeat rewrites it). */
@@ -84,14 +87,22 @@ export async function readLeases(dir: string): Promise<LeasesSeen> {
   return { generation, holders };
 }
 
+export interface HoldersToJudge {
+  /** The model's lease folder. */
+  dir: string;
+  seen: readonly HolderSeen[];
+  timing: LeaseTiming;
+  /** When `seen` was read. */
+  now?: number;
+  signal?: AbortSignal;
+}
+
 /**
  * Split the holders seen into live downloads and dead ones. Rewritten within `staleMs` → live at once; its process
  * gone on this host → dead at once; otherwise watched, by this process's clock, until its content changes (live)
  * or `staleMs` passes without a change (dead): clocks of other Pods never decide.
  */
-export async function judgeHolders(
-  dir: string, seen: readonly HolderSeen[], timing: LeaseTiming, now = Date.now(), signal?: AbortSignal,
-): Promise<{ live: HolderSeen[]; dead: HolderSeen[] }> {
+export async function judgeHolders({ dir, seen, timing, now = Date.now(), signal }: HoldersToJudge): Promise<{ live: HolderSeen[]; dead: HolderSeen[] }> {
   const live: HolderSeen[] = [];
   const dead: HolderSeen[] = [];
   let watched: HolderSeen[] = [];

@@ -37,15 +37,24 @@ export async function leasesBefore(roots: readonly string[]): Promise<Map<string
 
 const none: LeasesSeen = { generation: "", holders: [] };
 
+export interface ModelToWatch {
+  /** The model as messages name it. */
+  ref: string;
+  /** Its lease folder. */
+  dir: string;
+  /** The lease folders as read when planning began. */
+  before: ReadonlyMap<string, LeasesSeen>;
+  timing: LeaseTiming;
+  now: number;
+}
+
 /**
  * The lease side of planning one model: undefined when a download holds it now (the model is left alone), else
  * the watch that applying checks again.
  */
-export async function watchModel(
-  ref: string, dir: string, before: ReadonlyMap<string, LeasesSeen>, timing: LeaseTiming, now: number,
-): Promise<{ watch: LeaseWatch } | { holder: string }> {
+export async function watchModel({ ref, dir, before, timing, now }: ModelToWatch): Promise<{ watch: LeaseWatch } | { holder: string }> {
   const seen = before.get(dir) ?? none;
-  const { live, dead } = await judgeHolders(dir, seen.holders, timing, now);
+  const { live, dead } = await judgeHolders({ dir, seen: seen.holders, timing, now });
   if (live.length > 0) return { holder: join(dir, live[0]!.name) };
   return { watch: { model: ref, dir, generation: seen.generation, dead: dead.map(({ name, content }) => ({ name, content })) } };
 }

@@ -90,7 +90,7 @@ interface PlanModelParams {
 async function planModel({ analysis: a, cache, now, olderThanMs, liveMs, plan, leases, journal = [] }: PlanModelParams): Promise<void> {
   const ref = modelRef(a.model, false);
   const { store } = a.model;
-  const lease = await watchModel(ref, modelLeaseDir(a).dir, leases, plan.lease, now);
+  const lease = await watchModel({ ref, dir: modelLeaseDir(a).dir, before: leases, timing: plan.lease, now });
   if ("holder" in lease) {
     plan.skipped.push({ model: ref, reason: `another process is downloading it (live lease ${lease.holder})` });
     return;
@@ -144,7 +144,7 @@ export async function planPrune(o: PruneOptions): Promise<PrunePlan> {
   }
   // Models an interrupted prune already took the manifests of: only their journal knows them.
   for (const [dir, { model, items }] of journals.byDir) {
-    const lease = await watchModel(model, dir, before, plan.lease, now);
+    const lease = await watchModel({ ref: model, dir, before, timing: plan.lease, now });
     if ("holder" in lease) plan.skipped.push({ model, reason: `another process is downloading it (live lease ${lease.holder})` });
     else plan.leases.push(lease.watch), plan.items.push(...items);
   }

@@ -9,6 +9,14 @@ export interface ClaimHold {
   release(): void;
 }
 
+export interface ClaimRequest {
+  /** A small file's temp path: its directory is what is claimed. */
+  temp: string;
+  isDone: () => Promise<boolean>;
+  signal: AbortSignal;
+  onWait: (holder: string) => void;
+}
+
 interface DirClaim {
   /** The lock being taken, or held. */
   lock: Promise<FileLease | undefined>;
@@ -35,7 +43,7 @@ export class Claims {
    * Hold the claim on `temp`'s directory; undefined when `isDone` says another process finished the file while
    * this one waited.
    */
-  async enter(temp: string, isDone: () => Promise<boolean>, signal: AbortSignal, onWait: (holder: string) => void): Promise<ClaimHold | undefined> {
+  async enter({ temp, isDone, signal, onWait }: ClaimRequest): Promise<ClaimHold | undefined> {
     const dir = dirname(temp);
     for (;;) {
       signal.throwIfAborted();
@@ -76,10 +84,11 @@ export class Claims {
 
   private take(dir: string, isDone: () => Promise<boolean>, signal: AbortSignal): DirClaim {
     const claim: DirClaim = { holders: 0, contended: false, onWait: new Set(), lock: Promise.resolve(undefined) };
-    claim.lock = acquireLease(join(dir, ".claim.lock"), this.timing, isDone, signal, (holder) => {
+    const onWait = (holder: string) => {
       claim.contended = true;
       for (const tell of claim.onWait) tell(holder);
-    });
+    };
+    claim.lock = acquireLease({ path: join(dir, ".claim.lock"), timing: this.timing, isDone, signal, onWait });
     claim.lock.catch(() => this.dirs.delete(dir));
     this.dirs.set(dir, claim);
     return claim;

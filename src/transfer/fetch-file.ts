@@ -53,7 +53,9 @@ async function openJob(p: FetchFileParams): Promise<FileJob> {
   // writes); a single stream is hashed inline as it arrives, in order.
   const spec = hashSpec(p.file);
   const background = ranged && spec ? p.transfer.hashes.start(fd, spec.algorithm, spec.header) : undefined;
-  return new FileJob(p.file, p.temp, fd, p.transfer, p.label, p, done, background, flushed);
+  return new FileJob({
+    file: p.file, temp: p.temp, fd, transfer: p.transfer, label: p.label, hooks: p, prior: done, background, priorFlushed: flushed,
+  });
 }
 
 /** What is wrong with the bytes on disk, or undefined when they are the listed file. */

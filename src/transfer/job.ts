@@ -21,6 +21,23 @@ export interface JobHooks {
 /** The record of a partial file names what its bytes must hash to: a different remote file starts over. */
 export const identityOf = (f: ResolvedFile) => f.sha256 ?? f.gitSha1 ?? f.etag ?? `size:${f.size}`;
 
+export interface FileJobParams {
+  file: ResolvedFile;
+  /** The open temp file's path (its resume record is `<temp>.json`) and descriptor. */
+  temp: string;
+  fd: number;
+  transfer: Engine;
+  /** For messages, e.g. `config.json of org/name@main`. */
+  label: string;
+  hooks: JobHooks;
+  /** Ranges an earlier run wrote and this one takes over (empty for a fresh file). */
+  prior: RangeSet;
+  /** The worker hashing a chunked file as it is written; undefined hashes inline (or not at all). */
+  background: BackgroundHash | undefined;
+  /** The part of `prior` its record lists as flushed. */
+  priorFlushed?: readonly Range[];
+}
+
 /**
  * The mutable state of one file download, in one place: which ranges are written, what is hashed (inline for one
  * stream, on a worker for chunked files), what is recorded for resume, and the progress owed to the listener.
@@ -46,18 +63,22 @@ export class FileJob {
   private flushedTotal: number;
   private ticks = 0;
 
-  constructor(
-    readonly file: ResolvedFile,
-    readonly temp: string,
-    readonly fd: number,
-    readonly transfer: Engine,
-    readonly label: string,
-    readonly hooks: JobHooks,
-    prior: RangeSet,
-    readonly background: BackgroundHash | undefined,
-    /** The part of `prior` its record lists as flushed. */
-    priorFlushed: readonly Range[] = [],
-  ) {
+  readonly file: ResolvedFile;
+  readonly temp: string;
+  readonly fd: number;
+  readonly transfer: Engine;
+  readonly label: string;
+  readonly hooks: JobHooks;
+  readonly background: BackgroundHash | undefined;
+
+  constructor({ file, temp, fd, transfer, label, hooks, prior, background, priorFlushed = [] }: FileJobParams) {
+    this.file = file;
+    this.temp = temp;
+    this.fd = fd;
+    this.transfer = transfer;
+    this.label = label;
+    this.hooks = hooks;
+    this.background = background;
     this.size = file.size;
     this.identity = identityOf(file);
     this.ranged = isRanged(file.size, transfer.options);
@@ -130,7 +151,7 @@ export class FileJob {
         })
       : Promise.resolve();
     this.checkpointing = flushed
-      .then(() => writeState(this.temp, this.identity, this.size, this.flushed, ranges))
+      .then(() => writeState(this.temp, { identity: this.identity, size: this.size, done: this.flushed, written: ranges }))
       .then(() => void (this.recorded = total))
       .catch(() => {})
       .finally(() => (this.checkpointing = undefined));

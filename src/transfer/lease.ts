@@ -5,38 +5,46 @@ import { dirname } from "node:path";
 import { sleep } from "../net/index.ts";
 
 export interface LeaseTiming {
-  /** How often a holder rewrites its lock file. */
+  /** How often a holder rewrites its lease file. */
   heartbeatMs: number;
-  /** A lock whose content has not changed for this long, as seen by the waiter's own clock, is stale. */
+  /** A lease whose content has not changed for this long, as seen by the waiter's own clock, is stale. */
   staleMs: number;
   /** How often a waiter looks again. */
   pollMs: number;
 }
 
 export interface FileLease {
-  /** Set when another process broke this lock (it thought we were dead): stop writing. */
+  /** Set when another process broke this lease (it thought we were dead): stop writing. */
   readonly lost: boolean;
   release(): Promise<void>;
 }
 
 const me = `${hostname()}:${process.pid}:${randomBytes(6).toString("hex")}`;
 
+export interface AcquireLeaseParams {
+  /** The lease file itself, created with O_EXCL (its folder is made when missing). */
+  path: string;
+  timing: LeaseTiming;
+  /** Asked while waiting: true means another process finished the work, and the wait ends without a lease. */
+  isDone?: () => Promise<boolean>;
+  signal?: AbortSignal;
+  /** Told who holds the lease, once, when the wait begins. */
+  onWait?: (holder: string) => void;
+}
+
 /**
- * A lock for one file download that works across pods on a shared network volume: created with O_EXCL (no
+ * A lease on one piece of work that holds across pods on a shared network volume: created with O_EXCL (no
  * flock, which network filesystems may ignore), kept alive by a heartbeat that rewrites its content, and taken
  * over when that content stops changing for `staleMs` of the waiter's own clock — so neither PIDs (meaningless
- * on another pod) nor clocks (skewed between pods) decide. Locks only save bandwidth: correctness rests on
- * unique temp files, verification and atomic renames.
+ * on another pod) nor clocks (skewed between pods) decide. For a file download a lease only saves bandwidth:
+ * correctness rests on unique temp files, verification and atomic renames.
  *
- * Resolves with the lock, or with undefined as soon as `done()` says another process finished the work.
+ * Resolves with the lease, or with undefined as soon as `isDone()` says another process finished the work
+ * (never without `isDone`).
  */
-export async function acquireLease(
-  path: string,
-  timing: LeaseTiming,
-  done: () => Promise<boolean>,
-  signal?: AbortSignal,
-  onWait?: (holder: string) => void,
-): Promise<FileLease | undefined> {
+export function acquireLease(params: AcquireLeaseParams & { isDone: () => Promise<boolean> }): Promise<FileLease | undefined>;
+export function acquireLease(params: Omit<AcquireLeaseParams, "isDone">): Promise<FileLease>;
+export async function acquireLease({ path, timing, isDone, signal, onWait }: AcquireLeaseParams): Promise<FileLease | undefined> {
   let seen: { content: string; since: number } | undefined;
   let told = false;
   for (;;) {
@@ -59,7 +67,7 @@ export async function acquireLease(
       }
       if (code !== "EEXIST") throw error;
     }
-    if (await done()) return undefined;
+    if (isDone && (await isDone())) return undefined;
     const current = await readFile(path, "utf8").catch(() => undefined);
     if (current === undefined) continue; // released meanwhile: try again at once
     if (!told) {
@@ -68,7 +76,7 @@ export async function acquireLease(
     }
     if (!seen || seen.content !== current) seen = { content: current, since: Date.now() };
     if (Date.now() - seen.since >= timing.staleMs || deadOnThisHost(holderOf(current))) {
-      // Move the stale lock aside (atomic: one waiter wins), then check it was the one we judged stale.
+      // Move the stale lease aside (atomic: one waiter wins), then check it was the one we judged stale.
       const aside = `${path}.stale-${randomBytes(4).toString("hex")}`;
       try {
         await rename(path, aside);

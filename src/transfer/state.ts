@@ -64,7 +64,16 @@ export async function readState(temp: string): Promise<TransferState | undefined
   }
 }
 
-export async function writeState(temp: string, identity: string, size: number, done: readonly Range[], written?: readonly Range[]): Promise<void> {
+export interface StateToWrite {
+  identity: string;
+  size: number;
+  /** Ranges flushed to disk. */
+  done: readonly Range[];
+  /** Ranges written, flushed or not: recorded only where this boot can be told from the next (see `bootId`). */
+  written?: readonly Range[];
+}
+
+export async function writeState(temp: string, { identity, size, done, written }: StateToWrite): Promise<void> {
   const id = bootId();
   const state: TransferState = {
     format: 1, identity, size, done: done.map(([s, e]) => [s, e]),

@@ -80,8 +80,9 @@ async function lockedFetch(transfer: Engine, disk: Disk, request: FetchRequest):
   const onWait = (holder: string) => emit({ type: "wait", holder });
   await disk.makeDir(request.root, dirname(request.temp));
   const small = !isRanged(request.file.size, transfer.options);
-  const claim = small ? await transfer.claims.enter(request.temp, request.isDone, signal, onWait) : undefined;
-  const lock = small ? claim : await acquireLease(`${request.temp}.lock`, transfer.options.lease, request.isDone, signal, onWait);
+  const { temp, isDone } = request;
+  const claim = small ? await transfer.claims.enter({ temp, isDone, signal, onWait }) : undefined;
+  const lock = small ? claim : await acquireLease({ path: `${temp}.lock`, timing: transfer.options.lease, isDone, signal, onWait });
   if (!lock) return "shared";
   try {
     // Planning saw the file missing: unless the claim had to be waited for, no other process can have finished it

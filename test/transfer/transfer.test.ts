@@ -117,7 +117,7 @@ describe("resume record", () => {
   it("trusts written-but-unflushed ranges only on the machine that wrote them, before it restarts", async () => {
     const temp = join(await tempDir(), "f.incomplete");
     // 1 MiB flushed (survives a power cut), 4 MiB written (in the page cache: survives a kill -9, not a reboot)
-    await writeState(temp, "sha", 8 * MiB, [[0, 1 * MiB]], [[0, 4 * MiB]]);
+    await writeState(temp, { identity: "sha", size: 8 * MiB, done: [[0, 1 * MiB]], written: [[0, 4 * MiB]] });
     const state = (await readState(temp))!;
     expect(state.done).toEqual([[0, 1 * MiB]]);
     if (bootId() === undefined) return; // no boot id (not Linux): only flushed ranges are ever recorded
@@ -297,7 +297,7 @@ describe("transfer engine against the local hub", () => {
     const temp = join(dir, "model.safetensors.incomplete");
     await writeFile(temp, "");
     await truncate(temp, f.size);
-    await writeState(temp, "0".repeat(64), f.size, [[0, 6 * MiB]]); // written for another version of the file
+    await writeState(temp, { identity: "0".repeat(64), size: f.size, done: [[0, 6 * MiB]] }); // written for another version of the file
     const transfer = createTransfer(fast);
     let resumed = 0;
     await transfer.fetch({
