@@ -21,7 +21,7 @@ export { resolveRoots, consumerEnv, type Roots, type RootOptions, type Env } fro
 export { runDownload, type RunDownloadOptions, type Summary } from "./download/index.ts";
 export { DEFAULT_CONNECTIONS, DEFAULT_FILES, DEFAULT_MODELS } from "./util/index.ts";
 export { createRedactor, redactUrl, type Redactor } from "./util/index.ts";
-export { verifyModels, modelsOnDisk, type VerifyResult, type FileProblem } from "./store/index.ts";
+export { verifyModels, modelsOnDisk, type VerifyModelsOptions, type VerifyResult, type FileProblem } from "./store/index.ts";
 export { openCache, type Cache, type CacheOptions, type CompleteModel, type StoredFile, type ModelOnDisk, type PartialFile } from "./store/index.ts";
 export { consumerSetup, cachesFor, type ConsumerSetup, type SubModelNote } from "./download/index.ts";
 
@@ -56,7 +56,7 @@ export type {
   S3Target, S3Connection, S3Credentials, ParseVolumeOptions, CredentialOptions, Uploader, UploaderOptions,
   UploadContext, ModelOnVolumes, TargetTally,
 } from "./remote/index.ts";
-/** Parse and check `--volume` targets, then upload models complete in a staging store to them. */
+/** The volume fill's functions (parse and check `--volume` targets, upload models complete in a staging store to them), loaded on the first call. */
 export async function volumeFill() {
   const r = await import("./remote/index.ts");
   return {

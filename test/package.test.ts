@@ -32,7 +32,7 @@ const models = selectModels({ ids: ["hf:acme/extra"], all: true }, projects, reg
 const roots = resolveRoots({ root, env: process.env });
 const events = new Set<DownloadEvent["type"]>();
 const summary: Summary = await runDownload({ models, registry, roots, env: process.env, onEvent: (e) => events.add(e.type) });
-const verified = await verifyModels(models, registry, roots);
+const verified = await verifyModels({ models, registry, roots });
 const { env } = await consumerSetup(summary, registry, roots);
 
 // Lock the project's model (a listing, no download), write the lock and read it back.

@@ -1,14 +1,12 @@
-import type { Env } from "../store/index.ts";
 import { runDownload } from "../download/index.ts";
 import { preflight } from "../download/index.ts";
 import { cachesFor, consumerSetup } from "../download/index.ts";
 import { UsageError } from "../errors.ts";
-import type { ByteRate } from "./options.ts";
+import type { ByteRate, CommandContext } from "./options.ts";
 import { interruptible } from "./interrupt.ts";
 import { runOptions } from "./run-options.ts";
 import { loadSelection, usesProjects, type PluginDirs, type Selection } from "../select/index.ts";
-import { createReporter, type Output } from "./reporter.ts";
-import { createRedactor, type Redactor } from "../util/index.ts";
+import { createReporter } from "./reporter.ts";
 import { lockForDownload, pinsOfRun, recordAdded, type LockfileOptions } from "./lockfile-use.ts";
 
 export interface DownloadOptions extends Selection, PluginDirs, LockfileOptions {
@@ -28,7 +26,7 @@ export interface DownloadOptions extends Selection, PluginDirs, LockfileOptions 
   maxRate?: ByteRate;
 }
 
-export async function downloadCommand(options: DownloadOptions, io: Output, env: Env, redactor: Redactor = createRedactor()): Promise<number> {
+export async function downloadCommand(options: DownloadOptions, { io, env, redactor }: CommandContext): Promise<number> {
   const byProject = usesProjects(options);
   if (!byProject && options.ids.length === 0) {
     throw new UsageError("Nothing to download: give model ids (org/name), --project NAME or --all. `download-models list` shows the projects.");
@@ -39,7 +37,7 @@ export async function downloadCommand(options: DownloadOptions, io: Output, env:
   const { registry, models, roots } = await loadSelection({ ...options, env, requireModels: true, requireRoots: true });
   const locked = await lockForDownload(options, models, env);
   // Bad endpoint variables and roots that cannot be written fail here, before any request (exit 2).
-  await preflight(models, registry, roots, env, { write: !options.dryRun });
+  await preflight({ models, registry, roots, env, write: !options.dryRun });
   const mode = options.json ? "json" : options.quiet ? "quiet" : "human";
   // `io` comes from main(), which already hides the run's secrets in every line: the reporter need not again.
   const reporter = createReporter(io, mode, { ...(options.verbose ? { verbose: true } : {}), ...(options.maxRate ? { maxRate: options.maxRate.text } : {}) });

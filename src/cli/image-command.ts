@@ -5,10 +5,9 @@ import { UsageError, DownloadModelsError } from "../errors.ts";
 import { formatBytes, formatSeconds, packageRoot } from "../util/index.ts";
 import { loadSelection, usesProjects, type PluginDirs, type Selection } from "../select/index.ts";
 import { findEntry } from "../lockfile/index.ts";
-import type { Redactor } from "../util/index.ts";
 import { buildImage, runpodReferences, type Compression, type ImageEvent, type ImageOutput, type Platform } from "../image/index.ts";
 import type { Output } from "./reporter.ts";
-import type { ByteRate } from "./options.ts";
+import type { ByteRate, CommandContext } from "./options.ts";
 import { openLock, type LockfileOptions } from "./lockfile-use.ts";
 import { downloadCommand, type DownloadOptions } from "./download-command.ts";
 
@@ -72,7 +71,8 @@ function eventLine(event: ImageEvent): string | undefined {
  * `download-models image`: download what the selection lacks (same flags, lock and --frozen as a download), then
  * build the image of one layer per model and push it (only the blobs the registry lacks) or write an OCI layout.
  */
-export async function imageCommand(options: ImageCommandOptions, io: Output, env: Env, redactor: Redactor, stdin: () => Promise<string> = readStdin): Promise<number> {
+export async function imageCommand(options: ImageCommandOptions, cli: CommandContext, stdin: () => Promise<string> = readStdin): Promise<number> {
+  const { io, env, redactor } = cli;
   if (options.runpodReferences) return printReferences(options, io, env);
   if (Boolean(options.push) === Boolean(options.output)) throw new UsageError("Say where the image goes: --push REGISTRY/REPO:TAG, or --output oci:DIR[:TAG] (an OCI image layout).");
   if (!usesProjects(options) && options.ids.length === 0) throw new UsageError("Nothing to put in the image: give model ids, --project NAME or --all.");
@@ -102,7 +102,7 @@ export async function imageCommand(options: ImageCommandOptions, io: Output, env
       ...pick(options, ["all", "project", "source", "revision", "include", "exclude", "projectsDir", "downloadersDir", "lockfile", "root", "token", "frozen", "concurrency", "connections", "maxRate"]),
       quiet: true,
     };
-    const code = await downloadCommand(download, io, env, redactor);
+    const code = await downloadCommand(download, cli);
     if (code !== 0) {
       io.err("download-models image: the download did not complete; no image was built");
       return code;

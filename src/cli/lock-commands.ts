@@ -1,13 +1,11 @@
 import type { Command } from "commander";
-import type { Env } from "../store/index.ts";
-import type { Redactor } from "../util/index.ts";
-import { jsonOption, lockfileOption, pluginDirOptions, projectOptions, rootOption, tokenOption } from "./options.ts";
-import type { Output } from "./reporter.ts";
+import { jsonOption, lockfileOption, pluginDirOptions, projectOptions, rootOption, tokenOption, type CommandContext } from "./options.ts";
 import { volumeOptions } from "./volume-targets.ts";
 
 // The commands of reproducible volumes: `lock`, `status`, `prune`; declared here so that main.ts only adds them.
 
-export function addLockCommands(program: Command, io: Output, env: Env, redactor: Redactor, setCode: (code: number) => void): void {
+export function addLockCommands(program: Command, cli: CommandContext, setCode: (code: number) => void): void {
+  const { io, env, redactor } = cli;
   const lock = program
     .command("lock")
     .description("resolve the selection (no download) and write models.lock.json: the commit and every file's size and hashes; existing entries are kept, entries no project declares any more are dropped")
@@ -30,7 +28,7 @@ export function addLockCommands(program: Command, io: Output, env: Env, redactor
   pluginDirOptions(lockfileOption(jsonOption(rootOption(status), "print as JSON"))).action(async (_options, cmd: Command) => {
     if (cmd.optsWithGlobals().volume) {
       const { volumeStatusCommand } = await import("./volume-commands.ts");
-      return setCode(await volumeStatusCommand(cmd.optsWithGlobals(), io, env, redactor));
+      return setCode(await volumeStatusCommand(cmd.optsWithGlobals(), cli));
     }
     const { statusCommand } = await import("./status-command.ts");
     setCode(await statusCommand(cmd.optsWithGlobals(), io, env));
@@ -48,7 +46,7 @@ export function addLockCommands(program: Command, io: Output, env: Env, redactor
     const options = cmd.optsWithGlobals();
     if (options.volume) {
       const { volumePruneCommand } = await import("./volume-commands.ts");
-      return setCode(await volumePruneCommand({ ...options, ...(options.olderThan ? { olderThan: parseDuration(options.olderThan) } : {}) }, io, env, redactor));
+      return setCode(await volumePruneCommand({ ...options, ...(options.olderThan ? { olderThan: parseDuration(options.olderThan) } : {}) }, cli));
     }
     setCode(await pruneCommand({ ...options, ...(options.olderThan ? { olderThan: parseDuration(options.olderThan) } : {}) }, io, env));
   });

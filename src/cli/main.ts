@@ -6,7 +6,7 @@ import { DownloadModelsError, UsageError } from "../errors.ts";
 import { createRedactor, type Redactor } from "../util/index.ts";
 import type { Env } from "../store/index.ts";
 import { packageRoot } from "../util/index.ts";
-import { byteRate, jsonOption, lockfileOption, nearCommand, pluginDirOptions, positiveInt, projectOptions, rootOption, tokenOption } from "./options.ts";
+import { byteRate, jsonOption, type CommandContext, lockfileOption, nearCommand, pluginDirOptions, positiveInt, projectOptions, rootOption, tokenOption } from "./options.ts";
 import type { Output } from "./reporter.ts";
 import { addLockCommands } from "./lock-commands.ts";
 import { volumeOptions } from "./volume-targets.ts";
@@ -75,14 +75,15 @@ function downloadProgram(io: Output, redactor: Redactor): Command {
   return program;
 }
 
-function buildProgram(io: Output, env: Env, redactor: Redactor, setCode: (code: number) => void): Command {
+function buildProgram(cli: CommandContext, setCode: (code: number) => void): Command {
+  const { io, env, redactor } = cli;
   const program = downloadProgram(io, redactor).action(async (ids: string[], options) => {
     if (options.volume || options.s3Endpoint || options.s3Profile || options.modelscopeCompat) {
       const { volumeRun } = await import("./volume-run.ts");
-      return setCode(await volumeRun({ ...options, ids }, io, env, redactor));
+      return setCode(await volumeRun({ ...options, ids }, cli));
     }
     const { downloadCommand } = await import("./download-command.ts");
-    setCode(await downloadCommand({ ...options, ids }, io, env, redactor));
+    setCode(await downloadCommand({ ...options, ids }, cli));
   });
 
   const list = program.command("list").description("projects, their models per source, and the deduplicated total; marks what is complete on disk");
@@ -91,7 +92,7 @@ function buildProgram(io: Output, env: Env, redactor: Redactor, setCode: (code: 
   pluginDirOptions(jsonOption(list, "print as JSON")).action(async (_options, cmd: Command) => {
     if (cmd.optsWithGlobals().volume) {
       const { volumeListCommand } = await import("./volume-commands.ts");
-      return setCode(await volumeListCommand(cmd.optsWithGlobals(), io, env, redactor));
+      return setCode(await volumeListCommand(cmd.optsWithGlobals(), cli));
     }
     const { listCommand } = await import("./list-command.ts");
     setCode(await listCommand(cmd.optsWithGlobals(), io, env));
@@ -109,10 +110,10 @@ function buildProgram(io: Output, env: Env, redactor: Redactor, setCode: (code: 
   pluginDirOptions(jsonOption(verify, "print the result as JSON")).action(async (ids: string[], _options, cmd: Command) => {
     if (cmd.optsWithGlobals().volume) {
       const { volumeVerifyCommand } = await import("./volume-commands.ts");
-      return setCode(await volumeVerifyCommand({ ...cmd.optsWithGlobals(), ids }, io, env, redactor));
+      return setCode(await volumeVerifyCommand({ ...cmd.optsWithGlobals(), ids }, cli));
     }
     const { verifyCommand } = await import("./verify-command.ts");
-    setCode(await verifyCommand({ ...cmd.optsWithGlobals(), ids }, io, env, redactor));
+    setCode(await verifyCommand({ ...cmd.optsWithGlobals(), ids }, cli));
   });
 
   const path = program
@@ -188,7 +189,7 @@ function buildProgram(io: Output, env: Env, redactor: Redactor, setCode: (code: 
   tokenOption(rootOption(image, "where the models are downloaded and read from (as for downloads)"), "token for the hub (default: HF_TOKEN / MODELSCOPE_API_TOKEN)", redactor);
   pluginDirOptions(lockfileOption(image)).action(async (ids: string[], _options, cmd: Command) => {
     const { imageCommand } = await import("./image-command.ts");
-    setCode(await imageCommand({ ...cmd.optsWithGlobals(), ...cmd.opts(), ids }, io, env, redactor));
+    setCode(await imageCommand({ ...cmd.optsWithGlobals(), ...cmd.opts(), ids }, cli));
   });
   const serve = program
     .command("serve")
@@ -211,7 +212,7 @@ function buildProgram(io: Output, env: Env, redactor: Redactor, setCode: (code: 
     const { serveCommand } = await import("./serve-command.ts");
     setCode(await serveCommand(cmd.optsWithGlobals(), io, env));
   });
-  addLockCommands(program, io, env, redactor, setCode);
+  addLockCommands(program, cli, setCode);
   return program;
 }
 
@@ -221,7 +222,7 @@ export async function main(argv: string[], rawIo: Output, env: Env = process.env
   // One redactor per invocation: tokens from the environment and from flags are hidden in every line printed.
   const redactor = createRedactor([env.HF_TOKEN, env.HUGGING_FACE_HUB_TOKEN, env.MODELSCOPE_API_TOKEN, env.RUNPOD_S3_SECRET_ACCESS_KEY]);
   const io: Output = { ...rawIo, out: (line) => rawIo.out(redactor.redact(line)), err: (line) => rawIo.err(redactor.redact(line)) };
-  const program = buildProgram(io, env, redactor, (c) => (code = c));
+  const program = buildProgram({ io, env, redactor }, (c) => (code = c));
   const commands = program.commands.map((c) => c.name());
   try {
     // `help` and `help <command>` show help; a bare word that is (nearly) a command name is never a model id.

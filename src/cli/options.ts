@@ -1,7 +1,16 @@
 import { InvalidArgumentError, type Command } from "commander";
+import type { Env } from "../store/index.ts";
 import type { Redactor } from "../util/index.ts";
+import type { Output } from "./reporter.ts";
 
 // Options several commands share, declared once; a command adds the ones it takes.
+
+/** What a command runs with besides its options: where its lines go, the environment, the redactor of tokens. */
+export interface CommandContext {
+  io: Output;
+  env: Env;
+  redactor: Redactor;
+}
 
 /** An integer from 1 to `max` (a sane bound: 99999 connections would only exhaust sockets and memory). */
 export function positiveInt(name: string, max = Number.MAX_SAFE_INTEGER) {

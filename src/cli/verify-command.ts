@@ -1,13 +1,12 @@
-import type { Env } from "../store/index.ts";
 import { consumerEnv } from "../store/index.ts";
 import { runDownload } from "../download/index.ts";
 import { discardProblems, modelsOnDisk, verifyModels, type VerifyResult } from "../store/index.ts";
-import { createRedactor, type Redactor } from "../util/index.ts";
 import { formatBytes, formatSeconds } from "../util/index.ts";
 import { loadSelection, usesProjects, type PluginDirs, type Selection } from "../select/index.ts";
-import { createReporter, type Output } from "./reporter.ts";
+import { createReporter } from "./reporter.ts";
 import { interruptible } from "./interrupt.ts";
 import { runOptions } from "./run-options.ts";
+import type { CommandContext } from "./options.ts";
 
 export interface VerifyOptions extends Selection, PluginDirs {
   root?: string;
@@ -24,15 +23,15 @@ function line(result: VerifyResult): string {
 }
 
 /** `download-models verify`: re-hash what is on the root against the manifests; `--repair` re-downloads only what is bad. */
-export async function verifyCommand(options: VerifyOptions, io: Output, env: Env, redactor: Redactor = createRedactor()): Promise<number> {
+export async function verifyCommand(options: VerifyOptions, { io, env, redactor }: CommandContext): Promise<number> {
   const started = performance.now();
   const selected = await loadSelection({ ...options, env });
   const { registry, roots } = selected;
   // Without ids or projects: every model this tool downloaded under the root.
   const models = usesProjects(options) || options.ids.length ? selected.models : await modelsOnDisk(registry, roots);
-  const results = await verifyModels(models, registry, roots, (r) => {
+  const results = await verifyModels({ models, registry, roots, onResult: (r) => {
     if (!options.json) (r.status === "corrupt" ? io.err : io.out)(line(r));
-  });
+  } });
   const bad = results.filter((r) => r.status === "corrupt");
   const absent = results.filter((r) => r.status === "not-downloaded");
   let repairedOk = true;

@@ -1,14 +1,11 @@
 import { resolve } from "node:path";
 import { formatBytes } from "../util/index.ts";
-import type { Redactor } from "../util/index.ts";
-import type { Env } from "../store/index.ts";
 import { loadSelection, usesProjects, type PluginDirs, type Selection } from "../select/index.ts";
 import type { ModelRequest } from "../types.ts";
 import type { S3Connection } from "../remote/index.ts";
 import { requestOfRecord } from "../remote/index.ts";
 import { listVolumeModels, verifyVolumeModel, type VolumeProblem } from "../remote/index.ts";
 import type { VolumeRecord } from "../remote/index.ts";
-import type { Output } from "./reporter.ts";
 import { volumeSelection, type VolumeCommandOptions } from "./status-command.ts";
 import { findEntry } from "../lockfile/index.ts";
 import { pruneUploads, uploadStateDir } from "../remote/index.ts";
@@ -16,6 +13,7 @@ import { listUploads } from "../remote/index.ts";
 import { fillTargets, stagingDir, type VolumeRunOptions } from "./volume-run.ts";
 import { openTargets, type VolumeFlags } from "./volume-targets.ts";
 import { interruptible } from "./interrupt.ts";
+import type { CommandContext } from "./options.ts";
 
 /** One model a volume holds, from its record (listing only, no bytes read). */
 export interface VolumeEntry {
@@ -45,8 +43,8 @@ const sameRequest = (a: ModelRequest, b: ModelRequest) =>
   a.source === b.source && a.id === b.id && a.revision === b.revision && a.include.join("\0") === b.include.join("\0") && a.exclude.join("\0") === b.exclude.join("\0");
 
 /** `list --volume`: per target, the models it holds grouped by the projects that declared them. */
-export async function volumeListCommand(options: PluginDirs & VolumeFlags & { json?: boolean }, io: Output, env: Env, redactor: Redactor): Promise<number> {
-  const targets = await openTargets(options, env, redactor);
+export async function volumeListCommand(options: PluginDirs & VolumeFlags & { json?: boolean }, { io, env, redactor }: CommandContext): Promise<number> {
+  const targets = await openTargets(options, { env, redactor });
   try {
     const all = await Promise.all(targets.usable.map(async (conn) => ({ target: conn.target.label, models: await volumeInventory(conn) })));
     if (options.json) {
@@ -81,11 +79,11 @@ export interface VolumeVerifyOptions extends Selection, PluginDirs, VolumeFlags 
  * `verify --volume`: list each model's objects (no bytes read) and name every missing or wrong one; without ids,
  * every model recorded on the volume. `--repair` fetches the bad models into staging and sends only what is wrong.
  */
-export async function volumeVerifyCommand(options: VolumeVerifyOptions, io: Output, env: Env, redactor: Redactor): Promise<number> {
+export async function volumeVerifyCommand(options: VolumeVerifyOptions, { io, env, redactor }: CommandContext): Promise<number> {
   const stagingRoot = resolve(options.root ?? stagingDir(env));
   const selected = await loadSelection({ ...options, root: stagingRoot, env });
   const wanted = usesProjects(options) || options.ids.length ? selected.models : undefined;
-  const targets = await openTargets(options, env, redactor);
+  const targets = await openTargets(options, { env, redactor });
   try {
     let bad = targets.failures.length > 0;
     const toRepair = new Map<string, ModelRequest>();
@@ -140,9 +138,9 @@ type VolumeState = "complete" | "other-commit" | "missing";
  * lock pins, missing), whether the lock pins it, and what the volume holds that nothing selected declares. Listing
  * and records only: no object is read.
  */
-export async function volumeStatusCommand(options: VolumeCommandOptions & VolumeFlags, io: Output, env: Env, redactor: Redactor): Promise<number> {
+export async function volumeStatusCommand(options: VolumeCommandOptions & VolumeFlags, { io, env, redactor }: CommandContext): Promise<number> {
   const { selection, lock } = await volumeSelection(options, env);
-  const targets = await openTargets(options, env, redactor);
+  const targets = await openTargets(options, { env, redactor });
   try {
     const rows = await Promise.all(
       targets.usable.map(async (conn) => {
@@ -185,14 +183,14 @@ export async function volumeStatusCommand(options: VolumeCommandOptions & Volume
  * `prune --volume`: multipart uploads left on the volume by killed runs (older than `--older-than`; younger ones
  * may belong to a run still going) hold space until aborted. Without `--yes` they are only listed.
  */
-export async function volumePruneCommand(
-  options: VolumeFlags & { yes?: boolean; olderThan?: number; json?: boolean }, io: Output, env: Env, redactor: Redactor,
-): Promise<number> {
-  return interruptible(io, "stopping the prune; uploads already aborted stay aborted, the rest are kept", (interrupt) => volumePrune(options, io, env, redactor, interrupt.signal));
+export async function volumePruneCommand(options: VolumePruneOptions, cli: CommandContext): Promise<number> {
+  return interruptible(cli.io, "stopping the prune; uploads already aborted stay aborted, the rest are kept", (interrupt) => volumePrune(options, cli, interrupt.signal));
 }
 
-async function volumePrune(options: VolumeFlags & { yes?: boolean; olderThan?: number; json?: boolean }, io: Output, env: Env, redactor: Redactor, signal: AbortSignal): Promise<number> {
-  const targets = await openTargets(options, env, redactor, { signal, onWaiting: (line) => io.err(line) });
+type VolumePruneOptions = VolumeFlags & { yes?: boolean; olderThan?: number; json?: boolean };
+
+async function volumePrune(options: VolumePruneOptions, { io, env, redactor }: CommandContext, signal: AbortSignal): Promise<number> {
+  const targets = await openTargets(options, { env, redactor, signal, onWaiting: (line) => io.err(line) });
   const olderThanMs = options.olderThan ?? 86_400_000;
   try {
     for (const f of targets.failures) io.err(`download-models: ${f.message}`);
@@ -201,7 +199,7 @@ async function volumePrune(options: VolumeFlags & { yes?: boolean; olderThan?: n
         const live = { ...conn, signal };
         if (options.yes) return { target: conn.target.label, keys: await pruneUploads(live, { stateDir: uploadStateDir(env as NodeJS.ProcessEnv), olderThanMs }) };
         const cutoff = Date.now() - olderThanMs;
-        const pending = await listUploads(conn.client, conn.target.bucket, conn.target.prefix, signal);
+        const pending = await listUploads(live);
         return { target: conn.target.label, keys: pending.filter((u) => !u.initiated || u.initiated.getTime() < cutoff).map((u) => u.key) };
       }),
     );

@@ -17,6 +17,7 @@ import { createUploadReporter } from "./upload-reporter.ts";
 import { fillVolumes, type ModelOnVolumes, type TargetTally } from "../remote/index.ts";
 import { interruptible } from "./interrupt.ts";
 import { runOptions } from "./run-options.ts";
+import type { CommandContext } from "./options.ts";
 import { openTargets, type OpenTargets, type VolumeFlags } from "./volume-targets.ts";
 import { readerLines, targetLine } from "./volume-summary.ts";
 
@@ -45,15 +46,15 @@ function checkSelection(options: VolumeRunOptions): void {
  * `download-models … --volume …`: check every target, then fill them (fillVolumes: each model downloaded once into
  * the staging store and sent to every target), and print one line per target and which readers load each model.
  */
-export async function volumeRun(options: VolumeRunOptions, io: Output, env: Env, redactor: Redactor): Promise<number> {
+export async function volumeRun(options: VolumeRunOptions, { io, env, redactor }: CommandContext): Promise<number> {
   checkSelection(options);
   const stagingRoot = resolve(options.root ?? stagingDir(env));
   const { registry, models, roots } = await loadSelection({ ...options, root: stagingRoot, env, requireModels: true, requireRoots: true });
   // The lock, and --frozen's refusal, come before any request: to the hub and to the volumes alike.
   const locked = await lockForDownload(options, models, env);
-  await preflight(models, registry, roots, env, { write: !options.dryRun });
+  await preflight({ models, registry, roots, env, write: !options.dryRun });
   return interruptible(io, "stopping the fill; downloaded files and uploaded parts are kept, the same command resumes", async (interrupt) => {
-    const targets = await openTargets(options, env, redactor, { signal: interrupt.signal, onWaiting: (line) => io.err(line) });
+    const targets = await openTargets(options, { env, redactor, signal: interrupt.signal, onWaiting: (line) => io.err(line) });
     try {
       let summary: Summary | undefined;
       const code = await fillTargets({

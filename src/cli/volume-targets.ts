@@ -28,19 +28,22 @@ export interface OpenTargets {
   close(): void;
 }
 
-/**
- * Parse, authenticate and check every `--volume` before anything else happens. Malformed values and missing
- * credentials throw UsageError (exit 2); unusable targets are returned, and none usable throws the first reason.
- * The SDK is loaded only here: runs without `--volume` never pay for it.
- */
 export interface OpenOptions {
+  env: Env;
+  redactor: Redactor;
   /** Ends the check of the targets at once. */
   signal?: AbortSignal;
   /** A line to print while targets have not answered yet. */
   onWaiting?: (line: string) => void;
 }
 
-export async function openTargets(flags: VolumeFlags, env: Env, redactor: Redactor, open: OpenOptions = {}): Promise<OpenTargets> {
+/**
+ * Parse, authenticate and check every `--volume` before anything else happens. Malformed values and missing
+ * credentials throw UsageError (exit 2); unusable targets are returned, and none usable throws the first reason.
+ * The SDK is loaded only here: runs without `--volume` never pay for it.
+ */
+export async function openTargets(flags: VolumeFlags, open: OpenOptions): Promise<OpenTargets> {
+  const { env, redactor } = open;
   // The SDK warns once per process about Node < 22 on stderr; the CLI prints only its own lines.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
   const { parseVolume, resolveCredentials, connect, disconnect, checkTargets, partPlan } = await import("../remote/index.ts");

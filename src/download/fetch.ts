@@ -5,12 +5,20 @@ import { SiblingFailedError } from "../errors.ts";
 import type { TransferEvent } from "../transfer/index.ts";
 import type { FetchPlan, RunContext } from "./context.ts";
 
+export interface ModelToFetch {
+  plan: FetchPlan;
+  run: RunContext;
+  /** Where the model's bytes and outcome are counted. */
+  result: ModelResult;
+  signal: AbortSignal;
+}
+
 /**
  * Phase 2 of a model: every missing file through the transfer engine's door, then linked where consumers look;
  * reused files are only linked. The first file that fails for good stops the model's other files (the model fails,
  * the run goes on) and is the error reported.
  */
-export async function fetchModel(plan: FetchPlan, run: RunContext, result: ModelResult, signal: AbortSignal): Promise<void> {
+export async function fetchModel({ plan, run, result, signal }: ModelToFetch): Promise<void> {
   const { model, store, snapshot } = plan;
   const abort = new AbortController();
   setMaxListeners(Infinity, abort.signal); // one listener per file in flight

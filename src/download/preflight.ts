@@ -44,11 +44,20 @@ export async function rootProblem(dir: string): Promise<string | undefined> {
   return undefined;
 }
 
+export interface PreflightParams {
+  models: ModelRequest[];
+  registry: Registry;
+  roots: Roots;
+  env: Env;
+  /** The run writes (not a dry run): the roots it writes to are checked too. */
+  write: boolean;
+}
+
 /**
  * Everything that can be known wrong before the first network request: each selected source's settings (endpoint
  * variables) and each root the selection writes to (refused here, not a directory, not writable). Exit 2.
  */
-export async function preflight(models: ModelRequest[], registry: Registry, roots: Roots, env: Env, options: { write: boolean }): Promise<void> {
+export async function preflight({ models, registry, roots, env, write }: PreflightParams): Promise<void> {
   const downloaders = [...new Set(models.map((m) => registry.get(m.source)))];
   const settings = downloaders.map((d) => d.checkEnv?.(env)).filter((p): p is string => Boolean(p));
   if (settings.length > 0) throw new UsageError(settings.join("\n"));
@@ -58,7 +67,7 @@ export async function preflight(models: ModelRequest[], registry: Registry, root
     ...new Set(inCaches.map((m) => layoutOf(registry.get(m.source)))),
   ].map((layout) => rootFor(roots, layout));
   dirs.push(...models.flatMap((m) => (m.localDir ? [m.localDir] : [])));
-  for (const dir of options.write ? new Set(dirs) : []) {
+  for (const dir of write ? new Set(dirs) : []) {
     const problem = await rootProblem(dir);
     if (problem) problems.push(problem);
   }

@@ -98,8 +98,8 @@ async function runModel(model: ModelRequest, run: RunContext): Promise<ModelResu
       return done("planned");
     }
     const fetching = plan;
-    await fetchModel(fetching, run, result, signal);
-    await commitModel(fetching, run, (missing) => fetchModel({ ...fetching, files: missing, reused: new Set() }, run, result, signal));
+    await fetchModel({ plan: fetching, run, result, signal });
+    await commitModel(fetching, run, (missing) => fetchModel({ plan: { ...fetching, files: missing, reused: new Set() }, run, result, signal }));
     // Nothing had to be fetched (a deleted snapshot link, a lost manifest): the files were only linked again.
     run.emit({ type: "model-done", model, result: done(result.downloadedBytes === 0 && fetching.reused.size === fetching.files.length ? "relinked" : "downloaded") });
     return result;

@@ -215,7 +215,7 @@ export async function buildImage(options: BuildImageOptions): Promise<ImageSumma
       }
       let location: string | undefined;
       if (sameHost) {
-        const m = await mountBlob(c, repo, l.digest, baseRef!.repository);
+        const m = await mountBlob(c, { repo, digest: l.digest, from: baseRef!.repository });
         if (m.mounted) {
           record({ title, digest: l.digest, size: l.size, status: "mounted", kind: "base" });
           continue;
@@ -240,7 +240,7 @@ export async function buildImage(options: BuildImageOptions): Promise<ImageSumma
       record({ title: "config", digest: config.digest, size: config.size, status: "sent", kind: "config" });
     }
     // The tag last: it points at an image whose every blob is already there.
-    await putManifest(c, repo, target!.tag ?? digest, MEDIA.manifest, manifestBytes);
+    await putManifest(c, { repo, ref: target!.tag ?? digest, mediaType: MEDIA.manifest, bytes: manifestBytes });
     summary.bytesSent = c.bytesSent;
     return summary;
   } finally {

@@ -14,7 +14,7 @@ export async function blobExists(client: RegistryClient, repo: string, digest: s
 }
 
 /** Cross-repository mount: 201 = mounted; 202 = the registry opened an upload session instead (its Location). */
-export async function mountBlob(client: RegistryClient, repo: string, digest: string, from: string): Promise<{ mounted: true } | { mounted: false; location: string }> {
+export async function mountBlob(client: RegistryClient, { repo, digest, from }: { repo: string; digest: string; from: string }): Promise<{ mounted: true } | { mounted: false; location: string }> {
   const url = client.url(`/v2/${repo}/blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from)}`);
   const res = await client.request("POST", url, { headers: { "content-length": "0" }, body: Buffer.alloc(0), ok: [201, 202], what: `mount of ${digest} from ${from} into ${repo}` });
   await res.body.dump();
@@ -131,7 +131,8 @@ export async function streamBlob(client: RegistryClient, repo: string, digest: s
   return res.body as AsyncIterable<Buffer>;
 }
 
-export async function putManifest(client: RegistryClient, repo: string, ref: string, mediaType: string, bytes: Buffer): Promise<void> {
+/** Store a manifest under `ref` (a tag or its digest); the registry's digest of what it stored is checked. */
+export async function putManifest(client: RegistryClient, { repo, ref, mediaType, bytes }: { repo: string; ref: string; mediaType: string; bytes: Buffer }): Promise<void> {
   const res = await client.request("PUT", client.url(`/v2/${repo}/manifests/${ref}`), {
     headers: { "content-type": mediaType },
     body: bytes,

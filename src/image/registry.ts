@@ -204,7 +204,7 @@ export class RegistryClient {
       const redirect = (method === "GET" || method === "HEAD") && res.statusCode >= 300 && res.statusCode < 400 && res.statusCode !== 304 && location;
       if (!redirect) return { status: res.statusCode, headers: res.headers, url: current, body: res.body };
       await res.body.dump();
-      ({ url: current, headers } = nextHop(url, current, location, headers, hop));
+      ({ url: current, headers } = nextHop({ start: url, current, location, headers, hop }));
     }
   }
 

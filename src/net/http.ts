@@ -11,18 +11,25 @@ export function withoutCredentials(headers: Record<string, string>): Record<stri
   return Object.fromEntries(Object.entries(headers).filter(([k]) => !SENSITIVE.test(k)));
 }
 
+export interface Redirect {
+  /** The URL the request was first sent to: its origin is the one credentials may go to. */
+  start: string;
+  /** The URL that answered with the redirect. */
+  current: string;
+  /** Its `Location` header. */
+  location: string;
+  /** The headers sent to `current`. */
+  headers: Record<string, string>;
+  /** Redirects followed so far. */
+  hop: number;
+}
+
 /**
  * Where a redirect goes, by the rules every request here follows: a relative `Location` is
  * resolved against the current URL; only http(s), at most 10 hops; credentials are dropped once a hop leaves the
  * origin of `start`.
  */
-export function nextHop(
-  start: string,
-  current: string,
-  location: string,
-  headers: Record<string, string>,
-  hop: number,
-): { url: string; headers: Record<string, string> } {
+export function nextHop({ start, current, location, headers, hop }: Redirect): { url: string; headers: Record<string, string> } {
   if (hop >= MAX_REDIRECTS) {
     throw new HubError(`Too many redirects (more than ${MAX_REDIRECTS}) starting at ${redactUrl(start)}`, { url: redactUrl(start) });
   }
@@ -72,7 +79,7 @@ export async function httpRequest(url: string, options: HttpOptions): Promise<Ht
       return { status: res.statusCode, headers: res.headers, url: current, body: res.body };
     }
     await res.body.dump();
-    ({ url: current, headers } = nextHop(url, current, location, headers, hop));
+    ({ url: current, headers } = nextHop({ start: url, current, location, headers, hop }));
   }
 }
 

@@ -8,11 +8,9 @@ import type { ModelRequest } from "../types.ts";
 import type { S3Connection } from "./client.ts";
 import type { UploadContext } from "./upload.ts";
 import { volumeModel, type VolumeManifest } from "./layout.ts";
-import { readRecord } from "./volume-record.ts";
+import { readRecord, recordKeyFor } from "./volume-record.ts";
 import { verifyVolumeModel } from "./volume-read.ts";
 import { uploadModelToTargets, type VolumeModel } from "./model.ts";
-import { recordKeyFor } from "./volume-record.ts";
-import { filtersKey } from "../store/index.ts";
 
 /** What one target got in this run; one summary line each. */
 export interface TargetTally {
@@ -35,16 +33,12 @@ export interface ModelOnVolumes {
   targets: string[];
 }
 
-export function recordKeyOf(prefix: string, model: ModelRequest): string {
-  return recordKeyFor(prefix, model.source, model.id, `${model.revision}${filtersKey(model.include, model.exclude)}`);
-}
-
 /**
  * Is the model already complete on the target: its record says this request (and the same ModelScope copies
  * choice), and one listing shows every object with its size and ETag. Two requests, no download.
  */
 export async function completeOnVolume(conn: S3Connection, model: ModelRequest, copies: boolean): Promise<boolean> {
-  const record = await readRecord(conn, recordKeyOf(conn.target.prefix, model));
+  const record = await readRecord(conn, recordKeyFor(conn.target.prefix, model));
   const m = record?.manifest as Partial<VolumeManifest> | undefined;
   if (!record || !m || m.id !== model.id || m.revision !== model.revision || !isDeepStrictEqual([m.include, m.exclude], [model.include, model.exclude])) return false;
   if (layoutOf({ layout: m.layout }) === "modelscope" && Boolean(m.modelscopeCopies) !== copies) return false;

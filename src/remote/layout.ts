@@ -1,6 +1,6 @@
 import { lstat } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
-import { filtersKey, modelscopeCopyDirs, type CompleteModel } from "../store/index.ts";
+import { modelscopeCopyDirs, type CompleteModel } from "../store/index.ts";
 import type { FileRole } from "../store/index.ts";
 import type { LayoutName, ModelRequest } from "../types.ts";
 import { keyFor } from "./target.ts";
@@ -79,7 +79,7 @@ export async function volumeModel(input: VolumeLayoutInput): Promise<VolumeModel
   return {
     label: `${model.source}:${model.id}@${model.revision}`,
     files,
-    recordKey: recordKeyFor(prefix, model.source, model.id, `${model.revision}${filtersKey(model.include, model.exclude)}`),
+    recordKey: recordKeyFor(prefix, model),
     manifest: volumeManifest,
     listPrefix: dirKey(prefix, stagingRoot, store.modelDir),
     ...(extraPrefixes.length ? { extraPrefixes } : {}),

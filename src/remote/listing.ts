@@ -46,7 +46,7 @@ async function pages(conn: S3Connection, prefix: string, delimiter: string | und
     const cmd = new ListObjectsV2Command({ Bucket: conn.target.bucket, Prefix: prefix, Delimiter: delimiter, ContinuationToken: token });
     let page: ListObjectsV2CommandOutput;
     try {
-      page = await withRetry(() => conn.client.send(cmd, { requestTimeout: 600_000, abortSignal: conn.signal }), options.retry ?? DEFAULT_RETRY, undefined, conn.signal);
+      page = await withRetry(() => conn.client.send(cmd, { requestTimeout: 600_000, abortSignal: conn.signal }), { policy: options.retry ?? DEFAULT_RETRY, signal: conn.signal });
     } catch (error) {
       if (looksLikeListingFault(error)) throw new ListingFault(describeS3Error(error), { cause: error });
       throw error;

@@ -47,7 +47,7 @@ async function listedParts(ctx: UploadContext, key: string, uploadId: string): P
   try {
     for (;;) {
       const cmd = new ListPartsCommand({ Bucket: ctx.conn.target.bucket, Key: key, UploadId: uploadId, PartNumberMarker: marker });
-      const page = await withRetry(() => ctx.conn.client.send(cmd, { abortSignal: ctx.conn.signal }), ctx.retry ?? DEFAULT_RETRY, undefined, ctx.conn.signal);
+      const page = await withRetry(() => ctx.conn.client.send(cmd, { abortSignal: ctx.conn.signal }), { policy: ctx.retry ?? DEFAULT_RETRY, signal: ctx.conn.signal });
       parts.push(...(page.Parts ?? []));
       if (!page.IsTruncated || !page.NextPartNumberMarker || page.NextPartNumberMarker === marker) return parts;
       marker = page.NextPartNumberMarker;
@@ -60,12 +60,12 @@ async function listedParts(ctx: UploadContext, key: string, uploadId: string): P
 
 async function startUpload(ctx: UploadContext, file: UploadInput, partSize: number, source: FileIdentity): Promise<UploadState> {
   const { client, target } = ctx.conn;
-  const created = await withRetry(() => client.send(new CreateMultipartUploadCommand({ Bucket: target.bucket, Key: file.key }), { abortSignal: ctx.conn.signal }), ctx.retry ?? DEFAULT_RETRY, undefined, ctx.conn.signal)
+  const created = await withRetry(() => client.send(new CreateMultipartUploadCommand({ Bucket: target.bucket, Key: file.key }), { abortSignal: ctx.conn.signal }), { policy: ctx.retry ?? DEFAULT_RETRY, signal: ctx.conn.signal })
     .catch((error: unknown) => rethrowFull(ctx, file.key, error));
   if (!created.UploadId) throw new S3UploadError(`CreateMultipartUpload for ${file.key} returned no upload id.`, { target: target.label, key: file.key });
   // Named on the volume before any part goes out: another fill finishing this key must not abort it.
   await ctx.holder?.hold(created.UploadId);
-  const path = statePath(ctx.stateDir, target.endpoint ?? "aws", target.bucket, file.key);
+  const path = statePath({ dir: ctx.stateDir, target, key: file.key });
   const state = new UploadState(path, {
     version: 1, endpoint: target.endpoint ?? "aws", bucket: target.bucket, key: file.key, uploadId: created.UploadId,
     createdAt: new Date().toISOString(), size: file.size, partSize, source, parts: {},
@@ -80,7 +80,7 @@ async function startUpload(ctx: UploadContext, file: UploadInput, partSize: numb
  */
 async function resumeUpload(ctx: UploadContext, file: UploadInput, partSize: number, source: FileIdentity, fh: FileHandle): Promise<UploadState | undefined> {
   const { target } = ctx.conn;
-  const path = statePath(ctx.stateDir, target.endpoint ?? "aws", target.bucket, file.key);
+  const path = statePath({ dir: ctx.stateDir, target, key: file.key });
   await adoptRecord(path);
   await removeCutShortRecords(path);
   const record = await loadRecord(path);
@@ -120,9 +120,7 @@ async function sendPart(ctx: UploadContext, file: UploadInput, state: UploadStat
         const cmd = new UploadPartCommand({ Bucket: target.bucket, Key: file.key, UploadId: state.record.uploadId, PartNumber: n, Body: body, ContentLength: body.length });
         return client.send(cmd, { requestTimeout: transferTimeoutMs(body.length), abortSignal: ctx.conn.signal });
       },
-      ctx.retry ?? DEFAULT_RETRY,
-      retryListener(ctx, file.key),
-      ctx.conn.signal,
+      { policy: ctx.retry ?? DEFAULT_RETRY, onRetry: retryListener(ctx, file.key), signal: ctx.conn.signal },
     ).catch((error: unknown) => rethrowFull(ctx, file.key, error));
     const etag = cleanEtag(out.ETag);
     // A part ETag that is an MD5 but not ours means other bytes arrived; the same part number overwrites.

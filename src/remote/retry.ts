@@ -57,11 +57,18 @@ export const DEFAULT_RETRY: RetryPolicy = { attempts: 5, baseDelayMs: 1000, maxD
 
 export type RetryListener = (attempt: number, delayMs: number, error: unknown) => void;
 
+export interface RetryOptions {
+  policy: RetryPolicy;
+  onRetry?: RetryListener | undefined;
+  /** Ends the waits and the retries at once. */
+  signal?: AbortSignal | undefined;
+}
+
 /**
  * Run `fn` until it succeeds, retrying what isRetryable accepts with the run's one backoff (exponential, jitter,
- * capped); `signal` ends the waits and the retries at once.
+ * capped).
  */
-export async function withRetry<T>(fn: (attempt: number) => Promise<T>, policy: RetryPolicy, onRetry?: RetryListener, signal?: AbortSignal): Promise<T> {
+export async function withRetry<T>(fn: (attempt: number) => Promise<T>, { policy, onRetry, signal }: RetryOptions): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     signal?.throwIfAborted();
     try {

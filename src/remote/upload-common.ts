@@ -82,9 +82,7 @@ export async function headUntilPresent(ctx: UploadContext, key: string, size: nu
     try {
       const head = await withRetry(
         () => client.send(new HeadObjectCommand({ Bucket: target.bucket, Key: key }), { requestTimeout: 600_000, abortSignal: ctx.conn.signal }),
-        ctx.retry ?? DEFAULT_RETRY,
-        retryListener(ctx, key),
-        ctx.conn.signal,
+        { policy: ctx.retry ?? DEFAULT_RETRY, onRetry: retryListener(ctx, key), signal: ctx.conn.signal },
       );
       if (head.ContentLength === size) return cleanEtag(head.ETag);
       last = `it has ${head.ContentLength} bytes instead of ${size}`;

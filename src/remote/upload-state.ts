@@ -5,6 +5,7 @@ import { basename, dirname, join } from "node:path";
 import { AbortMultipartUploadCommand, ListMultipartUploadsCommand, type S3Client } from "@aws-sdk/client-s3";
 import { userCacheDir, writeFileAtomic } from "../util/index.ts";
 import type { S3Connection } from "./client.ts";
+import type { S3Target } from "./target.ts";
 import { isNotFound } from "./retry.ts";
 import { isOrphan, liveUploads } from "./holders.ts";
 
@@ -89,9 +90,17 @@ export async function adoptRecord(path: string): Promise<void> {
   }
 }
 
+export interface UploadOf {
+  /** The folder of upload records. */
+  dir: string;
+  target: Pick<S3Target, "endpoint" | "bucket">;
+  key: string;
+}
+
 /** One record file per (endpoint, bucket, key): the name is a hash, so keys need no escaping. */
-export function statePath(dir: string, endpoint: string, bucket: string, key: string): string {
-  const id = createHash("sha256").update(`${endpoint}\0${bucket}\0${key}`).digest("hex").slice(0, 40);
+export function statePath({ dir, target, key }: UploadOf): string {
+  const endpoint = target.endpoint ?? "aws";
+  const id = createHash("sha256").update(`${endpoint}\0${target.bucket}\0${key}`).digest("hex").slice(0, 40);
   return join(dir, `${id}.json`);
 }
 
@@ -167,13 +176,14 @@ export interface PendingUpload {
   initiated: Date | undefined;
 }
 
-/** Multipart uploads in progress under a prefix (all pages). */
-export async function listUploads(client: S3Client, bucket: string, prefix: string, signal?: AbortSignal): Promise<PendingUpload[]> {
+/** Multipart uploads in progress under a prefix, the target's by default (all pages). */
+export async function listUploads(conn: Pick<S3Connection, "client" | "target" | "signal">, prefix = conn.target.prefix): Promise<PendingUpload[]> {
+  const { client, target, signal } = conn;
   const found: PendingUpload[] = [];
   let keyMarker: string | undefined;
   let uploadIdMarker: string | undefined;
   for (;;) {
-    const page = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }), { abortSignal: signal });
+    const page = await client.send(new ListMultipartUploadsCommand({ Bucket: target.bucket, Prefix: prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }), { abortSignal: signal });
     for (const u of page.Uploads ?? []) if (u.Key && u.UploadId) found.push({ key: u.Key, uploadId: u.UploadId, initiated: u.Initiated });
     if (!page.IsTruncated || (!page.NextKeyMarker && !page.NextUploadIdMarker)) return found;
     keyMarker = page.NextKeyMarker;
@@ -197,7 +207,7 @@ async function abort(client: S3Client, bucket: string, key: string, uploadId: st
  */
 export async function abortStaleUploads(conn: S3Connection, key: string, keep?: string): Promise<number> {
   const { client, target, signal } = conn;
-  const others = (await listUploads(client, target.bucket, key, signal)).filter((u) => u.key === key && u.uploadId !== keep);
+  const others = (await listUploads(conn, key)).filter((u) => u.key === key && u.uploadId !== keep);
   if (others.length === 0) return 0;
   const live = await liveUploads(conn);
   const stale = others.filter((u) => isOrphan(u, live));
@@ -219,13 +229,13 @@ export interface PruneOptions {
 export async function pruneUploads(conn: S3Connection, options: PruneOptions): Promise<string[]> {
   const { client, target, signal } = conn;
   const cutoff = (options.now ?? Date.now()) - (options.olderThanMs ?? 86_400_000);
-  const pending = await listUploads(client, target.bucket, target.prefix, signal);
+  const pending = await listUploads(conn);
   // Old is not enough: a long fill on another machine may still be writing it.
   const live = pending.length ? await liveUploads(conn) : undefined;
   const old = pending.filter((u) => (!u.initiated || u.initiated.getTime() < cutoff) && (!live || !live.held.has(u.uploadId)));
   for (const u of old) {
     await abort(client, target.bucket, u.key, u.uploadId, signal);
-    await rm(statePath(options.stateDir, target.endpoint ?? "aws", target.bucket, u.key), { force: true });
+    await rm(statePath({ dir: options.stateDir, target, key: u.key }), { force: true });
   }
   await dropOrphanRecords(options.stateDir, target, new Set(old.map((u) => u.uploadId)));
   return old.map((u) => u.key);

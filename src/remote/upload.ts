@@ -47,9 +47,7 @@ export async function uploadBytes(ctx: UploadContext, key: string, body: Buffer)
             const cmd = new PutObjectCommand({ Bucket: target.bucket, Key: key, Body: body, ContentLength: body.length });
             return client.send(cmd, { requestTimeout: transferTimeoutMs(body.length), abortSignal: ctx.conn.signal });
           },
-          ctx.retry ?? DEFAULT_RETRY,
-          retryListener(ctx, key),
-          ctx.conn.signal,
+          { policy: ctx.retry ?? DEFAULT_RETRY, onRetry: retryListener(ctx, key), signal: ctx.conn.signal },
         ),
       )
       .catch((error: unknown) => rethrowFull(ctx, key, error));

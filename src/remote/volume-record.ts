@@ -1,4 +1,6 @@
 import { GetObjectCommand } from "@aws-sdk/client-s3";
+import { filtersKey } from "../store/index.ts";
+import type { ModelRequest } from "../types.ts";
 import type { S3Connection } from "./client.ts";
 import type { EtagCheck } from "./events.ts";
 import { DEFAULT_RETRY, isNotFound, withRetry, type RetryPolicy } from "./retry.ts";
@@ -29,9 +31,13 @@ export interface VolumeRecord {
   objects: Record<string, RecordedObject>;
 }
 
-/** `<prefix>.download-models/<source>/<id>/<revision>.json`; the revision is escaped, branch names may hold `/`. */
-export function recordKeyFor(prefix: string, source: string, id: string, revision: string): string {
-  return `${prefix}${RECORD_DIR}${source}/${id}/${encodeURIComponent(revision)}.json`;
+/**
+ * `<prefix>.download-models/<source>/<id>/<revision>[.<filters hash>].json`, the hash named as in the store's
+ * manifests; the revision is escaped, branch names may hold `/`.
+ */
+export function recordKeyFor(prefix: string, model: Pick<ModelRequest, "source" | "id" | "revision" | "include" | "exclude">): string {
+  const revision = `${model.revision}${filtersKey(model.include, model.exclude)}`;
+  return `${prefix}${RECORD_DIR}${model.source}/${model.id}/${encodeURIComponent(revision)}.json`;
 }
 
 function isRecord(value: unknown): value is VolumeRecord {
@@ -42,7 +48,7 @@ function isRecord(value: unknown): value is VolumeRecord {
 /** The record at `key`, undefined when absent or not one of ours. */
 export async function readRecord(conn: S3Connection, key: string, retry: RetryPolicy = DEFAULT_RETRY): Promise<VolumeRecord | undefined> {
   try {
-    const out = await withRetry(() => conn.client.send(new GetObjectCommand({ Bucket: conn.target.bucket, Key: key }), { abortSignal: conn.signal }), retry, undefined, conn.signal);
+    const out = await withRetry(() => conn.client.send(new GetObjectCommand({ Bucket: conn.target.bucket, Key: key }), { abortSignal: conn.signal }), { policy: retry, signal: conn.signal });
     const text = (await out.Body?.transformToString()) ?? "";
     const parsed: unknown = JSON.parse(text);
     return isRecord(parsed) ? parsed : undefined;

@@ -12,13 +12,21 @@ export interface ServeContext {
    * Pull-through: fetch one listed file into the store (verified), then give its stored entry; undefined without
    * pull-through. Throws an UpstreamError when the upstream refuses or is unreachable.
    */
-  fetchFile?(repo: StoredRepo, revision: string, commit: StoredCommit, path: string): Promise<StoredRepo | undefined>;
+  fetchFile?(file: { repo: StoredRepo; revision: string; commit: StoredCommit; path: string }): Promise<StoredRepo | undefined>;
   /** Base of every absolute URL the server emits (pagination links). */
   publicUrl(req: IncomingMessage): string;
   /** Tree listing page size. */
   pageSize: number;
   /** Auth is on: commit-addressed answers are `private` to caches. */
   authenticated: boolean;
+}
+
+/** One request as a protocol handler sees it: `segs` are the path's decoded segments. */
+export interface HubCall {
+  req: IncomingMessage;
+  res: ServerResponse;
+  segs: string[];
+  url: URL;
 }
 
 /** An upstream answer to pass on (pull-through): its status and error code, or 504 when it could not be reached. */
@@ -46,14 +54,23 @@ export function cacheControl(revision: string | undefined, authenticated: boolea
   return revision !== undefined && COMMIT.test(revision) ? `${authenticated ? "private" : "public"}, max-age=31536000, immutable` : "no-cache";
 }
 
+export interface HfErrorAnswer {
+  status: number;
+  /** `X-Error-Code`, e.g. `RepoNotFound`. */
+  code?: string | undefined;
+  message: string;
+  headers?: OutgoingHttpHeaders;
+}
+
 /** The HF error shape: status, `X-Error-Code` (decides the client's exception), message in body and header. */
-export function hfError(res: ServerResponse, status: number, code: string | undefined, message: string, extra: OutgoingHttpHeaders = {}): void {
-  sendJson(res, status, { error: message }, {
+export function hfError(res: ServerResponse, { status, code, message, headers = {} }: HfErrorAnswer): void {
+  const errorHeaders = {
     ...(code ? { "x-error-code": code } : {}),
     "x-error-message": message.replace(/[^\x20-\x7e]/g, "?"),
     "cache-control": "no-store",
-    ...extra,
-  });
+    ...headers,
+  };
+  sendJson(res, { status, body: { error: message }, headers: errorHeaders });
 }
 
 /** Case-insensitive booleans: httpx sends `true`, requests `True`. */

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
 import type { StoredCommit, StoredFile, StoredRepo } from "./store-view.ts";
 import { lfsPointer } from "./store-view.ts";
-import { cacheControl, hfError, queryFlag, readBody, resolveRevision, UpstreamError, validFilePath, validRepoId, type ServeContext } from "./context.ts";
+import { cacheControl, hfError, queryFlag, readBody, resolveRevision, UpstreamError, validFilePath, validRepoId, type HubCall, type ServeContext } from "./context.ts";
 import { sendJson, sendStoredFile } from "./send.ts";
 
 // The HuggingFace protocol subset the clients use: model info, tree, paths-info and resolve. Answers come from the
@@ -100,13 +100,13 @@ async function repoAt(res: ServerResponse, ctx: ServeContext, repoId: string, re
     return undefined;
   }
   if (!repo) {
-    hfError(res, 404, "RepoNotFound", `Repository not found: ${repoId}`);
+    hfError(res, { status: 404, code: "RepoNotFound", message: `Repository not found: ${repoId}` });
     return undefined;
   }
   const sha = resolveRevision(repo, revision, "main");
   const commit = sha ? repo.commits.get(sha) : undefined;
   if (!commit) {
-    hfError(res, 404, "RevisionNotFound", `Invalid rev id: ${revision ?? "main"}`);
+    hfError(res, { status: 404, code: "RevisionNotFound", message: `Invalid rev id: ${revision ?? "main"}` });
     return undefined;
   }
   return { repo, commit };
@@ -114,14 +114,14 @@ async function repoAt(res: ServerResponse, ctx: ServeContext, repoId: string, re
 
 function upstreamFailure(res: ServerResponse, error: unknown): void {
   if (!(error instanceof UpstreamError)) throw error;
-  hfError(res, error.status, error.code, error.message);
+  hfError(res, { status: error.status, code: error.code, message: error.message });
 }
 
-export async function handleHuggingFace(req: IncomingMessage, res: ServerResponse, segs: string[], url: URL, ctx: ServeContext): Promise<boolean> {
+export async function handleHuggingFace({ req, res, segs, url }: HubCall, ctx: ServeContext): Promise<boolean> {
   const method = req.method ?? "GET";
   if (segs[0] === "api" && (segs[1] === "models" || segs[1] === "datasets")) {
     // The store holds models only: every dataset is unknown.
-    if (segs[1] === "datasets") return hfError(res, 404, "RepoNotFound", "Repository not found (this mirror serves models only)"), true;
+    if (segs[1] === "datasets") return hfError(res, { status: 404, code: "RepoNotFound", message: "Repository not found (this mirror serves models only)" }), true;
     const route = await splitRepo(segs.slice(2), ctx, ACTIONS);
     if (!route) return false;
     if (route.action === "") return modelInfoRoute(req, res, route.repoId, undefined, url, ctx);
@@ -131,9 +131,9 @@ export async function handleHuggingFace(req: IncomingMessage, res: ServerRespons
     if (route.action === "paths-info" && method === "POST") return pathsInfoRoute(req, res, route.repoId, route.rest.join("/"), ctx);
     if (route.action === "refs" && method === "GET") return refsRoute(res, route.repoId, ctx);
     // Never advertise Xet: its token route does not exist here.
-    return hfError(res, 404, undefined, `Not found: ${url.pathname}`), true;
+    return hfError(res, { status: 404, message: `Not found: ${url.pathname}` }), true;
   }
-  if (segs[0] === "datasets" && segs.includes("resolve")) return hfError(res, 404, "RepoNotFound", "Repository not found (this mirror serves models only)"), true;
+  if (segs[0] === "datasets" && segs.includes("resolve")) return hfError(res, { status: 404, code: "RepoNotFound", message: "Repository not found (this mirror serves models only)" }), true;
   const route = await splitRepo(segs, ctx, new Set(["resolve"]));
   if (!route || route.action !== "resolve") return false;
   if (method !== "GET" && method !== "HEAD") return false;
@@ -143,10 +143,10 @@ export async function handleHuggingFace(req: IncomingMessage, res: ServerRespons
 }
 
 async function modelInfoRoute(req: IncomingMessage, res: ServerResponse, repoId: string, revision: string | undefined, url: URL, ctx: ServeContext): Promise<true> {
-  if (req.method !== "GET" && req.method !== "HEAD") return hfError(res, 405, undefined, "Method not allowed"), true;
+  if (req.method !== "GET" && req.method !== "HEAD") return hfError(res, { status: 405, message: "Method not allowed" }), true;
   const at = await repoAt(res, ctx, repoId, revision);
   if (!at) return true;
-  sendJson(res, 200, modelInfo(at.repo, at.commit, queryFlag(url.searchParams.get("blobs"))), { "cache-control": cacheControl(revision, ctx.authenticated) });
+  sendJson(res, { status: 200, body: modelInfo(at.repo, at.commit, queryFlag(url.searchParams.get("blobs"))), headers: { "cache-control": cacheControl(revision, ctx.authenticated) } });
   return true;
 }
 
@@ -155,12 +155,12 @@ async function treeRoute(req: IncomingMessage, res: ServerResponse, repoId: stri
   if (!at) return true;
   const commitHeader = { "x-repo-commit": at.commit.commit };
   const prefix = path.replace(/\/+$/, "");
-  if (prefix && !validFilePath(prefix)) return hfError(res, 404, "EntryNotFound", `Invalid path: ${prefix}`, commitHeader), true;
+  if (prefix && !validFilePath(prefix)) return hfError(res, { status: 404, code: "EntryNotFound", message: `Invalid path: ${prefix}`, headers: commitHeader }), true;
   const entries = listTree(at.commit, prefix, queryFlag(url.searchParams.get("recursive")));
   if (prefix && entries.length === 0) {
     // A path naming a file lists nothing; a path naming nothing is "not found" (optional folders are probed so).
-    if (at.commit.files.has(prefix)) return sendJson(res, 200, [], commitHeader), true;
-    return hfError(res, 404, "EntryNotFound", `${prefix} does not exist on ${revision ?? "main"}`, commitHeader), true;
+    if (at.commit.files.has(prefix)) return sendJson(res, { status: 200, body: [], headers: commitHeader }), true;
+    return hfError(res, { status: 404, code: "EntryNotFound", message: `${prefix} does not exist on ${revision ?? "main"}`, headers: commitHeader }), true;
   }
   const expand = queryFlag(url.searchParams.get("expand"));
   const cursor = Math.max(0, Number.parseInt(url.searchParams.get("cursor") ?? "0", 10) || 0);
@@ -172,13 +172,13 @@ async function treeRoute(req: IncomingMessage, res: ServerResponse, repoId: stri
     next.searchParams.set("cursor", String(cursor + ctx.pageSize));
     headers.link = `<${next.href}>; rel="next"`;
   }
-  sendJson(res, 200, page.map((e) => (e.file ? treeFile(e.file, at.commit, expand) : treeDir(e.path, at.commit, expand))), headers);
+  sendJson(res, { status: 200, body: page.map((e) => (e.file ? treeFile(e.file, at.commit, expand) : treeDir(e.path, at.commit, expand))), headers });
   return true;
 }
 
 async function pathsInfoRoute(req: IncomingMessage, res: ServerResponse, repoId: string, revision: string, ctx: ServeContext): Promise<true> {
   const body = await readBody(req, POST_LIMIT);
-  if (body === undefined) return hfError(res, 413, undefined, `Request body larger than ${POST_LIMIT} bytes`), true;
+  if (body === undefined) return hfError(res, { status: 413, message: `Request body larger than ${POST_LIMIT} bytes` }), true;
   let paths: string[] = [];
   let expand = false;
   const text = body.toString("utf8");
@@ -188,7 +188,7 @@ async function pathsInfoRoute(req: IncomingMessage, res: ServerResponse, repoId:
       paths = Array.isArray(data.paths) ? data.paths.filter((p): p is string => typeof p === "string") : [];
       expand = data.expand === true;
     } catch {
-      return hfError(res, 400, undefined, "paths-info: the body is not valid JSON"), true;
+      return hfError(res, { status: 400, message: "paths-info: the body is not valid JSON" }), true;
     }
   } else {
     const form = new URLSearchParams(text);
@@ -200,19 +200,17 @@ async function pathsInfoRoute(req: IncomingMessage, res: ServerResponse, repoId:
   const all = listTree(at.commit, "", true);
   const wanted = new Set(paths.map((p) => p.replace(/\/+$/, "")));
   const found = all.filter((e) => wanted.has(e.path));
-  sendJson(res, 200, found.map((e) => (e.file ? treeFile(e.file, at.commit, expand) : treeDir(e.path, at.commit, expand))), {
-    "x-repo-commit": at.commit.commit,
-    "cache-control": cacheControl(revision, ctx.authenticated),
-  });
+  const entries = found.map((e) => (e.file ? treeFile(e.file, at.commit, expand) : treeDir(e.path, at.commit, expand)));
+  sendJson(res, { status: 200, body: entries, headers: { "x-repo-commit": at.commit.commit, "cache-control": cacheControl(revision, ctx.authenticated) } });
   return true;
 }
 
 async function refsRoute(res: ServerResponse, repoId: string, ctx: ServeContext): Promise<true> {
   const repo = validRepoId(repoId) ? await ctx.repo("huggingface", repoId).catch(() => undefined) : undefined;
-  if (!repo) return hfError(res, 404, "RepoNotFound", `Repository not found: ${repoId}`), true;
+  if (!repo) return hfError(res, { status: 404, code: "RepoNotFound", message: `Repository not found: ${repoId}` }), true;
   // The cache does not record branch vs tag: every ref is listed as a branch.
   const branches = [...repo.refs].filter(([name]) => !name.startsWith("refs/")).map(([name, c]) => ({ name, ref: `refs/heads/${name}`, targetCommit: c }));
-  sendJson(res, 200, { branches, tags: [], converts: [] }, { "cache-control": "no-cache" });
+  sendJson(res, { status: 200, body: { branches, tags: [], converts: [] }, headers: { "cache-control": "no-cache" } });
   return true;
 }
 
@@ -220,9 +218,9 @@ async function resolveRoute(req: IncomingMessage, res: ServerResponse, repoId: s
   const at = await repoAt(res, ctx, repoId, revision);
   if (!at) return;
   const commitHeader = { "x-repo-commit": at.commit.commit };
-  if (!validFilePath(path)) return hfError(res, 404, "EntryNotFound", `Entry not found: invalid path`, commitHeader);
+  if (!validFilePath(path)) return hfError(res, { status: 404, code: "EntryNotFound", message: `Entry not found: invalid path`, headers: commitHeader });
   let file = at.commit.files.get(path);
-  if (!file) return hfError(res, 404, "EntryNotFound", `${path} does not exist at ${at.commit.commit}`, commitHeader);
+  if (!file) return hfError(res, { status: 404, code: "EntryNotFound", message: `${path} does not exist at ${at.commit.commit}`, headers: commitHeader });
   const headers = (f: StoredFile): OutgoingHttpHeaders => ({
     ...commitHeader,
     etag: `"${f.etag ?? f.gitOid}"`,
@@ -236,14 +234,14 @@ async function resolveRoute(req: IncomingMessage, res: ServerResponse, repoId: s
   }
   if (!file.disk && ctx.fetchFile) {
     try {
-      const repo = await ctx.fetchFile(at.repo, revision ?? "main", at.commit, path);
+      const repo = await ctx.fetchFile({ repo: at.repo, revision: revision ?? "main", commit: at.commit, path });
       file = repo?.commits.get(at.commit.commit)?.files.get(path) ?? file;
     } catch (error) {
       return upstreamFailure(res, error);
     }
   }
   // Listed but not stored: no X-Repo-Commit, so the client does not record the file as absent from the commit.
-  const notMirrored = () => hfError(res, 404, "EntryNotFound", `${path} is not mirrored here`);
+  const notMirrored = () => hfError(res, { status: 404, code: "EntryNotFound", message: `${path} is not mirrored here` });
   if (!file.disk) return notMirrored();
-  await sendStoredFile(req, res, { disk: file.disk, size: file.size }, headers(file), notMirrored);
+  await sendStoredFile(req, res, { file: { disk: file.disk, size: file.size }, headers: headers(file), onGone: notMirrored });
 }

@@ -156,8 +156,8 @@ export async function startMirror(options: MirrorOptions): Promise<Mirror> {
     publicUrl: (req) => options.publicUrl ?? `http://${req.headers.host ?? "127.0.0.1"}`,
     ...(pull
       ? {
-          async fetchFile(repo, revision, commit, path) {
-            await pull.fetch(repo.kind, repo.id, revision, commit.commit, path);
+          async fetchFile({ repo, revision, commit, path }) {
+            await pull.fetch({ kind: repo.kind, id: repo.id, revision, commit: commit.commit, path });
             return storedRepo(repo.kind, repo.id, true);
           },
         }
@@ -167,11 +167,11 @@ export async function startMirror(options: MirrorOptions): Promise<Mirror> {
   const handle = async (req: IncomingMessage, res: ServerResponse, requestId: string) => {
     res.setHeader("x-request-id", requestId);
     const rawUrl = req.url ?? "/";
-    if (rawUrl.length > MAX_URL) return hfError(res, 414, undefined, "Request URL too long");
+    if (rawUrl.length > MAX_URL) return hfError(res, { status: 414, message: "Request URL too long" });
     if (tokens.length > 0) {
       const given = presentedToken(req);
       if (!given || !tokens.some((t) => timingSafeEqual(t, digest(given)))) {
-        return hfError(res, 401, undefined, "Invalid credentials in Authorization header");
+        return hfError(res, { status: 401, message: "Invalid credentials in Authorization header" });
       }
     }
     let url: URL;
@@ -181,15 +181,16 @@ export async function startMirror(options: MirrorOptions): Promise<Mirror> {
       // Each segment decoded once: an encoded `/` stays inside its segment; paths are looked up, never joined.
       segs = url.pathname.split("/").slice(1).map((s) => decodeURIComponent(s));
     } catch {
-      return hfError(res, 400, undefined, "Malformed request URL");
+      return hfError(res, { status: 400, message: "Malformed request URL" });
     }
     if (segs.at(-1) === "" && segs.length > 1) segs.pop();
     if (req.method === "OPTIONS" || !["GET", "HEAD", "POST"].includes(req.method ?? "")) {
-      return hfError(res, 405, undefined, "This mirror is read-only", { allow: "GET, HEAD, POST" });
+      return hfError(res, { status: 405, message: "This mirror is read-only", headers: { allow: "GET, HEAD, POST" } });
     }
-    if (await handleModelScope(req, res, segs, url, ctx)) return;
-    if (await handleHuggingFace(req, res, segs, url, ctx)) return;
-    hfError(res, 404, undefined, `Not found: ${url.pathname}`);
+    const call = { req, res, segs, url };
+    if (await handleModelScope(call, ctx)) return;
+    if (await handleHuggingFace(call, ctx)) return;
+    hfError(res, { status: 404, message: `Not found: ${url.pathname}` });
   };
 
   const perIp = new Map<string, number>();
@@ -209,7 +210,7 @@ export async function startMirror(options: MirrorOptions): Promise<Mirror> {
     });
     handle(req, res, id).catch((error: unknown) => {
       emit({ type: "error", message: `${req.method} ${(req.url ?? "").slice(0, 300)}: ${(error as Error)?.message ?? String(error)}` });
-      if (!res.headersSent) hfError(res, 500, undefined, "Internal error");
+      if (!res.headersSent) hfError(res, { status: 500, message: "Internal error" });
       else res.destroy();
     });
   });

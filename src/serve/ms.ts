@@ -1,20 +1,18 @@
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { StoredCommit, StoredRepo } from "./store-view.ts";
-import { cacheControl, UpstreamError, validFilePath, validRepoId, type ServeContext } from "./context.ts";
+import { cacheControl, UpstreamError, validFilePath, validRepoId, type HubCall, type ServeContext } from "./context.ts";
 import { sendJson, sendStoredFile } from "./send.ts";
 
 // The ModelScope protocol subset: model info (the existence probe), revisions, the file listing with per-file
 // revision and sha256, and file bytes with exact Range. One revision per stored model (ModelScope's cache holds one).
 
 const ok = (res: ServerResponse, data: unknown, headers: Record<string, string> = {}) =>
-  sendJson(res, 200, { Code: 200, Data: data, Message: "success", RequestId: randomUUID(), Success: true }, headers);
+  sendJson(res, { status: 200, body: { Code: 200, Data: data, Message: "success", RequestId: randomUUID(), Success: true }, headers });
 
 function msError(res: ServerResponse, status: number, message: string): void {
-  sendJson(res, status, { Code: status === 404 ? 10010205001 : status, Data: null, Message: message, RequestId: randomUUID(), Success: false }, {
-    "x-error-message": message.replace(/[^\x20-\x7e]/g, "?"),
-    "cache-control": "no-store",
-  });
+  const body = { Code: status === 404 ? 10010205001 : status, Data: null, Message: message, RequestId: randomUUID(), Success: false };
+  sendJson(res, { status, body, headers: { "x-error-message": message.replace(/[^\x20-\x7e]/g, "?"), "cache-control": "no-store" } });
 }
 
 /** Version-like names are tags (legacy clients without a revision pick the newest tag), the rest branches. */
@@ -30,7 +28,7 @@ function revisionOf(repo: StoredRepo, revision: string | null): { name: string; 
   return undefined;
 }
 
-export async function handleModelScope(req: IncomingMessage, res: ServerResponse, segs: string[], url: URL, ctx: ServeContext): Promise<boolean> {
+export async function handleModelScope({ req, res, segs, url }: HubCall, ctx: ServeContext): Promise<boolean> {
   if (segs[0] !== "api" || segs[1] !== "v1") return false;
   if (segs[2] === "datasets") return msError(res, 404, "Datasets are not served by this mirror"), true;
   if (segs[2] !== "models" || segs.length < 5) return false;
@@ -96,7 +94,7 @@ export async function handleModelScope(req: IncomingMessage, res: ServerResponse
   if (!file) return msError(res, 404, `File ${path} is not in ${id}@${at.name}`), true;
   if (!file.disk && ctx.fetchFile) {
     try {
-      file = (await ctx.fetchFile(repo, at.name, at.commit, path))?.commits.get(at.commit.commit)?.files.get(path) ?? file;
+      file = (await ctx.fetchFile({ repo, revision: at.name, commit: at.commit, path }))?.commits.get(at.commit.commit)?.files.get(path) ?? file;
     } catch (error) {
       if (!(error instanceof UpstreamError)) throw error;
       return msError(res, error.status, error.message), true;
@@ -104,6 +102,6 @@ export async function handleModelScope(req: IncomingMessage, res: ServerResponse
   }
   const notMirrored = () => msError(res, 404, `${path} of ${id} is not mirrored here`);
   if (!file.disk) return notMirrored(), true;
-  await sendStoredFile(req, res, { disk: file.disk, size: file.size }, { "cache-control": cacheControl(undefined, ctx.authenticated) }, notMirrored);
+  await sendStoredFile(req, res, { file: { disk: file.disk, size: file.size }, headers: { "cache-control": cacheControl(undefined, ctx.authenticated) }, onGone: notMirrored });
   return true;
 }

@@ -35,12 +35,21 @@ const REF_TTL_MS = 60_000;
 const SOURCE: Record<HubKind, string> = { huggingface: "huggingface", modelscope: "modelscope" };
 const DEFAULT_REVISION: Record<HubKind, string> = { huggingface: "main", modelscope: "master" };
 
+/** One file of an upstream repo: `revision` as the client named it, `commit` the one it was told (X-Repo-Commit). */
+export interface UpstreamFile {
+  kind: HubKind;
+  id: string;
+  revision: string;
+  commit: string;
+  path: string;
+}
+
 export interface PullThrough {
   enabled(kind: HubKind, id: string): boolean;
   /** The commit and whole listing a revision names upstream (cached for a minute). */
   snapshot(kind: HubKind, id: string, revision: string | undefined): Promise<{ revision: string; commit: StoredCommit; createdAt?: number }>;
   /** Download one listed file into the store; resolves once it is verified and committed. */
-  fetch(kind: HubKind, id: string, revision: string, commit: string, path: string): Promise<void>;
+  fetch(file: UpstreamFile): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -123,7 +132,7 @@ export function createPullThrough(options: PullOptions): PullThrough {
       };
     },
 
-    fetch(kind, id, revision, commit, path) {
+    fetch({ kind, id, revision, commit, path }) {
       const key = `${kind}:${id}:${commit}:${path}`;
       let running = fetches.get(key);
       if (running) return running;

@@ -5,7 +5,13 @@ import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:
 /** Read size per chunk: big reads keep the per-chunk cost (one read, one socket write) small against the bytes. */
 const CHUNK = 512 * 1024;
 
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: OutgoingHttpHeaders = {}): void {
+export interface JsonAnswer {
+  status: number;
+  body: unknown;
+  headers?: OutgoingHttpHeaders;
+}
+
+export function sendJson(res: ServerResponse, { status, body, headers = {} }: JsonAnswer): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text), ...headers });
   res.end(res.req.method === "HEAD" ? undefined : text);
@@ -35,18 +41,19 @@ export function parseRange(header: string | undefined, size: number): ByteRange 
   return { start, end };
 }
 
+export interface StoredFileAnswer {
+  file: { disk: string; size: number };
+  headers: OutgoingHttpHeaders;
+  /** Answers instead when the file is gone or changed on disk since the store was read. */
+  onGone: () => void;
+}
+
 /**
  * Stream a stored file (whole or one range) with backpressure: 200/206/416 and the caller's headers on every one.
  * Opened without following a final symlink, and checked to still be a regular file of the listed size, so a file
  * swapped after the store was read is refused rather than served. Returns the body bytes sent (for the access log).
  */
-export async function sendStoredFile(
-  req: IncomingMessage,
-  res: ServerResponse,
-  file: { disk: string; size: number },
-  headers: OutgoingHttpHeaders,
-  onGone: () => void,
-): Promise<number> {
+export async function sendStoredFile(req: IncomingMessage, res: ServerResponse, { file, headers, onGone }: StoredFileAnswer): Promise<number> {
   const range = parseRange(req.headers["if-range"] && req.headers["if-range"] !== headers.etag ? undefined : req.headers.range, file.size);
   const base = { ...headers, "accept-ranges": "bytes", "content-type": "application/octet-stream" };
   if (range === "unsatisfiable") {

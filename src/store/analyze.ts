@@ -64,16 +64,18 @@ function servingPaths(model: ModelOnRoot, kept: readonly ModelRequest[]): Set<st
   return paths;
 }
 
-/**
- * What of one model on the roots no kept request needs. `kept` are the selected requests and lock entries of this
- * model; `lockedCommits` the commits its lock entries pin.
- */
-export async function analyzeModel(
-  model: ModelOnRoot,
-  kept: readonly ModelRequest[],
-  lockedCommits: readonly string[],
-  limit: LimitFunction,
-): Promise<ModelAnalysis> {
+export interface ModelToAnalyze {
+  model: ModelOnRoot;
+  /** The selected requests and lock entries of this model. */
+  kept: readonly ModelRequest[];
+  /** The commits its lock entries pin. */
+  lockedCommits: readonly string[];
+  /** Bounds the stat calls of the walk. */
+  limit: LimitFunction;
+}
+
+/** What of one model on the roots no kept request needs. */
+export async function analyzeModel({ model, kept, lockedCommits, limit }: ModelToAnalyze): Promise<ModelAnalysis> {
   const ref = modelRef(model, false);
   const bytes = await treeBytes(model.store.modelDir, limit);
   const manifests = await manifestsIn(model.store.manifestDir);

@@ -115,7 +115,7 @@ const requestOfManifest = (m: Manifest): ModelRequest => ({ source: m.source, id
 export function openCache(options: CacheOptions): Cache {
   const { registry, roots } = options;
   const disk = options.disk ?? createDisk();
-  const store = (model: ModelRequest) => openStore(registry.get(model.source), model, roots, disk);
+  const store = (model: ModelRequest) => openStore({ downloader: registry.get(model.source), model, roots, disk });
 
   async function completeModel(model: ModelRequest): Promise<CompleteModel | undefined> {
     const s = store(model);
@@ -162,7 +162,8 @@ export function openCache(options: CacheOptions): Cache {
         if (layout === "plain" && manifestFiles.length === 0 && partials.length === 0) continue; // a folder of anything
         let s: ModelStore;
         try {
-          s = openStore(registry.get(source), { source, id: manifests[0]?.id ?? folder.id, revision: manifests[0]?.revision ?? "main", include: [], exclude: [], projects: [] }, roots, disk);
+          const model = { source, id: manifests[0]?.id ?? folder.id, revision: manifests[0]?.revision ?? "main", include: [], exclude: [], projects: [] };
+          s = openStore({ downloader: registry.get(source), model, roots, disk });
         } catch {
           continue; // a folder no valid id names (nothing this tool could have written)
         }

@@ -10,4 +10,4 @@ export { type Manifest, filtersKey, findComplete, manifestPath, writeManifest } 
 export { type ApplyOptions, type PruneItem, type PruneKind, type PruneOptions, type PrunePlan, type SkippedModel, applyPrune, formatPlan, planPrune } from "./prune.ts";
 export { type Env, type RootOptions, type Roots, consumerEnv, resolveRoots, rootFor } from "./roots.ts";
 export { type ModelState, type ModelStatus as StoredModelStatus, type RootUsage, type StatusOptions, type UndeclaredItem, type VolumeStatus, formatStatus, volumeStatus } from "./status.ts";
-export { type FileProblem, type VerifyResult, discardProblems, modelsOnDisk, verifyModels } from "./verify-models.ts";
+export { type FileProblem, type VerifyModelsOptions, type VerifyResult, discardProblems, modelsOnDisk, verifyModels } from "./verify-models.ts";

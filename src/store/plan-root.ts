@@ -45,7 +45,7 @@ export async function analyzeRoot(o: RootSelection, limit: LimitFunction, cache:
   const analyses: ModelAnalysis[] = [];
   for (const model of onRoot) {
     const key = modelKey(model);
-    analyses.push(await analyzeModel(model, kept.get(key) ?? [], locked.get(key) ?? [], limit));
+    analyses.push(await analyzeModel({ model, kept: kept.get(key) ?? [], lockedCommits: locked.get(key) ?? [], limit }));
   }
   const foreign = onDisk.filter((m) => !m.ours && !keptDirs.has(m.dir));
   const recorded = mine.some((m) => m.manifestFiles.length > 0 || m.partials.some((p) => p.paths.some((x) => x !== p.temp)));

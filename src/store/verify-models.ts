@@ -21,16 +21,19 @@ export interface VerifyResult {
   problems: FileProblem[];
 }
 
+export interface VerifyModelsOptions {
+  models: ModelRequest[];
+  registry: Registry;
+  roots: Roots;
+  /** Told each model's result as soon as it is known. */
+  onResult?: (r: VerifyResult) => void;
+}
+
 /**
  * Re-hash what the manifests say is on disk (sha256, git sha1, or at least the size) and list every missing or
  * corrupt file. Reads local files only.
  */
-export async function verifyModels(
-  models: ModelRequest[],
-  registry: Registry,
-  roots: Roots,
-  onResult?: (r: VerifyResult) => void,
-): Promise<VerifyResult[]> {
+export async function verifyModels({ models, registry, roots, onResult }: VerifyModelsOptions): Promise<VerifyResult[]> {
   const hashing = pLimit(4);
   const cache = openCache({ registry, roots });
   const results: VerifyResult[] = [];

@@ -36,7 +36,7 @@ export async function streamRequest(url: string, options: StreamOptions): Promis
     const response = await once(current, headers, options);
     const location = response.headers.location;
     if (response.status < 300 || response.status >= 400 || response.status === 304 || typeof location !== "string") return response;
-    ({ url: current, headers } = nextHop(url, current, location, headers, hop));
+    ({ url: current, headers } = nextHop({ start: url, current, location, headers, hop }));
   }
 }
 

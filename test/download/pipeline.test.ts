@@ -61,12 +61,12 @@ describe("a model's three phases, each on its own", () => {
       expect(plan.reused.size).toBe(0);
       expect(h.requests.filter((q) => q.path.includes("/resolve/") || q.server === "cdn")).toHaveLength(0); // planning downloads nothing
 
-      await fetchModel(plan, run, emptyResult(), signal);
+      await fetchModel({ plan, run, result: emptyResult(), signal });
       const snap = join(root, "huggingface", "hub", "models--acme--phases", "snapshots", r.refs.main!);
       expect(await readFile(join(snap, "config.json"), "utf8")).toBe('{"a":1}\n');
       expect(await findComplete(plan.store, model)).toBeUndefined(); // no manifest yet: not complete
 
-      await commitModel(plan, run, (missing) => fetchModel({ ...plan, files: missing, reused: new Set() }, run, emptyResult(), signal));
+      await commitModel(plan, run, (missing) => fetchModel({ plan: { ...plan, files: missing, reused: new Set() }, run, result: emptyResult(), signal }));
       await plan.hold?.release();
       expect((await findComplete(plan.store, model))?.commit).toBe(r.refs.main);
       const again = await planModel(model, run, signal);
@@ -86,14 +86,14 @@ describe("a model's three phases, each on its own", () => {
     try {
       const plan = await planModel(model, run, signal);
       if (plan.kind !== "fetch") throw new Error("expected a fetch plan");
-      await fetchModel(plan, run, emptyResult(), signal);
+      await fetchModel({ plan, run, result: emptyResult(), signal });
       // What a prune that ignores the model's lease did to the user: the blob goes between its link and the manifest.
       const weights = plan.files.find((f) => f.path === "model.safetensors")!;
       await rm(plan.store.blobPath(weights));
       const refetched: string[] = [];
       await commitModel(plan, run, async (missing) => {
         refetched.push(...missing.map((f) => f.path));
-        await fetchModel({ ...plan, files: missing, reused: new Set() }, run, emptyResult(), signal);
+        await fetchModel({ plan: { ...plan, files: missing, reused: new Set() }, run, result: emptyResult(), signal });
       });
       await plan.hold?.release();
       expect(refetched).toEqual(["model.safetensors"]);
@@ -105,7 +105,7 @@ describe("a model's three phases, each on its own", () => {
       if (again.kind !== "fetch") throw new Error("expected a fetch plan");
       await rm(again.store.blobPath(weights));
       const failing = commitModel(again, run, async (missing) => {
-        await fetchModel({ ...again, files: missing, reused: new Set() }, run, emptyResult(), signal);
+        await fetchModel({ plan: { ...again, files: missing, reused: new Set() }, run, result: emptyResult(), signal });
         await rm(again.store.blobPath(weights));
       });
       await expect(failing).rejects.toThrow(/model\.safetensors of acme\/phases@[0-9a-f]{40} .*went missing from disk/);

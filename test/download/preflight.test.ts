@@ -18,7 +18,7 @@ describe("preflight: what is wrong is said before any request", () => {
     expect(await rootProblem(file)).toBe(`${file} is not a directory (a file stands where a folder is needed)`);
     expect(await rootProblem(join(file, "models", "hub"))).toBe(`${file} is not a directory (a file stands where a folder is needed)`);
     const roots = resolveRoots({ root: file, env: {} });
-    const err = await preflight([hfModel("acme/x")], registry, roots, {}, { write: true }).catch((e: unknown) => e);
+    const err = await preflight({ models: [hfModel("acme/x")], registry, roots, env: {}, write: true }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RootError);
     expect((err as RootError).exitCode).toBe(2);
     expect((err as Error).message).toContain(file);
@@ -27,7 +27,7 @@ describe("preflight: what is wrong is said before any request", () => {
   it("a root that does not exist yet but can be created is fine, and nothing is created to find out", async () => {
     const dir = await tempDir();
     expect(await rootProblem(join(dir, "new", "deeper"))).toBeUndefined();
-    await expect(preflight([hfModel("acme/x"), msModel("iic/y")], registry, resolveRoots({ root: join(dir, "new"), env: {} }), {}, { write: true })).resolves.toBeUndefined();
+    await expect(preflight({ models: [hfModel("acme/x"), msModel("iic/y")], registry, roots: resolveRoots({ root: join(dir, "new"), env: {} }), env: {}, write: true })).resolves.toBeUndefined();
     await expect(mkdir(join(dir, "new"))).resolves.toBeUndefined(); // it was not created by the check
   });
 
@@ -45,13 +45,13 @@ describe("preflight: what is wrong is said before any request", () => {
 
   it("endpoint variables that are not URLs are refused naming the variable", async () => {
     const roots = resolveRoots({ root: await tempDir(), env: {} });
-    const hf = await preflight([hfModel("acme/x")], registry, roots, { HF_ENDPOINT: "not a url" }, { write: true }).catch((e: unknown) => e);
+    const hf = await preflight({ models: [hfModel("acme/x")], registry, roots, env: { HF_ENDPOINT: "not a url" }, write: true }).catch((e: unknown) => e);
     expect(hf).toBeInstanceOf(UsageError);
     expect((hf as Error).message).toMatch(/^HF_ENDPOINT="not a url" is not a URL/);
-    const ms = await preflight([msModel("iic/x")], registry, roots, { MODELSCOPE_ENDPOINT: "ftp://mirror" }, { write: true }).catch((e: unknown) => e);
+    const ms = await preflight({ models: [msModel("iic/x")], registry, roots, env: { MODELSCOPE_ENDPOINT: "ftp://mirror" }, write: true }).catch((e: unknown) => e);
     expect((ms as Error).message).toMatch(/MODELSCOPE_ENDPOINT must be an http:\/\/ or https:\/\/ URL/);
     // only the sources the selection uses are checked
-    await expect(preflight([msModel("iic/x")], registry, roots, { HF_ENDPOINT: "not a url" }, { write: true })).resolves.toBeUndefined();
+    await expect(preflight({ models: [msModel("iic/x")], registry, roots, env: { HF_ENDPOINT: "not a url" }, write: true })).resolves.toBeUndefined();
     await writeFile(join(roots.plain, "x"), "").catch(() => {});
   });
 });

@@ -53,6 +53,6 @@ export async function leavePartial(repos: HubRepo[], root: string, model: ModelR
 /** Bytes recorded for resume in the temp file of `path` of the model's current listing. */
 export async function recordedBytes(h: LocalHub, root: string, model: ModelRequest, path: string): Promise<number> {
   const file = (await resolveNow(h, model)).files.find((f) => f.path === path)!;
-  return partialBytes(openStore(registry.get(model.source), model, rootsOf(root)).tempPath(file), file.size);
+  return partialBytes(openStore({ downloader: registry.get(model.source), model, roots: rootsOf(root) }).tempPath(file), file.size);
 }
 

@@ -12,6 +12,7 @@ import { tempDir } from "../helpers/tmp.ts";
 
 const COMMIT = "a".repeat(40);
 const HF = "models/huggingface/hub/models--org--tiny/";
+const TINY = { source: "huggingface", id: "org/tiny", revision: "main", include: [], exclude: [] };
 
 /** An HF-shaped model: weights (multipart at 1 MiB parts), config, tree listing, then the ref. */
 async function hfModel(dir: string, manifest: unknown = { projects: ["tts"] }): Promise<VolumeModel> {
@@ -21,7 +22,7 @@ async function hfModel(dir: string, manifest: unknown = { projects: ["tts"] }): 
   const ref = await dataFile(dir, "ref", 40, "ref");
   return {
     label: "huggingface:org/tiny@main",
-    recordKey: recordKeyFor("models/", "huggingface", "org/tiny", "main"),
+    recordKey: recordKeyFor("models/", TINY),
     manifest,
     files: [
       { ...weights, key: `${HF}snapshots/${COMMIT}/model.safetensors`, sha256: weights.sha256 },
@@ -97,8 +98,8 @@ describe("uploadModel", () => {
     await fill(s3, conn, dir, await hfModel(dir, { projects: ["tts"] }));
     s3.resetStats();
     await fill(s3, conn, dir, await hfModel(dir, { projects: ["tts", "asr"] }));
-    expect(writes(s3)).toEqual([recordKeyFor("models/", "huggingface", "org/tiny", "main")]);
-    expect((await readRecord(conn, recordKeyFor("models/", "huggingface", "org/tiny", "main")))!.manifest).toEqual({ projects: ["tts", "asr"] });
+    expect(writes(s3)).toEqual([recordKeyFor("models/", TINY)]);
+    expect((await readRecord(conn, recordKeyFor("models/", TINY)))!.manifest).toEqual({ projects: ["tts", "asr"] });
   });
 
   it.each(["repeat-token", "truncated-body", "access-denied"] as const)("falls back to per-directory listing when flat pages break (%s)", async (fault) => {

@@ -92,7 +92,8 @@ describe("serve: HuggingFace clients", () => {
       if (st.isSymbolicLink()) expect(await readlink(b), p).toBe(await readlink(a));
       else expect((await readFile(b)).equals(await readFile(a)), p).toBe(true);
     }
-    const results = await verifyModels(summary.models.map((r) => ({ source: r.source, id: r.id, revision: r.revision, include: [], exclude: [], projects: [] })), createRegistry(builtinDownloaders), resolveRoots({ root: second, env: {} }));
+    const models = summary.models.map((r) => ({ source: r.source, id: r.id, revision: r.revision, include: [], exclude: [], projects: [] }));
+    const results = await verifyModels({ models, registry: createRegistry(builtinDownloaders), roots: resolveRoots({ root: second, env: {} }) });
     expect(results.map((r) => r.status)).toEqual(["ok", "ok", "ok"]);
   });
 });

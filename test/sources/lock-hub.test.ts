@@ -36,7 +36,7 @@ describe("downloads that follow the lock", () => {
     expect(summary.models[0]!.lock).toBe("locked");
     expect(summary.lockAdded).toEqual([]);
     expect(h.requests.filter((r) => r.path.startsWith("/api/"))).toEqual([]); // no revision, no listing
-    const store = openStore(registry.get("huggingface"), model, rootsOf(root));
+    const store = openStore({ downloader: registry.get("huggingface"), model, roots: rootsOf(root) });
     expect((await findComplete(store, model))?.commit).toBe(a);
     expect(await readFile(join(store.modelDir, "refs", "main"), "utf8")).toBe(a);
     expect(await readFile(store.consumerPath(a, "config.json"), "utf8")).toBe('{"v":1}');
@@ -63,7 +63,7 @@ describe("downloads that follow the lock", () => {
     const viaLock = await download(h, await tempDir(), [model], { lock: { lockfileVersion: 1, models: [entry] } });
     expect(viaLock.models[0]!.error).toMatch(/sha256/);
     expect(summary.models[0]!.error).toMatch(/sha256/);
-    expect(await findComplete(openStore(registry.get("huggingface"), model, rootsOf(root)), model)).toBeUndefined();
+    expect(await findComplete(openStore({ downloader: registry.get("huggingface"), model, roots: rootsOf(root) }), model)).toBeUndefined();
   });
 
   it("a ModelScope branch that moved since the lock gives the clear error with the file count", async () => {

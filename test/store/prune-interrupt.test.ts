@@ -72,7 +72,7 @@ describe("an interrupted prune", () => {
         await applyPrune(again);
         expect(await hfDirs(root), `${signal} at the ${where}`).toEqual(["models--acme--m0"]);
         expect(await msDirs(root)).toEqual([]);
-        expect(await findComplete(openStore(registry.get("huggingface"), keep[0]!, roots), keep[0]!)).toBeDefined();
+        expect(await findComplete(openStore({ downloader: registry.get("huggingface"), model: keep[0]!, roots }), keep[0]!)).toBeDefined();
         const done = await planPrune({ selection: keep, lock: emptyLock(), registry, roots });
         expect(done.items).toEqual([]);
         expect((await volumeStatus({ selection: keep, lock: emptyLock(), registry, roots })).undeclared).toEqual([]);

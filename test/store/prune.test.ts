@@ -21,7 +21,7 @@ async function noFalseCompletes(root: string): Promise<number> {
   const roots = rootsOf(root);
   const claimed = await modelsOnDisk(registry, roots);
   for (const m of claimed) {
-    const store = openStore(registry.get(m.source), m, roots);
+    const store = openStore({ downloader: registry.get(m.source), model: m, roots });
     expect(await findComplete(store, m), `${m.id}@${m.revision} has a manifest but is not complete`).toBeDefined();
   }
   return claimed.length;
@@ -76,7 +76,7 @@ describe("prune", () => {
     expect(await exists(join(roots.modelscope, "models", "iic", "old_speech.v2"))).toBe(false);
     expect(await exists(join(roots.modelscope, "hub", "iic", "speech"))).toBe(true);
 
-    const results = await verifyModels([...selection], registry, roots);
+    const results = await verifyModels({ models: [...selection], registry, roots });
     expect(results.map((r) => r.status)).toEqual(["ok", "ok"]);
     expect(await noFalseCompletes(root)).toBe(2);
     const again = await planPrune({ selection, lock, registry, roots });
@@ -98,7 +98,7 @@ describe("prune", () => {
     const twoDaysAgo = new Date(Date.now() - 2 * 24 * 3600 * 1000);
     for (const name of await readdir(blobs)) await utimes(join(blobs, name), twoDaysAgo, twoDaysAgo);
     // A ModelScope partial left in a nested temp folder, two days old as well.
-    const msStore = openStore(registry.get("modelscope"), msModel("iic/speech"), roots);
+    const msStore = openStore({ downloader: registry.get("modelscope"), model: msModel("iic/speech"), roots });
     const msTemp = msStore.tempPath({ path: "sub/dir/x.pt", size: 10, url: "" });
     await mkdir(dirname(msTemp), { recursive: true });
     await writeFile(msTemp, "partial");
@@ -161,7 +161,7 @@ describe("prune", () => {
       expect(lines).toBeGreaterThanOrEqual(killAfter);
       expect(lines).toBeLessThan(plan.items.length); // really half-way
       await noFalseCompletes(root);
-      expect(await findComplete(openStore(registry.get("huggingface"), hfModel("acme/m0"), rootsOf(root)), hfModel("acme/m0"))).toBeDefined();
+      expect(await findComplete(openStore({ downloader: registry.get("huggingface"), model: hfModel("acme/m0"), roots: rootsOf(root) }), hfModel("acme/m0"))).toBeDefined();
     }
   });
 });

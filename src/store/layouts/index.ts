@@ -13,11 +13,16 @@ export function layoutOf(downloader: Pick<Downloader, "layout">): LayoutName {
   return downloader.layout ?? "plain";
 }
 
-/**
- * The store a model lives in, by its downloader's layout, under the roots; throws when that root is refused here.
- * `disk` is the run's memo of checked and created directories (a fresh one for one-off reads).
- */
-export function openStore(downloader: Pick<Downloader, "layout">, model: ModelRequest, roots: Roots, disk: Disk = createDisk()): ModelStore {
+export interface StoreToOpen {
+  downloader: Pick<Downloader, "layout">;
+  model: ModelRequest;
+  roots: Roots;
+  /** The run's memo of checked and created directories (a fresh one for one-off reads). */
+  disk?: Disk;
+}
+
+/** The store a model lives in, by its downloader's layout, under the roots; throws when that root is refused here. */
+export function openStore({ downloader, model, roots, disk = createDisk() }: StoreToOpen): ModelStore {
   if (model.localDir) return localDirStore(model.localDir, layoutOf(downloader) === "huggingface");
   const layout = layoutOf(downloader);
   const root = rootFor(roots, layout);
