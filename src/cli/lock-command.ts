@@ -2,9 +2,10 @@ import { Agent } from "undici";
 import type { Env } from "../store/index.ts";
 import type { ModelRequest } from "../types.ts";
 import { UsageError } from "../errors.ts";
+import { selectionKey } from "../util/index.ts";
 import { lockModels, parseModelRef, type Registry } from "../sources/index.ts";
 import { commandLineModels, dedupe, loadSelection, projectModels, usesProjects, type PluginDirs, type Selection } from "../select/index.ts";
-import { LockfileError, diffEntries, lockKey, putEntry, withLockfileLease, writeLock, type EntryDiff, type Lock, type LockEntry } from "../lockfile/index.ts";
+import { LockfileError, diffEntries, putEntry, withLockfileLease, writeLock, type EntryDiff, type Lock, type LockEntry } from "../lockfile/index.ts";
 import { formatDiff, formatFrozenProblems, frozenProblems, isUnchanged, modelRef, undeclaredProblems } from "../lockfile/index.ts";
 import { lockFlags, openLock, pinOf, type LockfileOptions } from "./lockfile-use.ts";
 import type { Output } from "./reporter.ts";
@@ -37,17 +38,17 @@ function namedModels(refs: readonly string[], selection: Selection, registry: Re
  * are the user's own and stay until `lock --drop` names them.
  */
 function undeclaredEntries(lock: Lock, declared: readonly ModelRequest[]): LockEntry[] {
-  const keys = new Set(declared.map(lockKey));
-  return lock.models.filter((e) => e.projects.length > 0 && !keys.has(lockKey(e)));
+  const keys = new Set(declared.map(selectionKey));
+  return lock.models.filter((e) => e.projects.length > 0 && !keys.has(selectionKey(e)));
 }
 
 /** The lock without `drop`, and every kept entry listing exactly the projects that declare it now. */
 function followProjects(lock: Lock, drop: readonly LockEntry[], declared: readonly ModelRequest[]): Lock {
   const projectsOf = new Map<string, Set<string>>();
-  for (const m of declared) for (const p of m.projects) projectsOf.set(lockKey(m), (projectsOf.get(lockKey(m)) ?? new Set()).add(p));
+  for (const m of declared) for (const p of m.projects) projectsOf.set(selectionKey(m), (projectsOf.get(selectionKey(m)) ?? new Set()).add(p));
   const dropped = new Set(drop);
   const models = lock.models.filter((e) => !dropped.has(e)).map((e) => {
-    const now = projectsOf.get(lockKey(e));
+    const now = projectsOf.get(selectionKey(e));
     return e.projects.length > 0 && now ? { ...e, projects: [...now].sort() } : e;
   });
   return { ...lock, models };

@@ -1,5 +1,5 @@
 import { resolve } from "node:path";
-import { formatBytes } from "../util/index.ts";
+import { formatBytes, selectionKey } from "../util/index.ts";
 import { loadSelection, usesProjects, type PluginDirs, type Selection } from "../select/index.ts";
 import type { ModelRequest } from "../types.ts";
 import type { S3Connection } from "../remote/index.ts";
@@ -39,8 +39,8 @@ export async function volumeInventory(conn: S3Connection): Promise<VolumeEntry[]
 
 const filters = (m: ModelRequest) => [...(m.include.length ? [`include ${m.include.join(" ")}`] : []), ...(m.exclude.length ? [`exclude ${m.exclude.join(" ")}`] : [])].join("; ");
 const label = (m: ModelRequest) => `${m.source}:${m.id}@${m.revision}${filters(m) ? ` [${filters(m)}]` : ""}`;
-const sameRequest = (a: ModelRequest, b: ModelRequest) =>
-  a.source === b.source && a.id === b.id && a.revision === b.revision && a.include.join("\0") === b.include.join("\0") && a.exclude.join("\0") === b.exclude.join("\0");
+/** A volume record holds a request when it names the same selection (a volume has no local folders). */
+export const sameRequest = (a: ModelRequest, b: ModelRequest) => selectionKey(a) === selectionKey(b);
 
 /** `list --volume`: per target, the models it holds grouped by the projects that declared them. */
 export async function volumeListCommand(options: PluginDirs & VolumeFlags & { json?: boolean }, { io, env, redactor }: CommandContext): Promise<number> {

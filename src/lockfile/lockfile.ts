@@ -2,9 +2,8 @@ import { readFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import type { ModelRequest, Snapshot } from "../types.ts";
 import { DownloadModelsError } from "../errors.ts";
-import { writeFileAtomic } from "../util/index.ts";
+import { matchesFilters, patternSet, selectionKey, writeFileAtomic } from "../util/index.ts";
 import { acquireLease, type LeaseTiming } from "../transfer/index.ts";
-import { matchesFilters } from "../util/index.ts";
 import { LOCKFILE_VERSION, lockSchema, type Lock, type LockEntry, type LockFile } from "./schema.ts";
 
 export { LOCKFILE_VERSION, type Lock, type LockEntry, type LockFile } from "./schema.ts";
@@ -21,18 +20,8 @@ export function emptyLock(): Lock {
   return { lockfileVersion: LOCKFILE_VERSION, models: [] };
 }
 
-/** Patterns are a set: order and repeats do not change what a model selects. */
-function patternSet(patterns: readonly string[]): string[] {
-  return [...new Set(patterns)].sort(compare);
-}
-
 function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
-}
-
-/** Identity of a model in the lock: source, id, revision and filters (projects do not count). */
-export function lockKey(model: Pick<ModelRequest, "source" | "id" | "revision" | "include" | "exclude">): string {
-  return JSON.stringify([model.source, model.id, model.revision, patternSet(model.include), patternSet(model.exclude)]);
 }
 
 /**
@@ -103,7 +92,7 @@ function normalizeLock(lock: Lock): Lock {
     files: [...m.files].sort((a, b) => compare(a.path, b.path)),
     ...(m.unselected?.length ? { unselected: [...m.unselected].sort((a, b) => compare(a.path, b.path)) } : {}),
   }));
-  models.sort((a, b) => compare(lockKey(a), lockKey(b)));
+  models.sort((a, b) => compare(selectionKey(a), selectionKey(b)));
   return { lockfileVersion: LOCKFILE_VERSION, models };
 }
 
@@ -148,14 +137,14 @@ export function entryFromSnapshot(model: ModelRequest, snapshot: Snapshot): Lock
 }
 
 export function findEntry(lock: Lock, model: Pick<ModelRequest, "source" | "id" | "revision" | "include" | "exclude">): LockEntry | undefined {
-  const key = lockKey(model);
-  return lock.models.find((m) => lockKey(m) === key);
+  const key = selectionKey(model);
+  return lock.models.find((m) => selectionKey(m) === key);
 }
 
 /** The lock with `entry` added, or replacing the entry of the same model. */
 export function putEntry(lock: Lock, entry: LockEntry): Lock {
-  const key = lockKey(entry);
-  return normalizeLock({ lockfileVersion: LOCKFILE_VERSION, models: [...lock.models.filter((m) => lockKey(m) !== key), entry] });
+  const key = selectionKey(entry);
+  return normalizeLock({ lockfileVersion: LOCKFILE_VERSION, models: [...lock.models.filter((m) => selectionKey(m) !== key), entry] });
 }
 
 /** A lock entry as the request it pins (for stores and manifests). */

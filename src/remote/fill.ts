@@ -1,13 +1,13 @@
-import { isDeepStrictEqual } from "node:util";
 import pLimit from "p-limit";
 import { DownloadModelsError } from "../errors.ts";
 import { layoutOf, openCache } from "../store/index.ts";
 import type { Registry } from "../sources/index.ts";
 import type { Roots } from "../store/index.ts";
 import type { ModelRequest } from "../types.ts";
+import { selectionKey } from "../util/index.ts";
 import type { S3Connection } from "./client.ts";
 import type { UploadContext } from "./upload.ts";
-import { volumeModel, type VolumeManifest } from "./layout.ts";
+import { requestOfRecord, volumeModel, type VolumeManifest } from "./layout.ts";
 import { readRecord, recordKeyFor } from "./volume-record.ts";
 import { verifyVolumeModel } from "./volume-read.ts";
 import { uploadModelToTargets, type VolumeModel } from "./model.ts";
@@ -39,8 +39,9 @@ export interface ModelOnVolumes {
  */
 export async function completeOnVolume(conn: S3Connection, model: ModelRequest, copies: boolean): Promise<boolean> {
   const record = await readRecord(conn, recordKeyFor(conn.target.prefix, model));
-  const m = record?.manifest as Partial<VolumeManifest> | undefined;
-  if (!record || !m || m.id !== model.id || m.revision !== model.revision || !isDeepStrictEqual([m.include, m.exclude], [model.include, model.exclude])) return false;
+  const recorded = requestOfRecord(record?.manifest);
+  if (!record || !recorded || selectionKey(recorded) !== selectionKey(model)) return false;
+  const m = record.manifest as Partial<VolumeManifest>;
   if (layoutOf({ layout: m.layout }) === "modelscope" && Boolean(m.modelscopeCopies) !== copies) return false;
   return (await verifyVolumeModel(conn, record)).length === 0;
 }

@@ -7,5 +7,5 @@ export { packageRoot } from "./package-root.ts";
 export { type Disk, createDisk, inside, relativeWithin, unsafePathReason } from "./path-safety.ts";
 export { matchesFilters } from "./patterns.ts";
 export { type Loaded, displayPath, importDefault, listPluginFiles, loadInWorker, pluginTimeoutMs } from "./plugin-files.ts";
-export { requestKey } from "./request-key.ts";
+export { patternSet, requestKey, selectionKey } from "./request-key.ts";
 export { type Redactor, createRedactor, redactUrl } from "./redact.ts";

@@ -2,10 +2,11 @@ import { describe, expect, it } from "vitest";
 import { readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import {
-  emptyLock, entryFromSnapshot, findEntry, lockKey, lockPathFor, putEntry, readLock, serializeLock, writeLock,
+  emptyLock, entryFromSnapshot, findEntry, lockPathFor, putEntry, readLock, serializeLock, writeLock,
 } from "../../src/lockfile/lockfile.ts";
 import { diffEntries, formatDiff, formatFrozenProblems, frozenProblems, isUnchanged, listingMatches, movedError } from "../../src/lockfile/diff.ts";
 import type { Snapshot } from "../../src/types.ts";
+import { selectionKey } from "../../src/util/request-key.ts";
 import { hfModel, msModel } from "../helpers/hub.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
@@ -48,9 +49,9 @@ describe("models.lock.json", () => {
   });
 
   it("keys models by source, id, revision and filters; pattern order does not matter", () => {
-    expect(lockKey(hfModel("o/n", { include: ["b", "a"] }))).toBe(lockKey(hfModel("o/n", { include: ["a", "b", "a"] })));
-    expect(lockKey(hfModel("o/n"))).not.toBe(lockKey(hfModel("o/n", { revision: "v1" })));
-    expect(lockKey(hfModel("o/n"))).not.toBe(lockKey(msModel("o/n", { revision: "main" })));
+    expect(selectionKey(hfModel("o/n", { include: ["b", "a"] }))).toBe(selectionKey(hfModel("o/n", { include: ["a", "b", "a"] })));
+    expect(selectionKey(hfModel("o/n"))).not.toBe(selectionKey(hfModel("o/n", { revision: "v1" })));
+    expect(selectionKey(hfModel("o/n"))).not.toBe(selectionKey(msModel("o/n", { revision: "main" })));
     const lock = putEntry(emptyLock(), entryFromSnapshot(hfModel("o/n", { include: ["b", "a"] }), snapshot(A, [["a", 1]])));
     expect(findEntry(lock, hfModel("o/n", { include: ["a", "b"] }))?.commit).toBe(A);
     expect(findEntry(lock, hfModel("o/n"))).toBeUndefined();
