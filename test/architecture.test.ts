@@ -3,6 +3,7 @@ import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { importsOf, STAGES, stageOf, type Import } from "./helpers/imports.ts";
+import { codeMap } from "../scripts/code-map.ts";
 
 // The shape of src/: stage folders with one door each, imports running one way (higher stages use lower ones).
 // A failing case lists every breach (file -> file), so the fix is visible in the test output.
@@ -80,5 +81,14 @@ describe("the shape of src/", () => {
     };
     for (const file of files) visit(file, []);
     expect(cycles).toEqual([]);
+  });
+
+  it("is mapped in README.md as it is on disk, stage by stage in rank order (`npm run code-map` rewrites the map)", () => {
+    const readme = readFileSync(resolve(src, "../README.md"), "utf8");
+    expect(codeMap(readme, src)).toBe(readme);
+    const map = readme.slice(readme.indexOf("<!-- code-map"), readme.indexOf("<!-- /code-map -->"));
+    const mapped = [...map.matchAll(/^\| `([\w-]+)\/` \|/gm)].map((m) => m[1]!);
+    const ranks = mapped.map((f) => STAGES[f]);
+    expect(ranks).toEqual([...ranks].sort((a, b) => b! - a!));
   });
 });

@@ -13,7 +13,7 @@ export interface VolumeCommandOptions extends PluginDirs, LockfileOptions {
   json?: boolean;
 }
 
-/** The projects a volume command judges the root against: those named, else every project. */
+/** The selection `status` and `prune` judge a root (or a volume) against: the projects named, else every project. */
 export async function volumeSelection(options: VolumeCommandOptions, env: Env) {
   const selection: Selection = { ids: [], ...(options.project ? { project: options.project } : {}), all: options.all || !usesProjects({ ids: [], ...options }) };
   const { registry, models, roots } = await loadSelection({ ...options, ...selection, env });

@@ -40,7 +40,7 @@ export interface OpenOptions {
 /**
  * Parse, authenticate and check every `--volume` before anything else happens. Malformed values and missing
  * credentials throw UsageError (exit 2); unusable targets are returned, and none usable throws the first reason.
- * The SDK is loaded only here: runs without `--volume` never pay for it.
+ * The SDK comes with remote/, which only `--volume` runs load (here, or through volume-run.ts): others never pay for it.
  */
 export async function openTargets(flags: VolumeFlags, open: OpenOptions): Promise<OpenTargets> {
   const { env, redactor } = open;

@@ -1,7 +1,7 @@
 import type { LockEntry } from "../lockfile/index.ts";
 
 export interface RunpodReference {
-  /** `source id@revision` as the lock names the model. */
+  /** `<source> <id>@<revision>` of the lock entry, for the printed list. */
   model: string;
   /** What `runpodctl serverless create --model-reference` takes, when RunPod can cache the model. */
   reference?: string;

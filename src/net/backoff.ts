@@ -1,6 +1,6 @@
 /**
- * The one way this tool waits: file retries, API retries and lock polls all sleep through here, so every wait ends
- * at once when the run is interrupted and none is longer than its cap.
+ * The one way this tool waits: file, API, S3 and registry retries and lease polls all sleep through here, so every
+ * wait ends at once when the run is interrupted.
  */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {

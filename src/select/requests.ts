@@ -50,7 +50,7 @@ export function checkLocalDir(dir: string, id: string): string {
   return dir;
 }
 
-/** One request per distinct (source, id, revision, filters): a model declared by several projects is fetched once. */
+/** One request per `requestKey` (source, id, revision, filters, local folder): a model several projects declare is fetched once. */
 export function dedupe(models: ModelRequest[]): ModelRequest[] {
   const byKey = new Map<string, ModelRequest>();
   for (const m of models) {

@@ -18,7 +18,7 @@ const DAY_MS = 24 * 3600 * 1000;
 export interface PruneOptions extends RootSelection {
   /** Partial files untouched for this long are stale. @default 24 h */
   olderThanMs?: number;
-  /** A lock rewritten within this long is held by a live download. @default the transfer locks' stale time */
+  /** A file lease rewritten within this long is held by a live download. @default the file leases' stale time */
   liveMs?: number;
   now?: number;
   /** The model leases' timing (prune and download exclude each other per model). @default the transfer's */

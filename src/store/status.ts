@@ -115,7 +115,7 @@ async function modelStatus(model: ModelRequest, o: StatusOptions, cache: Cache, 
 }
 
 /**
- * What the volume holds for the selection and the lock, from local reads only (no request, no hashing): each
+ * What the roots hold for the selection and the lock, from local reads only (no request, no hashing): each
  * selected model's state, what nothing declares, and the space used and free per root.
  */
 export async function volumeStatus(o: StatusOptions): Promise<VolumeStatus> {

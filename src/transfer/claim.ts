@@ -18,7 +18,7 @@ export interface ClaimRequest {
 }
 
 interface DirClaim {
-  /** The lock being taken, or held. */
+  /** The lease being taken, or held. */
   lock: Promise<FileLease | undefined>;
   holders: number;
   contended: boolean;
@@ -29,9 +29,9 @@ interface DirClaim {
 }
 
 /**
- * One cross-process lock per temp directory stands in for the lock files of every small file in it: the same
- * safety against a second process (it waits, or takes the claim over when its heartbeat stops) for one lock file
- * per model instead of one per file. Held while any small file of the directory is in flight in this run, and
+ * One file lease per temp directory (`.claim.lock`) stands in for the `<file>.lock` leases of every small file in it:
+ * the same safety against a second process (it waits, or takes the claim over when its heartbeat stops) for one
+ * lease per model instead of one per file. Held while any small file of the directory is in flight in this run, and
  * given up as soon as none is, so another process is not kept waiting for files this one is not fetching.
  */
 export class Claims {

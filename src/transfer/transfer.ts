@@ -70,7 +70,7 @@ export function createTransfer(options: Partial<TransferOptions> = {}, using: { 
 }
 
 /**
- * Fetch one file under a cross-process lock: its own for a big file, its directory's claim for a small one. The
+ * Fetch one file under a cross-process lease: its own for a big file, its directory's claim for a small one. The
  * file may also turn up finished by another process.
  */
 async function lockedFetch(transfer: Engine, disk: Disk, request: FetchRequest): Promise<FetchOutcome> {
