@@ -95,6 +95,25 @@ export class SnapshotError extends DownloadModelsError {
   }
 }
 
+/** A ModelScope cache record (`.msc`, `.mdl`: Python pickles) that is not in a form this tool reads. */
+export class PickleFormatError extends DownloadModelsError {
+  override name = "PickleFormatError";
+  constructor(
+    message: string,
+    /** The record file, when the reader knows it. */
+    readonly file: string | undefined,
+    /** Where in the file reading stopped. */
+    readonly offset: number,
+  ) {
+    super(message);
+  }
+}
+
+/** The tool's own files are missing or broken (no package.json of its own above its code): reinstall it. */
+export class InstallationError extends DownloadModelsError {
+  override name = "InstallationError";
+}
+
 /** A path that would leave the directory it must stay in (`..`, absolute, a symbolic link out of the root). */
 export class UnsafePathError extends DownloadModelsError {
   override name = "UnsafePathError";

@@ -6,6 +6,7 @@ import { RECORDS } from "./records.ts";
 import { walk } from "./walk.ts";
 import { sizeOf, symlinkAtomic, writeFileAtomic } from "../../util/index.ts";
 import { inside, type Disk } from "../../util/index.ts";
+import { SnapshotError } from "../../errors.ts";
 
 const COMMIT = /^[0-9a-f]{40}$/;
 
@@ -60,10 +61,20 @@ function commitHistory(modelDir: string): CommitHistory {
   };
 }
 
-function etagOf(file: ResolvedFile): string {
+/** The blob name: a 64-hex sha256 or a 40-hex git sha1, nothing else (it becomes a file name in `blobs/`). */
+function etagOf(file: ResolvedFile, model: ModelRequest): string {
   const etag = file.etag ?? file.sha256 ?? file.gitSha1;
   if (!etag || !/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(etag)) {
-    throw new Error(`${file.path}: the hub listed no usable etag (sha256 or git sha1), so it cannot be cached`);
+    const label = `${model.id}@${model.revision}`;
+    throw new SnapshotError(
+      `${label}: ${file.path} has no usable etag (a 64-hex sha256 or 40-hex git sha1${etag ? `, not "${etag.slice(0, 80)}"` : ""}), ` +
+        `so it cannot be stored in the HuggingFace cache layout, which names blobs by it. ` +
+        (model.source === "huggingface"
+          ? `The hub's tree listing gave it no oid or lfs.oid: check that HF_ENDPOINT points at a HuggingFace hub.`
+          : `The "${model.source}" downloader must give every file its sha256, gitSha1 or etag, or use layout "plain".`),
+      label,
+      file.path,
+    );
   }
   return etag;
 }
@@ -89,7 +100,7 @@ export function treeCache(snapshot: Snapshot): string | undefined {
  */
 export function huggingfaceStore(hubCache: string, model: ModelRequest, disk: Disk): ModelStore {
   const modelDir = join(hubCache, repoFolderName(model.id));
-  const blobPath = (file: ResolvedFile) => join(modelDir, "blobs", etagOf(file));
+  const blobPath = (file: ResolvedFile) => join(modelDir, "blobs", etagOf(file, model));
   const refPath = inside(join(modelDir, "refs"), model.revision);
   const own = huggingfaceOwnDirs(modelDir);
   return {
