@@ -1,7 +1,7 @@
 import { copyFile, readdir, readFile, readlink, symlink } from "node:fs/promises";
 import { basename, dirname, join, relative, sep } from "node:path";
 import type { ModelRequest, ResolvedFile, Snapshot } from "../../types.ts";
-import type { CommitHistory, ModelStore } from "./store.ts";
+import type { CommitHistory, ListedFile, ModelStore } from "./store.ts";
 import { RECORDS } from "./records.ts";
 import { walk } from "./walk.ts";
 import { sizeOf, symlinkAtomic, writeFileAtomic } from "../../util/index.ts";
@@ -58,6 +58,7 @@ function commitHistory(modelDir: string): CommitHistory {
     commitFiles: (commit) => [join(modelDir, "trees", `${commit}.json`), join(modelDir, ".no_exist", commit)],
     folders: () => ["refs", "snapshots", "trees", ".no_exist"].map((d) => join(modelDir, d)),
     treeListing: (commit) => join(modelDir, "trees", `${commit}.json`),
+    readListing: (commit) => readTreeCache(join(modelDir, "trees", `${commit}.json`)),
   };
 }
 
@@ -92,6 +93,24 @@ export function treeCache(snapshot: Snapshot): string | undefined {
     files[f.path] = { blob_id: f.gitOid, ...(f.sha256 ? { lfs_sha256: f.sha256, lfs_size: f.size } : {}), size: f.size };
   }
   return JSON.stringify({ files, format_version: 1 });
+}
+
+/** Read back a `trees/<commit>.json` (what `treeCache` writes, or huggingface_hub itself); entries without a size are left out. */
+async function readTreeCache(path: string): Promise<ListedFile[] | undefined> {
+  type Entry = { size?: unknown; blob_id?: unknown; lfs_sha256?: unknown };
+  let data: { format_version?: unknown; files?: Record<string, Entry> };
+  try {
+    data = JSON.parse(await readFile(path, "utf8"));
+  } catch {
+    return undefined; // missing or unreadable: as if never written
+  }
+  if (data?.format_version !== 1 || !data.files || typeof data.files !== "object") return undefined;
+  return Object.entries(data.files).flatMap(([p, f]) => {
+    if (typeof f?.size !== "number") return [];
+    const sha256 = typeof f.lfs_sha256 === "string" ? f.lfs_sha256 : undefined;
+    const gitOid = typeof f.blob_id === "string" ? f.blob_id : undefined;
+    return [{ path: p, size: f.size, ...(sha256 ? { sha256 } : {}), ...(gitOid ? { gitOid } : {}) }];
+  });
 }
 
 /**
