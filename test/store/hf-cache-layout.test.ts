@@ -4,22 +4,13 @@ import { readFile, readlink, readdir, rename, lstat, stat } from "node:fs/promis
 import { join } from "node:path";
 import { makeRepo } from "@download-models/local-hub";
 import { download, hfModel, hub } from "../helpers/hub.ts";
+import { tinyModel } from "../helpers/repos.ts";
 import { builtinDownloaders, createRegistry } from "../../src/sources/registry.ts";
 import type { Downloader } from "../../src/sources/downloader.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
-const repo = () =>
-  makeRepo({
-    id: "acme/tiny-model",
-    tags: ["v1.0"],
-    files: [
-      { path: "config.json", text: '{"a":1}\n' },
-      { path: "tokenizer.json", size: 5000, lfs: false },
-      { path: "model.safetensors", size: 300_000 },
-      { path: "onnx/deep/model.onnx", size: 120_000 },
-      { path: "onnx/config.json", text: '{"opset":17}\n' },
-    ],
-  });
+/** The shared tiny repo, with a second config.json in a sub-folder for the filter tests. */
+const repo = () => tinyModel({ weights: 300_000, extraFiles: [{ path: "onnx/config.json", text: '{"opset":17}\n' }] });
 
 const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 
