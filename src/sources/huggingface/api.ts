@@ -1,6 +1,6 @@
 import type { Env, FailedResponse, ResolvedFile, Snapshot } from "../../types.ts";
 import { HubError } from "../../errors.ts";
-import { hubClient, huggingfaceFileUrl, type HubAccess, type HubClient, type HubProfile } from "../../net/index.ts";
+import { hubClient, huggingfaceFileUrl, type HubAccess, type HubClient, type HubJsonRequest, type HubProfile } from "../../net/index.ts";
 import { redactUrl } from "../../util/index.ts";
 import { huggingfaceError } from "./errors.ts";
 
@@ -29,8 +29,9 @@ interface TreeEntry {
 }
 
 /** Revision (branch, tag, `refs/pr/N`) → 40-hex commit. */
-async function resolveCommit(hub: HubClient, url: string, of: string, failure: (r: FailedResponse) => HubError): Promise<string> {
-  const { json } = await hub.json({ url, what: "an answer", of, failure });
+async function resolveCommit(hub: HubClient, request: Omit<HubJsonRequest, "what">): Promise<string> {
+  const { url, of } = request;
+  const { json } = await hub.json({ ...request, what: "an answer" });
   const sha = (json as { sha?: unknown } | null)?.sha;
   if (typeof sha !== "string" || !COMMIT.test(sha)) {
     throw new HubError(`The hub's answer for ${of} has no commit hash (sha). Is HF_ENDPOINT a HuggingFace hub?`, { url: redactUrl(url) });
@@ -38,7 +39,19 @@ async function resolveCommit(hub: HubClient, url: string, of: string, failure: (
   return sha;
 }
 
-function fileOf(entry: TreeEntry, access: HubAccess, hub: HubClient, where: { repo: string; commit: string; of: string; url: string }): ResolvedFile {
+/** Where a tree page was listed: what each of its files needs (its URL, the token's headers) and messages name. */
+interface ListedAt {
+  endpoint: string;
+  repo: string;
+  commit: string;
+  /** `repo@revision`, for messages. */
+  of: string;
+  /** The page's URL. */
+  url: string;
+  headers: Record<string, string>;
+}
+
+function fileOf(entry: TreeEntry, where: ListedAt): ResolvedFile {
   if (typeof entry.path !== "string") {
     throw new HubError(`The hub's tree listing for ${where.of} names a file without a path (${redactUrl(where.url)}).`, { url: redactUrl(where.url) });
   }
@@ -51,8 +64,8 @@ function fileOf(entry: TreeEntry, access: HubAccess, hub: HubClient, where: { re
     size: (entry.lfs?.size ?? entry.size) as number, // checked with every other listing rule by checkSnapshot
     ...(sha256 ? { sha256, etag: sha256 } : git ? { gitSha1: git, etag: git } : {}),
     ...(git ? { gitOid: git } : {}),
-    url: huggingfaceFileUrl(access.endpoint, where.repo, where.commit, entry.path),
-    headers: { ...hub.credentials },
+    url: huggingfaceFileUrl(where.endpoint, where.repo, where.commit, entry.path),
+    headers: { ...where.headers },
   };
 }
 
@@ -67,7 +80,7 @@ export async function listSnapshot(access: HubAccess, repo: string, revision: st
   const of = `${repo}@${revision}`;
   const commit = COMMIT.test(revision)
     ? revision
-    : await resolveCommit(hub, `${access.endpoint}/api/models/${repo}/revision/${encodeURIComponent(revision)}`, of, failure);
+    : await resolveCommit(hub, { url: `${access.endpoint}/api/models/${repo}/revision/${encodeURIComponent(revision)}`, of, failure });
   const files: ResolvedFile[] = [];
   const url = `${access.endpoint}/api/models/${repo}/tree/${commit}?recursive=true&expand=false`;
   for await (const page of hub.pages({ url, what: "a tree listing", of, failure })) {
@@ -75,7 +88,7 @@ export async function listSnapshot(access: HubAccess, repo: string, revision: st
       throw new HubError(`The hub's tree listing for ${of} is not a list (${redactUrl(page.url)}).`, { url: redactUrl(page.url) });
     }
     for (const entry of page.json as (TreeEntry | null)[]) {
-      if (entry?.type === "file") files.push(fileOf(entry, access, hub, { repo, commit, of, url: page.url }));
+      if (entry?.type === "file") files.push(fileOf(entry, { endpoint: access.endpoint, repo, commit, of, url: page.url, headers: hub.credentials }));
     }
   }
   return { revision, commit, files };
