@@ -13,17 +13,8 @@ export default defineDownloader({
     endpointProblem("MODELSCOPE_ENDPOINT", env.MODELSCOPE_ENDPOINT) ??
     (env.MODELSCOPE_ENDPOINT?.trim() ? undefined : endpointProblem("MODELSCOPE_DOMAIN", env.MODELSCOPE_DOMAIN && modelscopeEndpoint({ MODELSCOPE_DOMAIN: env.MODELSCOPE_DOMAIN }))),
   resolve(model, ctx) {
-    return listSnapshot(
-      {
-        endpoint: modelscopeEndpoint(ctx.env),
-        dispatcher: ctx.dispatcher,
-        ...(ctx.token ? { token: ctx.token } : {}),
-        ...(ctx.signal ? { signal: ctx.signal } : {}),
-        ...(ctx.onWait ? { onWait: ctx.onWait } : {}),
-      },
-      model.id,
-      model.revision,
-    );
+    const { token, dispatcher, signal, onWait } = ctx;
+    return listSnapshot({ endpoint: modelscopeEndpoint(ctx.env), token, dispatcher, signal, onWait }, model.id, model.revision);
   },
   describeError(response, model, { path, hasToken }) {
     return modelscopeError(response, { repo: model.id, revision: model.revision, hasToken, ...(path ? { path } : {}) });

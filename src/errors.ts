@@ -29,16 +29,34 @@ export class RootError extends DownloadModelsError {
   override readonly exitCode = 2;
 }
 
-/** The hub answered with an error the user can act on (missing, private, gated, rate limited…). */
-export class HubError extends DownloadModelsError {
-  override name = "HubError";
+/** What a remote service said of a request it refused or failed, and whether asking again may help. */
+export interface ServiceErrorInfo {
+  /** The HTTP status, when an answer came. */
+  status?: number;
+  /** The service's own error code (HF `X-Error-Code`, ModelScope `Code`, a registry's `errors[].code`). */
+  code?: string;
+  /** The URL asked, redacted. */
+  url?: string;
+  retryable?: boolean;
+  /** How long the service asked to wait before the next request. */
+  retryAfterMs?: number;
+}
+
+/** A remote service (a model hub, an image registry) refused or failed a request, or could not be reached. */
+export class ServiceError extends DownloadModelsError {
+  override name = "ServiceError";
   constructor(
     message: string,
-    readonly info: { status?: number; code?: string; url?: string; retryable?: boolean; retryAfterMs?: number },
+    readonly info: ServiceErrorInfo = {},
     options?: { cause?: unknown },
   ) {
     super(message, options);
   }
+}
+
+/** The hub answered with an error the user can act on (missing, private, gated, rate limited…). */
+export class HubError extends ServiceError {
+  override name = "HubError";
 }
 
 /** A file kept failing with errors worth retrying (network, stalls, 5xx) until its attempts ran out. */
@@ -75,6 +93,25 @@ export class SnapshotError extends DownloadModelsError {
   ) {
     super(message, options);
   }
+}
+
+/** A ModelScope cache record (`.msc`, `.mdl`: Python pickles) that is not in a form this tool reads. */
+export class PickleFormatError extends DownloadModelsError {
+  override name = "PickleFormatError";
+  constructor(
+    message: string,
+    /** The record file, when the reader knows it. */
+    readonly file: string | undefined,
+    /** Where in the file reading stopped. */
+    readonly offset: number,
+  ) {
+    super(message);
+  }
+}
+
+/** The tool's own files are missing or broken (no package.json of its own above its code): reinstall it. */
+export class InstallationError extends DownloadModelsError {
+  override name = "InstallationError";
 }
 
 /** A path that would leave the directory it must stay in (`..`, absolute, a symbolic link out of the root). */

@@ -28,8 +28,8 @@ export { consumerSetup, cachesFor, type ConsumerSetup, type SubModelNote } from 
 // Events and errors
 export { modelLabel, type DownloadEvent, type EventSink, type ModelResult, type ModelStatus } from "./download/index.ts";
 export {
-  DownloadModelsError, UsageError, ConfigError, RootError, HubError, DownloadGaveUpError, IntegrityError, SnapshotError,
-  UnsafePathError, DiskSpaceError, SiblingFailedError,
+  DownloadModelsError, UsageError, ConfigError, RootError, ServiceError, HubError, DownloadGaveUpError, IntegrityError,
+  SnapshotError, UnsafePathError, DiskSpaceError, SiblingFailedError,
 } from "./errors.ts";
 export { bake, BakeError, type BakeOptions, type BakedModel } from "./store/index.ts";
 

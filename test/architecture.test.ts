@@ -91,4 +91,18 @@ describe("the shape of src/", () => {
     const ranks = mapped.map((f) => STAGES[f]);
     expect(ranks).toEqual([...ranks].sort((a, b) => b! - a!));
   });
+
+  it("spells the caches' folder and record names only in the layouts: everything else reads the store", () => {
+    const spelled = /join\([^)]*["'](refs|snapshots|trees|\.no_exist)["']|["']\.(msc|mdl|mv)["']|models--/;
+    const found = files
+      .filter((file) => !rel(file).startsWith("store/layouts/"))
+      .flatMap((file) =>
+        readFileSync(file, "utf8")
+          .split("\n")
+          .map((line, n) => ({ line, at: `${rel(file)}:${n + 1}` }))
+          .filter(({ line }) => spelled.test(line) && !/^\s*(\/\/|\/\*|\*)/.test(line)),
+      )
+      .map(({ line, at }) => `${at}: ${line.trim()}`);
+    expect(found).toEqual([]);
+  });
 });

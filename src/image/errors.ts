@@ -1,18 +1,11 @@
-import { DownloadModelsError } from "../errors.ts";
+import { DownloadModelsError, ServiceError } from "../errors.ts";
 
 /** An image could not be built or written: the message names the model, file or blob and what to do. */
 export class ImageError extends DownloadModelsError {
   override name = "ImageError";
 }
 
-/** The registry refused or failed a request; `status` and `code` are the registry's own. */
-export class RegistryError extends DownloadModelsError {
+/** The registry refused or failed a request; `info.status` and `info.code` are the registry's own. */
+export class RegistryError extends ServiceError {
   override name = "RegistryError";
-  constructor(
-    message: string,
-    readonly info: { status?: number; code?: string; retryable?: boolean } = {},
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
 }

@@ -1,4 +1,4 @@
-import { UsageError } from "../errors.ts";
+import { UnsafePathError, UsageError } from "../errors.ts";
 
 /** Where one `--volume` writes: an endpoint, a bucket and the key prefix every object goes under. */
 export interface S3Target {
@@ -112,8 +112,15 @@ export function parseVolume(volume: string, options: ParseVolumeOptions = {}): S
 /** The key of a file under a target: `prefix` + a `/`-separated path relative to the volume's model root. */
 export function keyFor(prefix: string, relativePath: string): string {
   const rel = relativePath.split(/[\\/]+/).filter((s) => s !== "").join("/");
-  if (rel === "" || rel.split("/").some((s) => s === "." || s === "..")) {
-    throw new Error(`"${relativePath}" is not a relative path inside the volume`);
+  const reason = rel === "" ? "empty path" : rel.split("/").some((s) => s === "." || s === "..") ? "\".\" or \"..\" path segment" : undefined;
+  if (reason) {
+    // Paths come from the staging store's own files: one outside it means the staging folder changed under the fill.
+    throw new UnsafePathError(
+      `Refusing to upload "${relativePath}" to the volume: it is not a relative path inside the staging store (${reason}). ` +
+        `Check that nothing moves or links files in the staging folder during a fill, then run the command again.`,
+      relativePath,
+      reason,
+    );
   }
   return `${prefix}${rel}`;
 }

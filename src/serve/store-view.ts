@@ -1,9 +1,8 @@
 import { createHash } from "node:crypto";
-import { readdir, readFile, realpath, stat } from "node:fs/promises";
-import { join } from "node:path";
+import { realpath, stat } from "node:fs/promises";
 import { isAbsolute, relative, sep } from "node:path";
-import { unpickle, type Registry } from "../sources/index.ts";
-import { openCache, type ModelStore, type Roots } from "../store/index.ts";
+import type { Registry } from "../sources/index.ts";
+import { openCache, type ListedFile, type Roots } from "../store/index.ts";
 import type { Lock } from "../lockfile/index.ts";
 
 // The one place the server reads the store: everything else sees repos, commits and files with their disk paths.
@@ -29,7 +28,7 @@ export interface StoredFile {
 export interface StoredCommit {
   commit: string;
   files: Map<string, StoredFile>;
-  /** The listing is the commit's whole listing (trees/<commit>.json or an unfiltered manifest). */
+  /** The listing is the commit's whole listing (the one the layout cached, or an unfiltered manifest). */
   wholeListing: boolean;
   /** When the manifest was completed (for lastModified). */
   completedAt?: string;
@@ -52,7 +51,6 @@ export interface StoreView {
 }
 
 const COMMIT = /^[0-9a-f]{40}$/;
-const HEX = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
 
 export const repoKey = (kind: HubKind, id: string) => `${kind}:${id}`;
 
@@ -65,41 +63,10 @@ const pointerOid = (sha256: string, size: number) => {
   return createHash("sha1").update(`blob ${Buffer.byteLength(p)}\0${p}`).digest("hex");
 };
 
-interface TreeCacheFile {
-  size?: number;
-  blob_id?: string;
-  lfs_sha256?: string;
-}
-
-async function readTreeCache(path: string): Promise<Map<string, StoredFile> | undefined> {
-  try {
-    const data = JSON.parse(await readFile(path, "utf8")) as { format_version?: number; files?: Record<string, TreeCacheFile> };
-    if (data.format_version !== 1 || !data.files) return undefined;
-    const files = new Map<string, StoredFile>();
-    for (const [path, f] of Object.entries(data.files)) {
-      if (typeof f.size !== "number") continue;
-      const sha256 = typeof f.lfs_sha256 === "string" ? f.lfs_sha256 : undefined;
-      const gitOid = typeof f.blob_id === "string" ? f.blob_id : undefined;
-      files.set(path, { path, size: f.size, ...(sha256 ? { sha256 } : {}), ...(gitOid ? { gitOid } : {}), ...((sha256 ?? gitOid) ? { etag: sha256 ?? gitOid } : {}) });
-    }
-    return files;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Every `refs/<name>` file (nested: `refs/pr/1`), content stripped of whitespace (other writers add a newline). */
-async function readRefs(dir: string, prefix = ""): Promise<Map<string, string>> {
-  const refs = new Map<string, string>();
-  for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
-    const name = prefix ? `${prefix}/${e.name}` : e.name;
-    if (e.isDirectory()) for (const [k, v] of await readRefs(join(dir, e.name), name)) refs.set(k, v);
-    else if (e.isFile()) {
-      const commit = (await readFile(join(dir, e.name), "utf8").catch(() => "")).trim();
-      if (COMMIT.test(commit)) refs.set(name, commit);
-    }
-  }
-  return refs;
+/** A file of the commit's whole listing, as the store cached it, in the server's terms. */
+function listedFile(f: ListedFile): StoredFile {
+  const etag = f.sha256 ?? f.gitOid;
+  return { path: f.path, size: f.size, ...(f.sha256 ? { sha256: f.sha256 } : {}), ...(f.gitOid ? { gitOid: f.gitOid } : {}), ...(etag ? { etag } : {}) };
 }
 
 const isWithin = (base: string, path: string) => {
@@ -119,23 +86,6 @@ async function storedAt(path: string, size: number, realRoot: string): Promise<s
   }
 }
 
-async function mscRevisions(modelDir: string): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  try {
-    const list = unpickle(await readFile(join(modelDir, ".msc")));
-    if (Array.isArray(list)) for (const e of list) if (typeof e?.Path === "string" && typeof e?.Revision === "string") out.set(e.Path, e.Revision);
-  } catch {
-    // no or unreadable .msc: per-file revisions fall back to the model's
-  }
-  return out;
-}
-
-async function mvCreatedAt(modelDir: string): Promise<number | undefined> {
-  const mv = await readFile(join(modelDir, ".mv"), "utf8").catch(() => "");
-  const m = /CreatedAt:(\d+)/.exec(mv);
-  return m ? Number(m[1]) : undefined;
-}
-
 function repoFor(repos: Map<string, StoredRepo>, kind: HubKind, id: string): StoredRepo {
   let repo = repos.get(repoKey(kind, id));
   if (!repo) repos.set(repoKey(kind, id), (repo = { kind, id, refs: new Map(), commits: new Map() }));
@@ -150,58 +100,47 @@ export async function readStoreView(registry: Registry, roots: Roots, lock?: Loc
   const repos = new Map<string, StoredRepo>();
   const warnings: string[] = [];
   const realRoots = new Map<string, string>();
-  const realRootOf = async (store: ModelStore) => {
-    let r = realRoots.get(store.root);
-    if (r === undefined) realRoots.set(store.root, (r = await realpath(store.root).catch(() => store.root)));
+  const realRootOf = async (root: string) => {
+    let r = realRoots.get(root);
+    if (r === undefined) realRoots.set(root, (r = await realpath(root).catch(() => root)));
     return r;
   };
-  const cache = openCache({ registry, roots });
-  for (const model of await cache.requests()) {
-    const layout = registry.get(model.source).layout;
+  // Complete by its manifest: every listed file at its place with its size, the layout's revision record agreeing.
+  for (const complete of await openCache({ registry, roots }).completeModels()) {
+    const { layout, manifest, request: model } = complete;
     if (layout !== "huggingface" && layout !== "modelscope") continue;
-    const store = cache.store(model);
-    // Complete by its manifest: every listed file at its place with its size, the layout's revision record agreeing.
-    const manifest = await cache.complete(model);
-    if (!manifest) continue;
-    const realRoot = await realRootOf(store);
+    const realRoot = await realRootOf(complete.root);
     const repo = repoFor(repos, layout, model.id);
-    if (layout === "modelscope") repo.createdAt = await mvCreatedAt(store.modelDir);
+    if (layout === "modelscope") repo.createdAt = complete.createdAt;
     const commit: StoredCommit = repo.commits.get(manifest.commit) ?? { commit: manifest.commit, files: new Map<string, StoredFile>(), wholeListing: false };
     repo.commits.set(manifest.commit, commit);
     commit.completedAt = manifest.completedAt;
-    if (layout === "huggingface" && !commit.wholeListing) {
-      const tree = await readTreeCache(join(store.modelDir, "trees", `${manifest.commit}.json`));
-      if (tree) {
-        for (const [p, f] of tree) if (!commit.files.has(p)) commit.files.set(p, f);
+    if (!commit.wholeListing) {
+      const listing = await complete.store.history?.readListing(manifest.commit);
+      if (listing) {
+        for (const f of listing) if (!commit.files.has(f.path)) commit.files.set(f.path, listedFile(f));
         commit.wholeListing = true;
       }
     }
     if (manifest.include.length === 0 && manifest.exclude.length === 0) commit.wholeListing = true;
-    const revisions = layout === "modelscope" ? await mscRevisions(store.modelDir) : new Map<string, string>();
-    for (const f of manifest.files) {
+    for (const f of complete.files) {
       const etag = f.etag ?? f.sha256 ?? f.gitSha1;
       const gitOid = f.sha256 ? pointerOid(f.sha256, f.size) : f.gitSha1;
-      let disk: string | undefined;
-      if (layout === "huggingface") {
-        // The blob by its content name (hex checked), not the snapshot path: a URL never picks the folder.
-        if (etag && HEX.test(etag)) disk = await storedAt(store.blobPath({ ...f, url: "" }), f.size, realRoot);
-      } else {
-        disk = await storedAt(store.blobPath({ ...f, url: "" }), f.size, realRoot);
-      }
+      // The bytes by the layout's own name for them (HF: the blob by its checked content name), never a URL's.
+      const disk = f.blob ? await storedAt(f.blob, f.size, realRoot) : undefined;
       const known = commit.files.get(f.path);
+      const fileRevision = complete.fileRevisions?.get(f.path);
       commit.files.set(f.path, {
         path: f.path, size: f.size,
         ...(f.sha256 ? { sha256: f.sha256 } : {}),
         ...((known?.gitOid ?? gitOid) ? { gitOid: known?.gitOid ?? gitOid } : {}),
         ...(etag ? { etag } : {}),
-        ...(revisions.get(f.path) ? { fileRevision: revisions.get(f.path) } : {}),
+        ...(fileRevision ? { fileRevision } : {}),
         ...(disk ? { disk } : {}),
       });
     }
-    if (!COMMIT.test(model.revision) || model.revision !== manifest.commit) repo.refs.set(model.revision, manifest.commit);
-    if (layout === "huggingface") {
-      for (const [name, c] of await readRefs(join(store.modelDir, "refs"))) repo.refs.set(name, c);
-    }
+    // The request's revision and every branch or tag the layout records (HF refs/), when they name a commit.
+    for (const [name, c] of complete.refs) if (COMMIT.test(c)) repo.refs.set(name, c);
   }
   for (const repo of repos.values()) {
     for (const c of repo.commits.values()) {

@@ -3,7 +3,7 @@ import { getGlobalDispatcher, type Dispatcher } from "undici";
 import type { Registry } from "./registry.ts";
 import type { Env } from "../types.ts";
 import type { ModelRequest } from "../types.ts";
-import { NoMatchingFilesError } from "../errors.ts";
+import { DownloadModelsError, NoMatchingFilesError } from "../errors.ts";
 import { matchesFilters } from "../util/index.ts";
 import { DEFAULT_MODELS } from "../util/index.ts";
 import { tokenFor } from "./downloader.ts";
@@ -46,7 +46,8 @@ export async function resolveEntries(models: readonly ModelRequest[], o: Resolve
           }
           return { model, entry: entryFromSnapshot(model, snapshot) };
         } catch (error) {
-          return { model, error: error instanceof Error ? error : new Error(String(error)) };
+          // A downloader that throws a string or an object: its text, as a run reports it.
+          return { model, error: error instanceof Error ? error : new DownloadModelsError(String(error)) };
         }
       }),
     ),

@@ -2,7 +2,7 @@
 export { BakeError, type BakeOptions, type BakedModel, bake, bakedModel, bakedRecords } from "./bake.ts";
 export { layoutOf } from "./layouts/index.ts";
 export { modelscopeCopyDirs, modelscopePaths } from "./layouts/modelscope.ts";
-export { type BlobOnDisk, type CommitHistory, type FileRole, type ModelStore, type RefOnDisk } from "./layouts/store.ts";
+export { type BlobOnDisk, type CommitHistory, type FileRole, type ListedFile, type ModelStore, type RefOnDisk } from "./layouts/store.ts";
 export { type Cache, type CacheOptions, type CompleteModel, type ModelOnDisk, type PartialFile, type StoredFile, openCache } from "./cache.ts";
 export { linkVolume } from "./link.ts";
 export { type DownloadHold, enterDownload } from "./model-lease.ts";

@@ -3,19 +3,13 @@ import { connect } from "node:net";
 import { makeRepo, type HubRepo } from "../../local-hub/index.ts";
 import { resolveRoots } from "../../src/store/index.ts";
 import { startMirror, type Mirror, type MirrorOptions, type ServeEvent } from "../../src/serve/index.ts";
+import { tinyModel } from "./repos.ts";
 
-/** An HF repo with every kind of file a mirror must get right: plain, LFS, nested, empty. */
+/** The shared tiny HF repo with what a mirror must also get right: an empty file, a second branch. */
 export const hfRepo = (): HubRepo =>
-  makeRepo({
-    id: "acme/tiny-model",
-    tags: ["v1.0"],
-    files: [
-      { path: "config.json", text: '{"a":1}\n' },
-      { path: "tokenizer.json", size: 5000, lfs: false },
-      { path: "model.safetensors", size: 3 * 1024 * 1024 + 17 },
-      { path: "onnx/deep/model.onnx", size: 120_000 },
-      { path: "empty.txt", text: "" },
-    ],
+  tinyModel({
+    weights: 3 * 1024 * 1024 + 17,
+    extraFiles: [{ path: "empty.txt", text: "" }],
     extraBranches: { dev: [{ path: "config.json", text: '{"dev":true}\n' }, { path: "model.safetensors", size: 4096, seed: "dev-weights" }] },
   });
 

@@ -1,7 +1,7 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { UsageError } from "../../src/errors.ts";
+import { UnsafePathError, UsageError } from "../../src/errors.ts";
 import { resolveCredentials } from "../../src/remote/credentials.ts";
 import { partPlan } from "../../src/remote/part-size.ts";
 import { keyFor, parseVolume } from "../../src/remote/target.ts";
@@ -52,6 +52,8 @@ describe("parseVolume", () => {
   it("keyFor joins a relative path under the prefix and refuses escapes", () => {
     expect(keyFor("models/", "huggingface/hub/models--o--n/refs/main")).toBe("models/huggingface/hub/models--o--n/refs/main");
     expect(() => keyFor("models/", "a/../../etc")).toThrow(/not a relative path/);
+    expect(() => keyFor("models/", "../outside")).toThrow(UnsafePathError);
+    expect(() => keyFor("models/", "")).toThrow(/^Refusing to upload "" to the volume: .*\(empty path\)\. .*run the command again\.$/);
   });
 });
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { pickleDict, pickleDictList, unpickle } from "../../src/sources/modelscope/pickle.ts";
+import { PickleFormatError } from "../../src/errors.ts";
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ""), "hex");
 
@@ -53,5 +54,19 @@ describe("ModelScope marker pickles (spec ModelScope §3)", () => {
     expect(() => unpickle(hex("80 02 5d 28"))).toThrow(/truncated/);
     expect(() => unpickle(hex("80 02 4b 01 2e"))).toThrow(/unsupported pickle opcode 0x4b/);
     expect(() => unpickle(Buffer.from("not a pickle"))).toThrow();
+  });
+
+  it("says which file it cannot read, where reading stopped and what to do, as a PickleFormatError", () => {
+    let error: unknown;
+    try {
+      unpickle(hex("80 02 5d 28 58 04 00 00 00 50 61"), "/cache/models/iic/x/.msc");
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(PickleFormatError);
+    expect(error).toMatchObject({ file: "/cache/models/iic/x/.msc", offset: 9 });
+    expect((error as Error).message).toBe(
+      "/cache/models/iic/x/.msc is not a pickle this tool can read (truncated, at byte 9 of 11). Remove it: the next download of the model writes it again.",
+    );
   });
 });

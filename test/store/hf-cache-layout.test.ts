@@ -4,20 +4,13 @@ import { readFile, readlink, readdir, rename, lstat, stat } from "node:fs/promis
 import { join } from "node:path";
 import { makeRepo } from "@download-models/local-hub";
 import { download, hfModel, hub } from "../helpers/hub.ts";
+import { tinyModel } from "../helpers/repos.ts";
+import { builtinDownloaders, createRegistry } from "../../src/sources/registry.ts";
+import type { Downloader } from "../../src/sources/downloader.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
-const repo = () =>
-  makeRepo({
-    id: "acme/tiny-model",
-    tags: ["v1.0"],
-    files: [
-      { path: "config.json", text: '{"a":1}\n' },
-      { path: "tokenizer.json", size: 5000, lfs: false },
-      { path: "model.safetensors", size: 300_000 },
-      { path: "onnx/deep/model.onnx", size: 120_000 },
-      { path: "onnx/config.json", text: '{"opset":17}\n' },
-    ],
-  });
+/** The shared tiny repo, with a second config.json in a sub-folder for the filter tests. */
+const repo = () => tinyModel({ weights: 300_000, extraFiles: [{ path: "onnx/config.json", text: '{"opset":17}\n' }] });
 
 const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 
@@ -120,6 +113,20 @@ describe("HuggingFace cache layout (spec HF §0, §2)", () => {
     const h = await hub({ repos: [repo()] });
     const s = await download(h, await tempDir(), [hfModel("acme/tiny-model", { include: ["*.gguf"] })]);
     expect(s.models[0]!.error).toMatch(/no file matches include \[\*\.gguf\] \(the repo has 5 files: config\.json/);
+  });
+
+  it("refuses a listed file without a usable etag with a SnapshotError naming the model, the file and the fix", async () => {
+    const h = await hub({ repos: [] });
+    const hashless: Downloader = {
+      name: "hashless",
+      layout: "huggingface",
+      resolve: async () => ({ revision: "main", commit: "c".repeat(40), files: [{ path: "w.bin", size: 3, url: `${h.url}/w.bin`, etag: "W/12-ab" }] }),
+    };
+    const root = await tempDir();
+    const s = await download(h, root, [{ ...hfModel("team/w"), source: "hashless" }], { registry: createRegistry([...builtinDownloaders, hashless]) });
+    expect(s.models[0]).toMatchObject({ status: "failed", errorKind: "SnapshotError" });
+    expect(s.models[0]!.error).toMatch(/^team\/w@main: w\.bin has no usable etag \(a 64-hex sha256 or 40-hex git sha1, not "W\/12-ab"\).*The "hashless" downloader must give every file its sha256, gitSha1 or etag, or use layout "plain"\.$/);
+    expect(h.requests).toEqual([]);
   });
 
   it("follows the tree listing's Link pages", async () => {

@@ -1,16 +1,23 @@
 import { createHash } from "node:crypto";
 import { posix } from "node:path";
-import type { Dispatcher } from "undici";
-import type { ResolvedFile, Snapshot } from "../../types.ts";
-import type { Env } from "../../types.ts";
-import { failedResponse, httpRequest } from "../../net/index.ts";
-import { readCapped, withRetries, type ApiWait } from "../../net/index.ts";
+import type { Env, ResolvedFile, Snapshot } from "../../types.ts";
+import { hubClient, type HubAccess, type HubClient, type HubProfile } from "../../net/index.ts";
 import { HubError } from "../../errors.ts";
 import { redactUrl } from "../../util/index.ts";
-import { envelopeError, envelopeOk, modelscopeError, parseEnvelope, type MsErrorContext } from "./errors.ts";
+import { envelopeError, envelopeOk, modelscopeError, type Envelope, type MsErrorContext } from "./errors.ts";
 
 export const DEFAULT_ENDPOINT = "https://www.modelscope.cn";
 const SHA256 = /^[0-9a-f]{64}$/;
+
+/**
+ * Both forms the hubs accept: the `m_session_id` cookie (the legacy site) and a Bearer token (the new hub).
+ * They go to the API host only: the core drops both when a download redirect leaves its origin.
+ */
+export const MODELSCOPE: HubProfile = {
+  name: "ModelScope",
+  endpointVar: "MODELSCOPE_ENDPOINT",
+  credentials: (token) => ({ authorization: `Bearer ${token}`, cookie: `m_session_id=${token}` }),
+};
 
 /**
  * The hub to talk to: `MODELSCOPE_ENDPOINT` (full URL: mirrors, the local test hub), else
@@ -24,22 +31,6 @@ export function modelscopeEndpoint(env: Env): string {
   return DEFAULT_ENDPOINT;
 }
 
-export interface MsClient {
-  endpoint: string;
-  token?: string;
-  dispatcher: Dispatcher;
-  signal?: AbortSignal;
-  onWait?: (wait: ApiWait) => void;
-}
-
-/**
- * Both forms the hubs accept: the `m_session_id` cookie (the legacy site) and a Bearer token (the new hub).
- * They go to the API host only: the core drops both when a download redirect leaves its origin.
- */
-export function authHeaders(token: string | undefined): Record<string, string> {
-  return token ? { authorization: `Bearer ${token}`, cookie: `m_session_id=${token}` } : {};
-}
-
 /** Python's `quote_plus`: everything but letters, digits and `_.-~` is escaped, a space becomes `+`. */
 export function quotePlus(value: string): string {
   return encodeURIComponent(value)
@@ -47,27 +38,20 @@ export function quotePlus(value: string): string {
     .replace(/%20/g, "+");
 }
 
-function apiBase(client: MsClient, repo: string): string {
-  return `${client.endpoint}/api/v1/models/${repo}`;
+function apiBase(endpoint: string, repo: string): string {
+  return `${endpoint}/api/v1/models/${repo}`;
 }
 
 /** GET an `/api/v1` URL and return the envelope's `Data`; `Code != 200` fails even inside an HTTP 200. */
-async function getData(client: MsClient, url: string, ctx: MsErrorContext): Promise<unknown> {
-  const options = { ...(client.signal ? { signal: client.signal } : {}), ...(client.onWait ? { onWait: client.onWait } : {}) };
-  return withRetries(options, url, async (attempt) => {
-    const res = await httpRequest(url, {
-      headers: { accept: "application/json", ...authHeaders(client.token) },
-      dispatcher: client.dispatcher,
-      signal: attempt.signal,
-    });
-    if (res.status !== 200) throw modelscopeError(await failedResponse(res), ctx);
-    const envelope = parseEnvelope(await readCapped(res.body, url, attempt));
-    if (!envelope) {
-      throw new HubError(`ModelScope sent an answer that is not JSON for ${ctx.repo}@${ctx.revision} (${redactUrl(url)}). Is MODELSCOPE_ENDPOINT a ModelScope hub?`, { url: redactUrl(url) });
-    }
-    if (!envelopeOk(envelope)) throw envelopeError(envelope, ctx, url);
-    return envelope.Data;
-  });
+async function getData(hub: HubClient, url: string, ctx: MsErrorContext): Promise<unknown> {
+  const of = `${ctx.repo}@${ctx.revision}`;
+  const { json } = await hub.json({ url, what: "an answer", of, failure: (r) => modelscopeError(r, ctx) });
+  if (!json || typeof json !== "object" || Array.isArray(json)) {
+    throw new HubError(`ModelScope sent an answer that is not a {Code, Data} envelope for ${of} (${redactUrl(url)}). Is MODELSCOPE_ENDPOINT a ModelScope hub?`, { url: redactUrl(url) });
+  }
+  const envelope = json as Envelope;
+  if (!envelopeOk(envelope)) throw envelopeError(envelope, ctx, url);
+  return envelope.Data;
 }
 
 export interface MsRevision {
@@ -88,8 +72,8 @@ function revisionsOf(list: unknown, kind: MsRevision["kind"]): MsRevision[] {
 }
 
 /** Branches and tags (`/revisions`, asked before the listing, as the library does). A private or missing model answers 404 here. */
-export async function listRevisions(client: MsClient, repo: string, revision: string): Promise<MsRevision[]> {
-  const data = (await getData(client, `${apiBase(client, repo)}/revisions`, { repo, revision, hasToken: Boolean(client.token) })) as {
+async function listRevisions(hub: HubClient, base: string, ctx: MsErrorContext): Promise<MsRevision[]> {
+  const data = (await getData(hub, `${base}/revisions`, ctx)) as {
     RevisionMap?: { Branches?: unknown; Tags?: unknown };
   } | null;
   return [...revisionsOf(data?.RevisionMap?.Branches, "branch"), ...revisionsOf(data?.RevisionMap?.Tags, "tag")];
@@ -112,9 +96,11 @@ const SKIPPED = new Set([".gitattributes", ".gitignore"]);
  * recursive listing. The snapshot's commit is a digest of that listing (paths, per-file revisions, hashes, sizes):
  * ModelScope publishes no commit id for a branch, and this changes exactly when the files do.
  */
-export async function listSnapshot(client: MsClient, repo: string, revision: string): Promise<Snapshot> {
-  const ctx: MsErrorContext = { repo, revision, hasToken: Boolean(client.token) };
-  const revisions = await listRevisions(client, repo, revision);
+export async function listSnapshot(access: HubAccess, repo: string, revision: string): Promise<Snapshot> {
+  const hub = hubClient(MODELSCOPE, access);
+  const base = apiBase(access.endpoint, repo);
+  const ctx: MsErrorContext = { repo, revision, hasToken: Boolean(access.token) };
+  const revisions = await listRevisions(hub, base, ctx);
   const found = revisions.find((r) => r.name === revision);
   if (!found) {
     const names = revisions.map((r) => r.name);
@@ -126,8 +112,8 @@ export async function listSnapshot(client: MsClient, repo: string, revision: str
       { status: 404, code: "RevisionNotFound" },
     );
   }
-  const url = `${apiBase(client, repo)}/repo/files?Revision=${quotePlus(revision)}&Recursive=True`;
-  const data = (await getData(client, url, ctx)) as { Files?: unknown } | null;
+  const url = `${base}/repo/files?Revision=${quotePlus(revision)}&Recursive=True`;
+  const data = (await getData(hub, url, ctx)) as { Files?: unknown } | null;
   const entries = Array.isArray(data?.Files) ? (data.Files as MsFileEntry[]) : [];
   const files: ResolvedFile[] = [];
   for (const e of entries) {
@@ -142,14 +128,14 @@ export async function listSnapshot(client: MsClient, repo: string, revision: str
       size: e.Size as number,
       ...(sha256 ? { sha256 } : {}),
       ...(typeof e.Revision === "string" && e.Revision ? { fileRevision: e.Revision } : {}),
-      url: `${apiBase(client, repo)}/repo?Revision=${quotePlus(revision)}&FilePath=${quotePlus(e.Path)}`,
-      headers: authHeaders(client.token),
+      url: `${base}/repo?Revision=${quotePlus(revision)}&FilePath=${quotePlus(e.Path)}`,
+      headers: { ...hub.credentials },
     });
   }
   if (files.length === 0) {
     throw new HubError(
       `ModelScope lists no files for ${repo}@${revision}: the model is empty at this revision. ` +
-        `Check the id and revision on ${client.endpoint}/models/${repo}.`,
+        `Check the id and revision on ${access.endpoint}/models/${repo}.`,
       { url: redactUrl(url) },
     );
   }

@@ -5,6 +5,8 @@
  * existing `.msc` keeps its entries.
  */
 
+import { PickleFormatError } from "../../errors.ts";
+
 export type StrDict = Record<string, string>;
 
 const PROTO = 0x80;
@@ -59,24 +61,31 @@ const MARK_OBJ = Symbol("mark");
 
 /**
  * Load a pickle made only of lists, dicts and str (protocols 2–4, with or without memo and frames).
- * Throws on anything else: the caller treats such a file as unreadable.
+ * Throws a PickleFormatError on anything else, naming `file` when given: callers treat such a file as unreadable.
  */
-export function unpickle(data: Uint8Array): unknown {
+export function unpickle(data: Uint8Array, file?: string): unknown {
   const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   const stack: Value[] = [];
   const memo = new Map<number, Value>();
   let pos = 0;
+  const bad = (problem: string) =>
+    new PickleFormatError(
+      `${file ?? "A ModelScope cache record"} is not a pickle this tool can read (${problem}, at byte ${pos} of ${buf.length}). ` +
+        `Remove it: the next download of the model writes it again.`,
+      file,
+      pos,
+    );
   const need = (n: number) => {
-    if (pos + n > buf.length) throw new Error("truncated pickle");
+    if (pos + n > buf.length) throw bad("truncated");
   };
   const popMark = (): Value[] => {
     const at = stack.lastIndexOf(MARK_OBJ);
-    if (at < 0) throw new Error("pickle MARK missing");
+    if (at < 0) throw bad("a MARK is missing");
     return stack.splice(at).slice(1);
   };
   const top = (): Value => {
     const v = stack[stack.length - 1];
-    if (v === undefined) throw new Error("pickle stack empty");
+    if (v === undefined) throw bad("an operation on an empty stack");
     return v;
   };
   const readStr = (len: number) => {
@@ -86,17 +95,17 @@ export function unpickle(data: Uint8Array): unknown {
     stack.push(s);
   };
   const setItems = (d: Value, items: Value[]) => {
-    if (typeof d !== "object" || Array.isArray(d) || items.length % 2) throw new Error("bad SETITEMS");
+    if (typeof d !== "object" || Array.isArray(d) || items.length % 2) throw bad("SETITEMS without a dict or with an odd item count");
     for (let i = 0; i < items.length; i += 2) {
       const [k, v] = [items[i], items[i + 1]];
-      if (typeof k !== "string" || typeof v !== "string") throw new Error("only str keys and values are supported");
+      if (typeof k !== "string" || typeof v !== "string") throw bad("a dict entry that is not str to str");
       d[k] = v;
     }
   };
   const append = (l: Value, items: Value[]) => {
-    if (!Array.isArray(l)) throw new Error("bad APPENDS");
+    if (!Array.isArray(l)) throw bad("APPENDS without a list");
     for (const item of items) {
-      if (typeof item !== "object" || Array.isArray(item)) throw new Error("only dicts in lists are supported");
+      if (typeof item !== "object" || Array.isArray(item)) throw bad("a list item that is not a dict");
       l.push(item);
     }
   };
@@ -154,14 +163,14 @@ export function unpickle(data: Uint8Array): unknown {
       case LONG_BINGET: {
         const n = op === BINGET ? (need(1), buf[pos++]!) : (need(4), (pos += 4), buf.readUInt32LE(pos - 4));
         const v = memo.get(n);
-        if (v === undefined) throw new Error("pickle memo miss");
+        if (v === undefined) throw bad("a memo reference to nothing");
         stack.push(v);
         break;
       }
       case SETITEM: {
         const v = stack.pop();
         const k = stack.pop();
-        if (k === undefined || v === undefined) throw new Error("bad SETITEM");
+        if (k === undefined || v === undefined) throw bad("SETITEM without a key and a value");
         setItems(top(), [k, v]);
         break;
       }
@@ -172,7 +181,7 @@ export function unpickle(data: Uint8Array): unknown {
       }
       case APPEND: {
         const v = stack.pop();
-        if (v === undefined) throw new Error("bad APPEND");
+        if (v === undefined) throw bad("APPEND without an item");
         append(top(), [v]);
         break;
       }
@@ -182,10 +191,10 @@ export function unpickle(data: Uint8Array): unknown {
         break;
       }
       case STOP:
-        if (stack.length !== 1) throw new Error("pickle stack not balanced");
+        if (stack.length !== 1) throw bad(`it ends with ${stack.length} values instead of one`);
         return stack[0];
       default:
-        throw new Error(`unsupported pickle opcode 0x${(op ?? 0).toString(16)}`);
+        throw bad(`unsupported pickle opcode 0x${(op ?? 0).toString(16)}`);
     }
   }
 }

@@ -1,11 +1,12 @@
 import { copyFile, readdir, readFile, readlink, symlink } from "node:fs/promises";
 import { basename, dirname, join, relative, sep } from "node:path";
 import type { ModelRequest, ResolvedFile, Snapshot } from "../../types.ts";
-import type { CommitHistory, ModelStore } from "./store.ts";
+import type { CommitHistory, ListedFile, ModelStore } from "./store.ts";
 import { RECORDS } from "./records.ts";
 import { walk } from "./walk.ts";
 import { sizeOf, symlinkAtomic, writeFileAtomic } from "../../util/index.ts";
 import { inside, type Disk } from "../../util/index.ts";
+import { SnapshotError } from "../../errors.ts";
 
 const COMMIT = /^[0-9a-f]{40}$/;
 
@@ -57,13 +58,24 @@ function commitHistory(modelDir: string): CommitHistory {
     commitFiles: (commit) => [join(modelDir, "trees", `${commit}.json`), join(modelDir, ".no_exist", commit)],
     folders: () => ["refs", "snapshots", "trees", ".no_exist"].map((d) => join(modelDir, d)),
     treeListing: (commit) => join(modelDir, "trees", `${commit}.json`),
+    readListing: (commit) => readTreeCache(join(modelDir, "trees", `${commit}.json`)),
   };
 }
 
-function etagOf(file: ResolvedFile): string {
+/** The blob name: a 64-hex sha256 or a 40-hex git sha1, nothing else (it becomes a file name in `blobs/`). */
+function etagOf(file: ResolvedFile, model: ModelRequest): string {
   const etag = file.etag ?? file.sha256 ?? file.gitSha1;
   if (!etag || !/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(etag)) {
-    throw new Error(`${file.path}: the hub listed no usable etag (sha256 or git sha1), so it cannot be cached`);
+    const label = `${model.id}@${model.revision}`;
+    throw new SnapshotError(
+      `${label}: ${file.path} has no usable etag (a 64-hex sha256 or 40-hex git sha1${etag ? `, not "${etag.slice(0, 80)}"` : ""}), ` +
+        `so it cannot be stored in the HuggingFace cache layout, which names blobs by it. ` +
+        (model.source === "huggingface"
+          ? `The hub's tree listing gave it no oid or lfs.oid: check that HF_ENDPOINT points at a HuggingFace hub.`
+          : `The "${model.source}" downloader must give every file its sha256, gitSha1 or etag, or use layout "plain".`),
+      label,
+      file.path,
+    );
   }
   return etag;
 }
@@ -83,13 +95,31 @@ export function treeCache(snapshot: Snapshot): string | undefined {
   return JSON.stringify({ files, format_version: 1 });
 }
 
+/** Read back a `trees/<commit>.json` (what `treeCache` writes, or huggingface_hub itself); entries without a size are left out. */
+async function readTreeCache(path: string): Promise<ListedFile[] | undefined> {
+  type Entry = { size?: unknown; blob_id?: unknown; lfs_sha256?: unknown };
+  let data: { format_version?: unknown; files?: Record<string, Entry> };
+  try {
+    data = JSON.parse(await readFile(path, "utf8"));
+  } catch {
+    return undefined; // missing or unreadable: as if never written
+  }
+  if (data?.format_version !== 1 || !data.files || typeof data.files !== "object") return undefined;
+  return Object.entries(data.files).flatMap(([p, f]) => {
+    if (typeof f?.size !== "number") return [];
+    const sha256 = typeof f.lfs_sha256 === "string" ? f.lfs_sha256 : undefined;
+    const gitOid = typeof f.blob_id === "string" ? f.blob_id : undefined;
+    return [{ path: p, size: f.size, ...(sha256 ? { sha256 } : {}), ...(gitOid ? { gitOid } : {}) }];
+  });
+}
+
 /**
  * The HuggingFace hub cache, exactly as huggingface_hub reads it:
  * `models--org--name/blobs/<etag>`, `snapshots/<commit>/<path>` → relative symlink, `refs/<revision>` = commit, no newline.
  */
 export function huggingfaceStore(hubCache: string, model: ModelRequest, disk: Disk): ModelStore {
   const modelDir = join(hubCache, repoFolderName(model.id));
-  const blobPath = (file: ResolvedFile) => join(modelDir, "blobs", etagOf(file));
+  const blobPath = (file: ResolvedFile) => join(modelDir, "blobs", etagOf(file, model));
   const refPath = inside(join(modelDir, "refs"), model.revision);
   const own = huggingfaceOwnDirs(modelDir);
   return {

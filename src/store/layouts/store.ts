@@ -18,6 +18,16 @@ export interface BlobOnDisk {
   bytes: number;
 }
 
+/** A file of a commit's whole listing, as the layout caches it for the hub's readers (HF `trees/<commit>.json`). */
+export interface ListedFile {
+  path: string;
+  size: number;
+  /** LFS content sha256. */
+  sha256?: string;
+  /** The git blob id (for LFS files: the pointer's). */
+  gitOid?: string;
+}
+
 /**
  * The layout's history of a model, for layouts that keep several commits side by side (HuggingFace): what prune
  * and the mirror read. Layouts that overwrite in place (ModelScope, plain) have none.
@@ -37,6 +47,8 @@ export interface CommitHistory {
   folders(): string[];
   /** The commit's whole listing as the hub readers cache it, when it was written. */
   treeListing(commit: string): string;
+  /** That listing read back; undefined when it is missing or in a form the layout does not write. */
+  readListing(commit: string): Promise<ListedFile[] | undefined>;
 }
 
 /**
