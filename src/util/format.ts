@@ -1,10 +1,11 @@
 /** Human sizes in decimal units, as hubs and disks report them. */
 export function formatBytes(n: number): string {
-  if (n < 1000) return `${n} B`;
+  // Rates come here as fractions (607.2296884330965 B/s): whole bytes below a kB.
+  if (Math.round(n) < 1000) return `${Math.round(n)} B`;
   const units = ["kB", "MB", "GB", "TB"];
   let v = n;
   let u = -1;
-  while (v >= 1000 && u < units.length - 1) {
+  while (v >= 999.5 && u < units.length - 1) {
     v /= 1000;
     u++;
   }

@@ -93,6 +93,12 @@ describe("reporter (what a person or a log reader sees)", () => {
     expect(r.out.join("\n")).not.toContain("hf_TOPSECRET");
   });
 
+  it("a slow model's speed is a formatted rate, not a raw fraction of bytes", async () => {
+    const slow: ModelResult = { ...result, bytes: 600, downloadedBytes: 600, seconds: 0.988 };
+    const r = run("human", [{ type: "model-done", model, result: slow }], false);
+    expect(r.out).toEqual([expect.stringMatching(/: 2 files, 600 B; 600 B in 1\.0 s \(607 B\/s\)$/)]);
+  });
+
   it("--max-rate is shown beside the speed in the units it was given", async () => {
     const out: string[] = [];
     const r = createReporter({ out: (l) => out.push(l), err: (l) => out.push(l), isTTY: false }, "human", { progressEveryMs: 0, maxRate: "10M" });
