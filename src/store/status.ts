@@ -194,7 +194,8 @@ function undeclaredRow(u: UndeclaredItem): string[] {
  * section is a table: its columns start at the same offsets on every row, sizes end in one column.
  */
 export function formatStatus(status: VolumeStatus): string[] {
-  const rows = alignColumns(status.models.map(modelRow), { right: [2] });
+  // One space after the size, as in `status --volume`: "1.35 MB of 12.0 MB" reads as one phrase.
+  const rows = alignColumns(status.models.map(modelRow), { right: [2], gaps: ["  ", "  ", " "] });
   // "(not locked)" starts in one column too, right of the rows that carry it (a long other-commit line does not push it).
   const lockAt = Math.max(0, ...rows.filter((_, i) => !status.models[i]!.locked).map((row) => row.length));
   const lines = rows.map((row, i) => (status.models[i]!.locked ? row : `${row.padEnd(lockAt)}  (not locked)`));

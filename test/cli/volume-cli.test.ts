@@ -26,7 +26,7 @@ describe("status and prune through the CLI", () => {
     expect(h.requests).toEqual([]);
     expect(status.code).toBe(0);
     const lines = status.stdout.split("\n");
-    expect(lines[0]).toMatch(/^hf:acme\/keep@main +complete +20.0 kB  [0-9a-f]{12}$/);
+    expect(lines[0]).toMatch(/^hf:acme\/keep@main +complete +20.0 kB [0-9a-f]{12}$/);
     expect(lines[1]).toMatch(/^hf:acme\/later@main +missing  \(not locked\)$/);
     // Each section is a table: a column starts at the same offset on every row, sizes end at the same offset.
     expect(lines[1]!.indexOf("missing")).toBe(lines[0]!.indexOf("complete"));

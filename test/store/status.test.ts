@@ -55,7 +55,7 @@ describe("status", () => {
     expect(status.roots.map((r) => r.layout)).toEqual(["huggingface", "modelscope"]);
 
     const text = formatStatus(status).join("\n");
-    expect(text).toMatch(/hf:acme\/part@main +partial +\S+ \S+ +of 12\.0 MB \(\d+%\)/);
+    expect(text).toMatch(/hf:acme\/part@main +partial +\S+ \S+ of 12\.0 MB \(\d+%\)/);
     expect(text).toMatch(new RegExp(`other commit +${moved.refs.main!.slice(0, 12)} on disk, the lock pins ${moved.commits[0]!.sha.slice(0, 12)}`));
     // the commit of a complete model and the one on disk of another commit start in one column
     const rows = text.split("\n");
