@@ -3,6 +3,7 @@ import type { Env } from "../store/index.ts";
 import { RootError } from "../errors.ts";
 import { loadSelection, usesProjects, type PluginDirs, type Selection } from "../select/index.ts";
 import { formatStatus, volumeStatus } from "../store/index.ts";
+import { alignColumns, formatBytes } from "../util/index.ts";
 import { openLock, type LockfileOptions } from "./lockfile-use.ts";
 import type { Output } from "./reporter.ts";
 
@@ -38,4 +39,26 @@ export async function statusCommand(options: VolumeCommandOptions, io: Output, e
   }
   for (const line of formatStatus(status)) io.out(line);
   return 0;
+}
+
+/** A selected model as one volume holds it. */
+export interface ModelOnVolume {
+  label: string;
+  state: "complete" | "other-commit" | "missing";
+  locked: boolean;
+  commit?: string;
+  bytes?: number;
+  lockedCommit?: string;
+}
+
+/** `status --volume`'s lines for one target: its models, then what it holds that nothing declares; each a table. */
+export function volumeStatusLines(target: string, models: ModelOnVolume[], undeclared: { model: string; commit: string; bytes: number }[]): string[] {
+  const pinned = (m: ModelOnVolume) => (m.locked ? (m.state === "other-commit" ? `(locked ${m.lockedCommit!.slice(0, 12)})` : "locked") : "not locked");
+  const rows = models.map((m) => [m.label, m.state, m.bytes !== undefined ? formatBytes(m.bytes) : "", m.commit?.slice(0, 12) ?? "", pinned(m)]);
+  const lines = [`${target}:`, ...alignColumns(rows, { right: [2], gaps: ["  ", "  ", " ", " "], indent: "  " })];
+  if (undeclared.length) {
+    lines.push("  Not declared by a selected project:");
+    lines.push(...alignColumns(undeclared.map((u) => [u.model, `(${u.commit.slice(0, 12)})`, formatBytes(u.bytes)]), { right: [2], indent: "    " }));
+  }
+  return lines;
 }

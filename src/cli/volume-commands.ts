@@ -6,7 +6,8 @@ import type { S3Connection } from "../remote/index.ts";
 import { requestOfRecord } from "../remote/index.ts";
 import { listVolumeModels, verifyVolumeModel, type VolumeProblem } from "../remote/index.ts";
 import type { VolumeRecord } from "../remote/index.ts";
-import { volumeSelection, type VolumeCommandOptions } from "./status-command.ts";
+import type { Output } from "./reporter.ts";
+import { volumeSelection, volumeStatusLines, type VolumeCommandOptions } from "./status-command.ts";
 import { findEntry } from "../lockfile/index.ts";
 import { pruneUploads, uploadStateDir } from "../remote/index.ts";
 import { listUploads } from "../remote/index.ts";
@@ -160,19 +161,7 @@ export async function volumeStatusCommand(options: VolumeCommandOptions & Volume
       return targets.failures.length ? 1 : 0;
     }
     for (const f of targets.failures) io.err(`download-models: ${f.message}`);
-    for (const r of rows) {
-      io.out(`${r.target}:`);
-      const width = Math.max(...r.models.map((m) => label(m.model).length), 10);
-      for (const m of r.models) {
-        const commit = m.commit ? ` ${m.commit.slice(0, 12)}` : "";
-        const pinned = m.locked ? (m.state === "other-commit" ? ` (locked ${m.lockedCommit!.slice(0, 12)})` : " locked") : " not locked";
-        io.out(`  ${label(m.model).padEnd(width)}  ${m.state.padEnd(12)}${m.bytes !== undefined ? formatBytes(m.bytes).padStart(10) : "".padStart(10)}${commit}${pinned}`);
-      }
-      if (r.undeclared.length) {
-        io.out("  Not declared by a selected project:");
-        for (const u of r.undeclared) io.out(`    ${u.model} (${u.commit.slice(0, 12)})  ${formatBytes(u.bytes)}`);
-      }
-    }
+    for (const r of rows) for (const line of volumeStatusLines(r.target, r.models.map((m) => ({ ...m, label: label(m.model) })), r.undeclared)) io.out(line);
     return targets.failures.length ? 1 : 0;
   } finally {
     targets.close();

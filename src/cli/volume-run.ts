@@ -103,8 +103,9 @@ export async function fillTargets(input: FillInput): Promise<number> {
         (run.maxRateText ? `; bandwidth capped at ${run.maxRateText}/s, downloads and uploads together` : ""),
     );
   }
-  const uploads = createUploadReporter(io, mode, { verbose: Boolean(options.verbose) });
   const reporter = createReporter(io, mode, run.maxRateText ? { maxRate: run.maxRateText } : {}); // main()'s io already redacts every line
+  // Upload lines go where the download reporter writes: above its bars on a terminal.
+  const uploads = createUploadReporter(reporter.output, mode, { verbose: Boolean(options.verbose) });
   const fill = await fillVolumes({
     models, targets: targets.usable, staging: { registry, roots, root: stagingRoot, keep: Boolean(options.root) }, env,
     signal: run.signal, ...(run.rate ? { rate: run.rate } : {}), ...(run.connections ? { connections: run.connections } : {}),
@@ -115,7 +116,7 @@ export async function fillTargets(input: FillInput): Promise<number> {
     },
     onEvent: (e) => {
       if (e.type === "volume-present") {
-        if (mode === "human") io.out(`  on volume   ${e.model.source}:${e.model.id}@${e.model.revision}: complete on every target, nothing to download or send`);
+        if (mode === "human") reporter.output.out(`  on volume   ${e.model.source}:${e.model.id}@${e.model.revision}: complete on every target, nothing to download or send`);
       } else if ("target" in e) uploads.onEvent(e);
       else reporter.onEvent(e);
     },

@@ -6,7 +6,7 @@ import type { LayoutName, ModelRequest, ResolvedFile } from "../types.ts";
 import type { ModelStore } from "./layouts/index.ts";
 import { openCache, type Cache } from "./cache.ts";
 import { sizeOf } from "../util/index.ts";
-import { formatBytes } from "../util/index.ts";
+import { alignColumns, formatBytes } from "../util/index.ts";
 import { partialBytes } from "../transfer/index.ts";
 import { findEntry, requestOf, type Lock, type LockFile } from "../lockfile/index.ts";
 import { modelRef } from "../lockfile/index.ts";
@@ -168,46 +168,39 @@ export async function volumeStatus(o: StatusOptions): Promise<VolumeStatus> {
 
 const short = (c?: string) => (c ? c.slice(0, 12) : "?");
 
-const STATE_WIDTH = "other commit  ".length;
-
-/** The size a model's line shows, if any. */
-function shownSize(s: ModelStatus): string | undefined {
-  if (s.state === "complete" || s.state === "partial") return formatBytes(s.bytesOnDisk);
-  if (s.state === "missing" && s.totalBytes !== undefined) return formatBytes(s.totalBytes);
-  return undefined;
-}
-
-/** State, size (right-aligned to `sizeWidth`) and what the size is. */
-function stateText(s: ModelStatus, sizeWidth: number): string {
-  const size = (shownSize(s) ?? "").padStart(sizeWidth);
+/** A model's row: ref, state, size (right-aligned), what the size or state means. */
+function modelRow(s: ModelStatus): string[] {
   switch (s.state) {
     case "complete":
-      return `${"complete".padEnd(STATE_WIDTH)}${size}  ${short(s.commit)}`;
+      return [s.ref, "complete", formatBytes(s.bytesOnDisk), short(s.commit)];
     case "other-commit":
-      return `${"other commit".padEnd(STATE_WIDTH)}${short(s.commit)} on disk, the lock pins ${short(s.lockedCommit)}`;
+      return [s.ref, "other commit", "", `${short(s.commit)} on disk, the lock pins ${short(s.lockedCommit)}`];
     case "partial":
-      if (s.totalBytes === undefined) return `${"partial".padEnd(STATE_WIDTH)}${size} of an unknown size`;
-      return `${"partial".padEnd(STATE_WIDTH)}${size} of ${formatBytes(s.totalBytes)} (${Math.floor((100 * s.bytesOnDisk) / Math.max(s.totalBytes, 1))}%)`;
+      if (s.totalBytes === undefined) return [s.ref, "partial", formatBytes(s.bytesOnDisk), "of an unknown size"];
+      return [s.ref, "partial", formatBytes(s.bytesOnDisk), `of ${formatBytes(s.totalBytes)} (${Math.floor((100 * s.bytesOnDisk) / Math.max(s.totalBytes, 1))}%)`];
     case "missing":
-      return s.totalBytes !== undefined ? `${"missing".padEnd(STATE_WIDTH)}${size}` : "missing";
+      return [s.ref, "missing", s.totalBytes !== undefined ? formatBytes(s.totalBytes) : "", ""];
   }
 }
 
-/** Human lines for `download-models status`: one line per model, what nothing declares, then the space. */
+function undeclaredRow(u: UndeclaredItem): string[] {
+  const what = u.kind === "model" ? "model" : u.kind === "partial" ? "partial download" : `revision ${u.revision} (${short(u.commit)})`;
+  const note = u.interruptedPrune ? "(a prune of it was interrupted: `download-models prune --yes` finishes it)" : u.ours ? "" : "(not downloaded by download-models: prune leaves it)";
+  return [u.ref, what, formatBytes(u.bytes), note];
+}
+
+/**
+ * Human lines for `download-models status`: one line per model, what nothing declares, then the space. Each
+ * section is a table: its columns start at the same offsets on every row, sizes end in one column.
+ */
 export function formatStatus(status: VolumeStatus): string[] {
-  const width = Math.max(0, ...status.models.map((m) => m.ref.length));
-  // Columns line up: sizes end in one column, and "(not locked)" starts in one.
-  const sizeWidth = Math.max(0, ...status.models.map((m) => shownSize(m)?.length ?? 0));
-  const bodies = status.models.map((m) => `${m.ref.padEnd(width)}  ${stateText(m, sizeWidth)}`);
-  const notLockedAt = Math.max(0, ...bodies.filter((_, i) => !status.models[i]!.locked).map((b) => b.length));
-  const lines = bodies.map((b, i) => (status.models[i]!.locked ? b : `${b.padEnd(notLockedAt)}  (not locked)`));
+  // One space after the size, as in `status --volume`: "1.35 MB of 12.0 MB" reads as one phrase.
+  const rows = alignColumns(status.models.map(modelRow), { right: [2], gaps: ["  ", "  ", " "] });
+  // "(not locked)" starts in one column too, right of the rows that carry it (a long other-commit line does not push it).
+  const lockAt = Math.max(0, ...rows.filter((_, i) => !status.models[i]!.locked).map((row) => row.length));
+  const lines = rows.map((row, i) => (status.models[i]!.locked ? row : `${row.padEnd(lockAt)}  (not locked)`));
   if (status.undeclared.length) {
-    lines.push("", "Not declared by a selected project or the lock:");
-    const w = Math.max(...status.undeclared.map((u) => u.ref.length));
-    for (const u of status.undeclared) {
-      const what = u.kind === "model" ? "model" : u.kind === "partial" ? "partial download" : `revision ${u.revision} (${short(u.commit)})`;
-      lines.push(`  ${u.ref.padEnd(w)}  ${what}  ${formatBytes(u.bytes)}${u.interruptedPrune ? "  (a prune of it was interrupted: \`download-models prune --yes\` finishes it)" : u.ours ? "" : "  (not downloaded by download-models: prune leaves it)"}`);
-    }
+    lines.push("", "Not declared by a selected project or the lock:", ...alignColumns(status.undeclared.map(undeclaredRow), { right: [2], indent: "  " }));
   }
   lines.push("");
   for (const r of status.roots) {

@@ -1,7 +1,7 @@
 // The door of util/: everything other stages use from it.
 export { DEFAULT_CONNECTIONS, DEFAULT_FILES, DEFAULT_MODELS, DEFAULT_RANGE_THRESHOLD } from "./defaults.ts";
 export { expandHome, userCacheDir } from "./cache-home.ts";
-export { formatBytes, formatRate, formatSeconds } from "./format.ts";
+export { alignColumns, formatBytes, formatRate, formatSeconds, type ColumnOptions } from "./format.ts";
 export { entryExists, freeBytes, sizeOf, symlinkAtomic, symlinksUnsupported, writeFileAtomic } from "./fs-utils.ts";
 export { packageRoot } from "./package-root.ts";
 export { type Disk, createDisk, inside, relativeWithin, unsafePathReason } from "./path-safety.ts";

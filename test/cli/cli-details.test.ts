@@ -39,6 +39,30 @@ describe("small things the CLI says", () => {
     expect((await runMain(["acme/a", "--root", root], env)).stdout).toContain(`export HF_HUB_CACHE=${join(root, "huggingface", "hub")}`);
   });
 
+  it("`image` downloads without printing the local cache's env block: it means nothing to an image user", { timeout: 60_000 }, async () => {
+    const h = await hub({ repos: [hf("acme/a")] });
+    const root = await tempDir();
+    const r = await runMain(["image", "acme/a", "--root", root, "--output", `oci:${join(root, "layout")}:models`], { HF_ENDPOINT: h.url, HOME: root });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^Image \S+@sha256:[0-9a-f]{64}: 1 model layer/m);
+    expect(r.stdout + r.stderr).not.toContain("HF_HUB_CACHE");
+    expect(r.stdout + r.stderr).not.toContain("Consumers load these models offline");
+  });
+
+  it("the --volume run's model line gives its speed as a formatted rate", { timeout: 60_000 }, async () => {
+    const h = await hub({ repos: [hf("acme/tiny")] });
+    const s3 = await localS3({ buckets: ["vol1"] });
+    const home = await tempDir();
+    const env = {
+      HOME: home, XDG_CACHE_HOME: join(home, "cache"), HF_ENDPOINT: h.url,
+      RUNPOD_S3_ACCESS_KEY_ID: KEYS.accessKeyId, RUNPOD_S3_SECRET_ACCESS_KEY: KEYS.secretAccessKey,
+    };
+    const r = await runMain(["acme/tiny", "--volume", "vol1@EU-RO-1", "--s3-endpoint", s3.url], env);
+    expect(r.code, r.stderr).toBe(0);
+    // 3 bytes take longer than 3 ms: a rate below 1 kB/s, once printed as "607.2296884330965 B/s"
+    expect(r.stdout).toMatch(/^ {2}downloaded {2}huggingface {2}acme\/tiny@main .*; 3 B in \S+ s \((\d+ B\/s|-)\)$/m);
+  });
+
   it("the volume summary gives the `download-models link` advice once, not per model", async () => {
     const h = await hub({ repos: [ms("damo/one"), ms("damo/two"), ms("damo/three.v2")] });
     const s3 = await localS3({ buckets: ["vol1"] });

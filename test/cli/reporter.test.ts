@@ -92,4 +92,29 @@ describe("reporter (what a person or a log reader sees)", () => {
     expect(lines.at(-1)).toMatchObject({ type: "summary", ok: true, env: { HF_HOME: "/v/huggingface" } });
     expect(r.out.join("\n")).not.toContain("hf_TOPSECRET");
   });
+
+  it("a slow model's speed is a formatted rate, not a raw fraction of bytes", async () => {
+    const slow: ModelResult = { ...result, bytes: 600, downloadedBytes: 600, seconds: 0.988 };
+    const r = run("human", [{ type: "model-done", model, result: slow }], false);
+    expect(r.out).toEqual([expect.stringMatching(/: 2 files, 600 B; 600 B in 1\.0 s \(607 B\/s\)$/)]);
+  });
+
+  it("--max-rate is shown beside the speed in the units it was given", async () => {
+    const out: string[] = [];
+    const r = createReporter({ out: (l) => out.push(l), err: (l) => out.push(l), isTTY: false }, "human", { progressEveryMs: 0, maxRate: "10M" });
+    for (const e of events.slice(0, 4)) r.onEvent(e);
+    expect(out).toEqual([expect.stringMatching(/^ {2}\.\.\. 1\.00 MB of 3\.00 MB \(33%\), (\S+ \S*B\/s|-) \(capped at 10M\/s\), ETA /)]);
+  });
+
+  it("lines of the same run (the uploads of a --volume fill) go through the reporter and count as said", async () => {
+    const out: string[] = [];
+    const r = createReporter({ out: (l) => out.push(l), err: (l) => out.push(l), isTTY: false }, "human", { progressEveryMs: 300, redactor });
+    r.onEvent({ type: "model-resolving", model });
+    const talk = setInterval(() => r.output.out("  uploaded    hf_TOPSECRET → vol1"), 20);
+    await new Promise((done) => setTimeout(done, 1300));
+    clearInterval(talk);
+    await r.finish({ ...summary, models: [] }, { lines: [], vars: {} });
+    expect(out.filter((l) => l.includes("... waiting"))).toEqual([]);
+    expect(out[0]).toBe("  uploaded    *** → vol1");
+  });
 });

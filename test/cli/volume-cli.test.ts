@@ -26,11 +26,17 @@ describe("status and prune through the CLI", () => {
     expect(h.requests).toEqual([]);
     expect(status.code).toBe(0);
     const lines = status.stdout.split("\n");
-    expect(lines[0]).toMatch(/^hf:acme\/keep@main   complete      20.0 kB  [0-9a-f]{12}$/);
-    expect(lines[1]).toBe("hf:acme/later@main  missing  (not locked)");
-    expect(status.stdout).toContain("Not declared by a selected project or the lock:");
-    expect(status.stdout).toMatch(/  hf:acme\/keep   revision v1 \([0-9a-f]{12}\)  7.00 kB/);
-    expect(status.stdout).toMatch(/  hf:acme\/stray  model  [\d.]+ kB/);
+    expect(lines[0]).toMatch(/^hf:acme\/keep@main +complete +20.0 kB [0-9a-f]{12}$/);
+    expect(lines[1]).toMatch(/^hf:acme\/later@main +missing  \(not locked\)$/);
+    // Each section is a table: a column starts at the same offset on every row, sizes end at the same offset.
+    expect(lines[1]!.indexOf("missing")).toBe(lines[0]!.indexOf("complete"));
+    const at = lines.indexOf("Not declared by a selected project or the lock:");
+    expect(at).toBeGreaterThan(1);
+    const undeclared = lines.slice(at + 1, at + 3);
+    expect(undeclared[0]).toMatch(/^ {2}hf:acme\/keep +revision v1 \([0-9a-f]{12}\) +7\.00 kB$/);
+    expect(undeclared[1]).toMatch(/^ {2}hf:acme\/stray +model +[\d.]+ kB$/);
+    expect(undeclared[1]!.indexOf("model")).toBe(undeclared[0]!.indexOf("revision"));
+    expect(undeclared[1]!.length).toBe(undeclared[0]!.length);
     expect(status.stdout).toMatch(new RegExp(`huggingface ${root}/huggingface/hub: [\\d.]+ kB used by download-models, .* free`));
     const json = JSON.parse((await cli("status", "--json")).stdout) as { models: { id: string; state: string; locked: boolean }[] };
     expect(json.models).toEqual([expect.objectContaining({ id: "acme/keep", state: "complete", locked: true }), expect.objectContaining({ id: "acme/later", state: "missing", locked: false })]);
