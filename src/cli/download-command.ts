@@ -34,8 +34,8 @@ export async function downloadCommand(options: DownloadOptions, { io, env, redac
   if (byProject && options.ids.length === 0 && (options.revision || options.include || options.exclude || options.source)) {
     throw new UsageError("--source, --revision, --include and --exclude apply to model ids given on the command line; projects declare their own.");
   }
-  const { registry, models, roots } = await loadSelection({ ...options, env, requireModels: true, requireRoots: true });
-  const locked = await lockForDownload(options, models, env);
+  const { registry, projects, models, roots } = await loadSelection({ ...options, env, requireModels: true, requireRoots: true });
+  const locked = await lockForDownload(options, models, env, { registry, projects });
   // Bad endpoint variables and roots that cannot be written fail here, before any request (exit 2).
   await preflight({ models, registry, roots, env, write: !options.dryRun });
   const mode = options.json ? "json" : options.quiet ? "quiet" : "human";

@@ -6,8 +6,8 @@ import { selectionKey } from "../util/index.ts";
 import { lockModels, parseModelRef, type Registry } from "../sources/index.ts";
 import { commandLineModels, dedupe, loadSelection, projectModels, usesProjects, type PluginDirs, type Selection } from "../select/index.ts";
 import { LockfileError, diffEntries, putEntry, withLockfileLease, writeLock, type EntryDiff, type Lock, type LockEntry } from "../lockfile/index.ts";
-import { formatDiff, formatFrozenProblems, frozenProblems, isUnchanged, modelRef, undeclaredProblems } from "../lockfile/index.ts";
-import { lockFlags, openLock, pinOf, type LockfileOptions } from "./lockfile-use.ts";
+import { formatDiff, formatFrozenProblems, isUnchanged, modelRef } from "../lockfile/index.ts";
+import { lockFlags, lockProblems, openLock, pinOf, undeclaredEntries, type LockfileOptions } from "./lockfile-use.ts";
 import type { Output } from "./reporter.ts";
 import { interruptible } from "./interrupt.ts";
 import { runOptions } from "./run-options.ts";
@@ -30,16 +30,6 @@ const names = (n: Named, m: ModelRequest) => m.source === n.model.source && m.id
 
 function namedModels(refs: readonly string[], selection: Selection, registry: Registry): Named[] {
   return refs.map((ref) => ({ ref, model: commandLineModels({ ...selection, ids: [ref] }, registry)[0]!, explicit: Boolean(parseModelRef(ref).revision) }));
-}
-
-/**
- * Entries that came from projects (they list some) and that no project declares any more with that revision and
- * those filters: the project dropped the model or changed its declaration. Entries pinned by id alone (no project)
- * are the user's own and stay until `lock --drop` names them.
- */
-function undeclaredEntries(lock: Lock, declared: readonly ModelRequest[]): LockEntry[] {
-  const keys = new Set(declared.map(selectionKey));
-  return lock.models.filter((e) => e.projects.length > 0 && !keys.has(selectionKey(e)));
 }
 
 /** The lock without `drop`, and every kept entry listing exactly the projects that declare it now. */
@@ -88,7 +78,7 @@ export async function lockCommand(options: LockOptions, io: Output, env: Env): P
   if (options.check) {
     const opened = await openLock(options, env);
     if (!opened.exists) throw new LockfileError(`${opened.path} does not exist: run \`download-models lock${flags}\` (same selection) and commit it.`);
-    const problems = [...frozenProblems(models, opened.lock, flags), ...undeclaredProblems(undeclaredEntries(opened.lock, [...declared, ...models]), flags)];
+    const problems = lockProblems(models, opened.lock, undeclaredEntries(opened.lock, [...declared, ...models]), flags);
     // The same message as --frozen: build-serverless.sh shows it before any build.
     if (problems.length > 0) throw new LockfileError(formatFrozenProblems(problems, opened.path));
     io.out(`${opened.path} pins all ${models.length} selected model${models.length === 1 ? "" : "s"} as declared (--frozen will accept them), and nothing else.`);

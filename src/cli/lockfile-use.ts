@@ -3,9 +3,11 @@ import { basename } from "node:path";
 import type { Env } from "../store/index.ts";
 import type { ModelRequest } from "../types.ts";
 import type { Summary } from "../download/index.ts";
-import { projectDirs, type PluginDirs, type Selection } from "../select/index.ts";
+import { loadSelection, projectDirs, projectModels, type PluginDirs, type Project, type Selection } from "../select/index.ts";
+import type { Registry } from "../sources/index.ts";
+import { selectionKey } from "../util/index.ts";
 import { LockfileError, lockPathFor, putEntry, readLock, withLockfileLease, writeLock, type Lock, type LockEntry } from "../lockfile/index.ts";
-import { formatFrozenProblems, frozenProblems, modelRef } from "../lockfile/index.ts";
+import { formatFrozenProblems, frozenProblems, modelRef, undeclaredProblems, type FrozenProblem } from "../lockfile/index.ts";
 import type { Output } from "./reporter.ts";
 
 // How the commands find, check and write models.lock.json; the lock logic itself is in src/lockfile/.
@@ -58,11 +60,49 @@ export async function openLock(options: LockfileOptions, env: Env): Promise<Open
 }
 
 /**
+ * Entries that came from projects (they list some) and that no project declares any more with that revision and
+ * those filters: the project dropped the model or changed its declaration. Entries pinned by id alone (no project)
+ * are the user's own and stay until `lock --drop` names them.
+ */
+export function undeclaredEntries(lock: Lock, declared: readonly ModelRequest[]): LockEntry[] {
+  const keys = new Set(declared.map(selectionKey));
+  return lock.models.filter((e) => e.projects.length > 0 && !keys.has(selectionKey(e)));
+}
+
+/** The projects a command loaded (all of them, when its selection used projects), so that they are not loaded twice. */
+export interface LoadedProjects {
+  registry: Registry;
+  projects: Project[] | undefined;
+}
+
+/** Undeclared entries of the lock, judged against every project; the projects are loaded only if some entry may be one. */
+async function undeclaredIn(lock: Lock, selected: readonly ModelRequest[], options: LockfileOptions, env: Env, loaded?: LoadedProjects): Promise<LockEntry[]> {
+  if (undeclaredEntries(lock, selected).length === 0) return [];
+  const { registry, projects } = loaded?.projects
+    ? loaded
+    : await loadSelection({ ids: [], ...(options.projectsDir ? { projectsDir: options.projectsDir } : {}), ...(options.downloadersDir ? { downloadersDir: options.downloadersDir } : {}), env, loadAllProjects: true });
+  return undeclaredEntries(lock, [...projectModels(projects ?? [], registry), ...selected]);
+}
+
+/**
+ * What `--frozen` and `lock --check` refuse: selected models the lock does not pin as declared, and entries no
+ * project declares. An old entry of a model now declared differently is named once, by the `lock --update` that
+ * replaces it.
+ */
+export function lockProblems(models: readonly ModelRequest[], lock: Lock, undeclared: readonly LockEntry[], flags: string): FrozenProblem[] {
+  const problems = frozenProblems(models, lock, flags);
+  const redeclared = new Set(models.filter((m) => problems.some((p) => p.kind === "declared-differently" && p.ref === modelRef(m))).map((m) => `${m.source}\0${m.id}`));
+  return [...problems, ...undeclaredProblems(undeclared.filter((e) => !redeclared.has(`${e.source}\0${e.id}`)), flags)];
+}
+
+/**
  * The lock a download follows: the file when it exists or is named (`--lockfile`, `--frozen`), else none. With
- * `--frozen` a missing file, or a selection the lock does not pin as declared, is refused here, before any request.
+ * `--frozen`, as `npm ci` with a lock out of sync with package.json, it is refused here, before any request: a
+ * missing file, a selection the lock does not pin as declared, and entries no project declares any more (the
+ * printed fix, `download-models lock`, drops them, as `lock --check` asks too).
  */
 export async function lockForDownload(
-  options: LockfileOptions & Partial<Selection> & { frozen?: boolean; root?: string }, models: readonly ModelRequest[], env: Env,
+  options: LockfileOptions & Partial<Selection> & { frozen?: boolean; root?: string }, models: readonly ModelRequest[], env: Env, loaded?: LoadedProjects,
 ): Promise<OpenedLock | undefined> {
   const opened = await openLock(options, env);
   if (!opened.exists && options.frozen) {
@@ -70,7 +110,8 @@ export async function lockForDownload(
   }
   if (!opened.exists && !options.lockfile) return undefined;
   if (options.frozen) {
-    const problems = frozenProblems(models, opened.lock, lockFlags(options));
+    const flags = lockFlags(options);
+    const problems = lockProblems(models, opened.lock, await undeclaredIn(opened.lock, models, options, env, loaded), flags);
     if (problems.length > 0) throw new LockfileError(formatFrozenProblems(problems, opened.path, { rerun: frozenRerun(options) }));
   }
   return opened;

@@ -5,7 +5,7 @@ import type { ModelRequest } from "../types.ts";
 import type { S3Connection } from "../remote/index.ts";
 import { requestOfRecord } from "../remote/index.ts";
 import { listVolumeModels, verifyVolumeModel, type VolumeProblem } from "../remote/index.ts";
-import type { VolumeRecord } from "../remote/index.ts";
+import type { BadCopy, VolumeRecord } from "../remote/index.ts";
 import type { Output } from "./reporter.ts";
 import { volumeSelection, volumeStatusLines, type VolumeCommandOptions } from "./status-command.ts";
 import { findEntry } from "../lockfile/index.ts";
@@ -15,10 +15,13 @@ import { fillTargets, stagingDir, type VolumeRunOptions } from "./volume-run.ts"
 import { openTargets, type VolumeFlags } from "./volume-targets.ts";
 import { interruptible } from "./interrupt.ts";
 import type { CommandContext } from "./options.ts";
+import { repairCopies } from "./volume-repair.ts";
 
 /** One model a volume holds, from its record (listing only, no bytes read). */
 export interface VolumeEntry {
   request: ModelRequest;
+  /** The record's key on the volume. */
+  key: string;
   commit: string;
   files: number;
   bytes: number;
@@ -29,11 +32,11 @@ export interface VolumeEntry {
 /** What a volume holds: every model recorded on it. The base of `list --volume`, and of `status --volume`. */
 export async function volumeInventory(conn: S3Connection): Promise<VolumeEntry[]> {
   const entries: VolumeEntry[] = [];
-  for (const { record } of await listVolumeModels(conn)) {
+  for (const { key, record } of await listVolumeModels(conn)) {
     const request = requestOfRecord(record.manifest);
     if (!request) continue;
     const m = record.manifest as { files?: number; bytes?: number };
-    entries.push({ request, commit: request.commit, files: m.files ?? 0, bytes: m.bytes ?? 0, writtenAt: record.writtenAt, record });
+    entries.push({ request, key, commit: request.commit, files: m.files ?? 0, bytes: m.bytes ?? 0, writtenAt: record.writtenAt, record });
   }
   return entries;
 }
@@ -49,7 +52,7 @@ export async function volumeListCommand(options: PluginDirs & VolumeFlags & { js
   try {
     const all = await Promise.all(targets.usable.map(async (conn) => ({ target: conn.target.label, models: await volumeInventory(conn) })));
     if (options.json) {
-      io.out(JSON.stringify({ targets: all.map((t) => ({ target: t.target, models: t.models.map(({ record: _r, ...e }) => ({ ...e.request, commit: e.commit, files: e.files, bytes: e.bytes, writtenAt: e.writtenAt })) })), unusable: targets.failures.map((f) => f.message) }, null, 2));
+      io.out(JSON.stringify({ targets: all.map((t) => ({ target: t.target, models: t.models.map(({ record: _r, key: _k, ...e }) => ({ ...e.request, commit: e.commit, files: e.files, bytes: e.bytes, writtenAt: e.writtenAt })) })), unusable: targets.failures.map((f) => f.message) }, null, 2));
     } else {
       for (const f of targets.failures) io.err(`download-models: ${f.message}`);
       for (const t of all) {
@@ -78,7 +81,8 @@ export interface VolumeVerifyOptions extends Selection, PluginDirs, VolumeFlags 
 
 /**
  * `verify --volume`: list each model's objects (no bytes read) and name every missing or wrong one; without ids,
- * every model recorded on the volume. `--repair` fetches the bad models into staging and sends only what is wrong.
+ * every model recorded on the volume. `--repair` fetches only the files behind the bad objects (the local store's
+ * when intact, else those files alone from the hub) and sends only those objects; a model the volume lacks is filled.
  */
 export async function volumeVerifyCommand(options: VolumeVerifyOptions, { io, env, redactor }: CommandContext): Promise<number> {
   const stagingRoot = resolve(options.root ?? stagingDir(env));
@@ -87,7 +91,8 @@ export async function volumeVerifyCommand(options: VolumeVerifyOptions, { io, en
   const targets = await openTargets(options, { env, redactor });
   try {
     let bad = targets.failures.length > 0;
-    const toRepair = new Map<string, ModelRequest>();
+    const toFill = new Map<string, ModelRequest>();
+    const copies: BadCopy[] = [];
     const report: { target: string; model: string; ok: boolean; problems: VolumeProblem[] }[] = [];
     for (const conn of targets.usable) {
       const entries = await volumeInventory(conn);
@@ -98,14 +103,14 @@ export async function volumeVerifyCommand(options: VolumeVerifyOptions, { io, en
         bad = true;
         report.push({ target: conn.target.label, model: label(w), ok: false, problems: [] });
         if (!options.json) io.err(`  not on volume  ${label(w)} on ${conn.target.label}`);
-        toRepair.set(label(w), w);
+        toFill.set(label(w), w);
       }
       for (const e of entries.filter((x) => !wanted || wanted.some((w) => sameRequest(w, x.request)))) {
         const problems = await verifyVolumeModel(conn, e.record);
         report.push({ target: conn.target.label, model: label(e.request), ok: problems.length === 0, problems });
         if (problems.length) {
           bad = true;
-          toRepair.set(label(e.request), e.request);
+          copies.push({ conn, recordKey: e.key, record: e.record, keys: problems.map((p) => p.key) });
         }
         if (options.json) continue;
         if (!problems.length) io.out(`  ok          ${label(e.request)} on ${conn.target.label}: ${Object.keys(e.record.objects).length} objects, sizes and ETags match`);
@@ -115,18 +120,22 @@ export async function volumeVerifyCommand(options: VolumeVerifyOptions, { io, en
           for (const p of fresh) named.add(p.key);
           io.err([
             `  BAD         ${label(e.request)} on ${conn.target.label}: ${problems.length} object${problems.length === 1 ? "" : "s"}${above ? ` (${above} shared with a model above)` : ""}`,
-            ...fresh.map((p) => `      ${p.file}: ${p.detail}`),
+            ...fresh.map((p) => `      ${p.detail}`),
           ].join("\n"));
         }
       }
     }
     if (options.json) io.out(JSON.stringify({ type: "verify-volume", ok: !bad, models: report, unusable: targets.failures.map((f) => f.message) }));
     else io.out(`Verified ${report.length} model cop${report.length === 1 ? "y" : "ies"} on ${targets.usable.length} volume${targets.usable.length === 1 ? "" : "s"}: ${report.filter((r) => r.ok).length} ok, ${report.filter((r) => !r.ok).length} bad.${bad && !options.repair ? " Run again with --repair to send only what is wrong." : ""}`);
-    if (!options.repair || toRepair.size === 0) return bad ? 1 : 0;
+    if (!options.repair || (toFill.size === 0 && copies.length === 0)) return bad ? 1 : 0;
     const runOptions: VolumeRunOptions = { ...options, ids: [] };
-    return await interruptible(io, "stopping the repair; what was sent is kept, the same command continues", (interrupt) =>
-      fillTargets({ models: [...toRepair.values()], registry: selected.registry, roots: selected.roots, stagingRoot, targets, options: runOptions, io, env, redactor, signal: interrupt.signal }),
-    );
+    const { registry, roots } = selected;
+    return await interruptible(io, "stopping the repair; what was sent is kept, the same command continues", async (interrupt) => {
+      const signal = interrupt.signal;
+      const repaired = copies.length ? await repairCopies({ copies, registry, roots, stagingRoot, options: runOptions, io, env, redactor, signal }) : 0;
+      if (toFill.size === 0 || signal.aborted) return repaired;
+      return Math.max(repaired, await fillTargets({ models: [...toFill.values()], registry, roots, stagingRoot, targets, options: runOptions, io, env, redactor, signal }));
+    });
   } finally {
     targets.close();
   }

@@ -49,9 +49,9 @@ function checkSelection(options: VolumeRunOptions): void {
 export async function volumeRun(options: VolumeRunOptions, { io, env, redactor }: CommandContext): Promise<number> {
   checkSelection(options);
   const stagingRoot = resolve(options.root ?? stagingDir(env));
-  const { registry, models, roots } = await loadSelection({ ...options, root: stagingRoot, env, requireModels: true, requireRoots: true });
+  const { registry, projects, models, roots } = await loadSelection({ ...options, root: stagingRoot, env, requireModels: true, requireRoots: true });
   // The lock, and --frozen's refusal, come before any request: to the hub and to the volumes alike.
-  const locked = await lockForDownload(options, models, env);
+  const locked = await lockForDownload(options, models, env, { registry, projects });
   await preflight({ models, registry, roots, env, write: !options.dryRun });
   return interruptible(io, "stopping the fill; downloaded files and uploaded parts are kept, the same command resumes", async (interrupt) => {
     const targets = await openTargets(options, { env, redactor, signal: interrupt.signal, onWaiting: (line) => io.err(line) });

@@ -118,14 +118,14 @@ export async function fillVolumes(options: FillVolumesOptions): Promise<FillSumm
 // Two fills on one machine share the default staging store: the one that ends first must not remove it under the other.
 const FILLS = ".fills";
 
-async function markStaging(root: string): Promise<string> {
+export async function markStaging(root: string): Promise<string> {
   const marker = join(root, FILLS, runId());
   await mkdir(dirname(marker), { recursive: true });
   await writeFile(marker, "");
   return marker;
 }
 
-async function removeStaging(root: string, marker: string | undefined): Promise<void> {
+export async function removeStaging(root: string, marker: string | undefined): Promise<void> {
   if (marker) await rm(marker, { force: true });
   const others = (await readdir(join(root, FILLS)).catch(() => [] as string[])).filter((n) => !runIsDead(n));
   if (others.length === 0) await rm(root, { recursive: true, force: true });

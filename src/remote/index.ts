@@ -18,3 +18,4 @@ export { type ReaderSupport, readerSupport } from "./readers.ts";
 export { listUploads } from "./upload-state.ts";
 export { fillVolumes, type FillEvent, type FillSummary, type FillVolumesOptions } from "./fill-volumes.ts";
 export { VolumeHolder, liveUploads, DEFAULT_HOLDER_TIMING, type HolderTiming } from "./holders.ts";
+export { repairVolumes, type BadCopy, type RepairEvent, type RepairOutcome, type RepairSummary, type RepairVolumesOptions } from "./repair.ts";

@@ -93,7 +93,7 @@ async function isPresent(file: ModelFile, listed: ListedObject | undefined, reco
 }
 
 // Our own errors already say what and where; SDK errors get the target and key.
-function rethrowNamed(target: string, key: string, error: unknown): never {
+export function rethrowNamed(target: string, key: string, error: unknown): never {
   if (error instanceof DownloadModelsError) throw error;
   const status = s3Status(error);
   throw new S3UploadError(`Uploading ${key} to ${target} failed: ${describeS3Error(error)}.`, { target, key, ...(status ? { status } : {}) }, { cause: error });

@@ -98,5 +98,14 @@ describe("small things the CLI says", () => {
     expect(r.stderr).toContain("BAD         huggingface:acme/t@main [include *.json] on vol1@EU-RO-1: 1 object");
     expect(r.stderr).toMatch(/BAD +huggingface:acme\/t@main on vol1@EU-RO-1: 1 object/);
     expect(r.stderr).toContain("(1 shared with a model above)");
+    // --repair sends the shared object once too, and the hub serves it once.
+    h.resetStats();
+    s3.resetStats();
+    const repair = await runMain(["verify", "--repair", ...V], env);
+    expect(repair.code).toBe(0);
+    const key = `models/huggingface/hub/models--acme--t/snapshots/${repo.refs.main}/config.json`;
+    expect(s3.requests.filter((q) => q.operation === "PutObject" && !q.key.includes("/holders/")).map((q) => q.key)).toEqual([key]);
+    expect(h.requests.filter((q) => q.method === "GET" && q.status === 200 && q.path.endsWith("/config.json"))).toHaveLength(1);
+    expect((await runMain(["verify", ...V], env)).code).toBe(0);
   });
 });

@@ -62,6 +62,31 @@ describe("the lock follows the projects", () => {
     expect((await cli("verify", "--all", "--root", root)).code).toBe(0);
   });
 
+  it("--frozen refuses entries no project declares any more, as lock --check does; the printed fix carries the user's flags and works", { timeout: 60_000 }, async () => {
+    const { root, lockPath, pdir, env, cli, declare } = await setup();
+    expect((await cli("lock")).code).toBe(0);
+    await declare([{ id: "acme/tts" }]);
+    const fix = `\n  download-models lock --projects-dir ${pdir} --lockfile ${lockPath}\n`;
+    const frozen = await cli("--all", "--frozen", "--root", root, "--lockfile", lockPath);
+    expect(frozen.code).toBe(2);
+    expect(frozen.stderr).toContain("  - hf:acme/extra@main: in the lock, but no project declares it");
+    expect(frozen.stderr).toContain(fix);
+    expect(frozen.stderr).toContain(`Then run again: download-models --all --frozen --root ${root} --projects-dir ${pdir} --lockfile ${lockPath}`);
+    expect(existsSync(join(root, "huggingface"))).toBe(false); // refused before any download
+    // Ids alone: the projects are read too, to judge the lock's entries.
+    const byId = await cli("acme/tts", "--frozen", "--root", root, "--lockfile", lockPath);
+    expect(byId.code).toBe(2);
+    expect(byId.stderr).toContain("  - hf:acme/extra@main: in the lock, but no project declares it");
+    const check = await cli("lock", "--check", "--lockfile", lockPath);
+    expect(check.code).toBe(2);
+    expect(check.stderr).toContain(fix);
+
+    // As printed, the fix works; then both agree the lock is in sync.
+    expect((await runMain(["lock", "--projects-dir", pdir, "--lockfile", lockPath], env)).code).toBe(0);
+    expect((await cli("lock", "--check", "--lockfile", lockPath)).code).toBe(0);
+    expect((await cli("--all", "--frozen", "--root", root, "--lockfile", lockPath)).code).toBe(0);
+  });
+
   it("lock --update hf:acme/tts@main after the include changed replaces the entry (no second one); env --lock prints each pin once", { timeout: 60_000 }, async () => {
     const { lockPath, cli, declare, pdir } = await setup();
     expect((await cli("lock")).code).toBe(0);

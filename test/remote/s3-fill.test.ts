@@ -35,6 +35,19 @@ describe("S3 fills", () => {
     expect([...(s3.store.buckets.get("vol1")?.keys() ?? [])].filter((k) => k.includes("/holders/"))).toEqual([]);
   });
 
+  it("two fills of the same volume at once from two machines (own home, staging and upload state): both succeed, the volume verifies", { timeout: 120_000 }, async () => {
+    const repo = makeRepo({ id: "acme/shared", files: [{ path: "model.safetensors", size: 8 * MB }, { path: "config.json", text: "{}\n" }] });
+    const h = await hub({ repos: [repo] });
+    const s3 = await localS3({ faults: { delayMs: { UploadPart: 150 } } });
+    const [one, two] = [s3Env(await tempDir(), h.url), s3Env(await tempDir(), h.url)];
+    const args = ["acme/shared", "--volume", "vol1@EU-RO-1", "--s3-endpoint", s3.url, "--connections", "2"];
+    const [a, b] = await Promise.all([runCli(args, one), sleep(300).then(() => runCli(args, two))]);
+    expect(a.stderr + b.stderr).not.toMatch(/NoSuchUpload|FAILED/);
+    expect([a.code, b.code]).toEqual([0, 0]);
+    expect(s3.count("CompleteMultipartUpload")).toBe(2);
+    expect((await runCli(["verify", "--volume", "vol1@EU-RO-1", "--s3-endpoint", s3.url], one)).code).toBe(0);
+  });
+
   it("--max-rate caps the uploads too, and is shown in the units it was given", { timeout: 120_000 }, async () => {
     const repo = makeRepo({ id: "acme/capped", files: [{ path: "model.safetensors", size: 4 * MB }] });
     const h = await hub({ repos: [repo] });
