@@ -54,6 +54,22 @@ export async function enterDownload(
   }
 }
 
+/**
+ * Hold a complete model while it is read (copied by bake, packed by image): registered like a download, so a prune
+ * of the store (another build sharing the cache) leaves the model alone meanwhile. A store this process cannot write
+ * (a read-only mount) takes no lease: nobody prunes it from here either.
+ */
+export async function enterReader(
+  store: Pick<ModelStore, "root" | "modelDir" | "manifestDir">, timing: LeaseTiming, signal?: AbortSignal, onWait?: (holder: string) => void,
+): Promise<DownloadHold> {
+  try {
+    return await enterDownload(store, timing, signal, onWait);
+  } catch (error) {
+    if (["EROFS", "EACCES", "EPERM"].includes((error as NodeJS.ErrnoException).code ?? "")) return { release: async () => {} };
+    throw error;
+  }
+}
+
 /** The gate of a model, held by a prune for as long as it removes anything of it. */
 export async function enterPrune(dir: string, timing: LeaseTiming, signal?: AbortSignal): Promise<FileLease> {
   return (await acquireLease(join(dir, GATE), timing, async () => false, signal))!;
