@@ -45,8 +45,9 @@ export function layerBlob(entries: LayerEntry[], epoch: number, compression: Com
 }
 
 /** Digests of a layer, reading its files once (to ask the registry whether it has the blob before sending it). */
-export async function layerDigests(entries: LayerEntry[], epoch: number, compression: Compression): Promise<BlobDigests> {
+export async function layerDigests(entries: LayerEntry[], epoch: number, compression: Compression, signal?: AbortSignal): Promise<BlobDigests> {
   const blob = layerBlob(entries, epoch, compression);
-  for await (const _ of blob.stream) void _;
+  // Models of many GB are read here: an interrupt stops the read, not only what comes after it.
+  for await (const _ of blob.stream) signal?.throwIfAborted();
   return blob.result();
 }
