@@ -42,10 +42,11 @@ const none: LeasesSeen = { generation: "", holders: [] };
  * the watch that applying checks again.
  */
 export async function watchModel(
-  ref: string, dir: string, before: ReadonlyMap<string, LeasesSeen>, timing: LeaseTiming, now: number,
+  ref: string, dir: string, before: ReadonlyMap<string, LeasesSeen>, timing: LeaseTiming, now: number, signal?: AbortSignal,
 ): Promise<{ watch: LeaseWatch } | { holder: string }> {
   const seen = before.get(dir) ?? none;
-  const { live, dead } = await judgeHolders(dir, seen.holders, timing, now);
+  // Watching a holder that stopped beating takes up to the lease's stale time: an interrupt ends that wait.
+  const { live, dead } = await judgeHolders(dir, seen.holders, timing, now, signal);
   if (live.length > 0) return { holder: join(dir, live[0]!.name) };
   return { watch: { model: ref, dir, generation: seen.generation, dead: dead.map(({ name, content }) => ({ name, content })) } };
 }
