@@ -98,6 +98,17 @@ describe("one interrupt path: SIGINT/SIGTERM stop every command within a second,
     stoppedInTime(r);
   });
 
+  it("a --volume fill whose volume is slow to take the holder record away still stops in time", { timeout: 60_000 }, async () => {
+    const repo = makeRepo({ id: "acme/fill", files: [{ path: "model.safetensors", size: 4 * MB }] });
+    const h = await hub({ repos: [repo] });
+    const s3 = await localS3({ faults: { delayMs: { UploadPart: 30_000, DeleteObject: 30_000 } } });
+    const home = await tempDir();
+    const r = await interrupt(["acme/fill", "--volume", "vol1@EU-RO-1", "--s3-endpoint", s3.url], s3Env(home, h.url), () => s3.count("UploadPart") > 0);
+    expect(r.code).toBe(130);
+    stoppedInTime(r);
+    expect(s3.count("DeleteObject")).toBe(1); // it tried
+  });
+
   it("a download: interrupted models are listed as interrupted, not FAILED; exit 130", { timeout: 60_000 }, async () => {
     const repo = makeRepo({ id: "acme/slow", files: [{ path: "model.safetensors", size: 32 * MB }] });
     const h = await hub({ repos: [repo], bandwidthPerConnection: 2 * MB });
