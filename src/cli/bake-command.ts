@@ -6,6 +6,7 @@ import { bake, type BakedModel } from "../store/index.ts";
 import { interruptible } from "./interrupt.ts";
 import { runOptions } from "./run-options.ts";
 import type { Output } from "./reporter.ts";
+import type { ModelRequest } from "../types.ts";
 import { openLock, type LockfileOptions } from "./lockfile-use.ts";
 
 export interface BakeCommandOptions extends PluginDirs, LockfileOptions {
@@ -26,10 +27,12 @@ export async function bakeCommand(options: BakeCommandOptions, io: Output, env: 
   const { registry, models } = await loadSelection({ ...options, ...selection, env, requireModels: true });
   // `--lockfile`: the download followed it (--frozen); the image records its entries and each commit is checked.
   const lock = options.lockfile ? (await openLock(options, env)).lock : undefined;
-  const line = `stopping the bake; files copied so far stay in ${options.to}, but its records are not written: run bake again`;
+  const line = `stopping the bake; whole files copied so far stay in ${options.to} (a copy in flight is dropped), its records are not written: run bake again`;
   return interruptible(io, line, async (interrupt) => {
     const run = runOptions({}, env, interrupt.signal);
-    const baked = await bake({ models, registry, from: options.from, to: options.to, env, header: options.note ?? [], signal: run.signal, ...(lock ? { lock } : {}) });
+    const onWait = (m: ModelRequest, holder: string) =>
+      io.err(`waiting: a prune of ${options.from} is removing ${m.source} ${m.id}@${m.revision} (${holder}); the bake goes on when it is done`);
+    const baked = await bake({ models, registry, from: options.from, to: options.to, env, header: options.note ?? [], signal: run.signal, onWait, ...(lock ? { lock } : {}) });
     return report(baked, options.to, io);
   });
 }

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Env } from "../store/index.ts";
-import { UsageError, DownloadModelsError } from "../errors.ts";
+import { UsageError } from "../errors.ts";
 import { formatBytes, formatSeconds, packageRoot } from "../util/index.ts";
 import { loadSelection, usesProjects, type PluginDirs, type Selection } from "../select/index.ts";
 import { findEntry } from "../lockfile/index.ts";
@@ -9,6 +9,7 @@ import { buildImage, runpodReferences, type Compression, type ImageEvent, type I
 import type { Output } from "./reporter.ts";
 import type { ByteRate, CommandContext } from "./options.ts";
 import { openLock, type LockfileOptions } from "./lockfile-use.ts";
+import { interruptible } from "./interrupt.ts";
 import { downloadCommand, type DownloadOptions } from "./download-command.ts";
 
 export interface ImageCommandOptions extends Selection, PluginDirs, LockfileOptions {
@@ -113,12 +114,9 @@ export async function imageCommand(options: ImageCommandOptions, cli: CommandCon
   const version = (JSON.parse(readFileSync(join(packageRoot, "package.json"), "utf8")) as { version: string }).version;
   const notes = [`download-models ${version}`, `projects: ${usesProjects(options) ? (options.all ? "all" : (options.project ?? []).join(",")) : "(model ids)"}`, ...(options.note ?? [])];
 
-  const interrupt = new AbortController();
-  const onSignal = () => interrupt.abort(new DownloadModelsError("interrupted; blobs already in the registry stay there and are not sent again"));
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
-  const started = Date.now();
-  try {
+  const line = "stopping the image; blobs already written or sent are kept (and not sent again), the tag is not moved: run the same command again";
+  return interruptible(io, line, async (interrupt) => {
+    const started = Date.now();
     const summary = await buildImage({
       models, registry, roots, env, output, platform, compression, notes,
       ...(opened ? { lock: opened.lock } : {}),
@@ -141,10 +139,7 @@ export async function imageCommand(options: ImageCommandOptions, cli: CommandCon
       for (const r of runpodReferences(entries)) if (r.reference) io.out(`RunPod model reference: ${r.reference}`);
     }
     return 0;
-  } finally {
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
-  }
+  });
 }
 
 /** `--runpod-references`: from the lock, what `runpodctl serverless create --model-reference` takes; no build. */

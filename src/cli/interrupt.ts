@@ -16,13 +16,18 @@ export interface Interrupt {
 /**
  * The one interrupt path of every command that moves or removes bytes. The first SIGINT/SIGTERM prints `line`
  * (what stops, what is kept) and aborts the signal the command's work watches: the command still prints its
- * summary, then exits 130 (SIGINT) or 143 (SIGTERM). A second signal quits at once.
+ * summary, then exits 130 (SIGINT) or 143 (SIGTERM). A second signal quits at once, with the exit code of the first
+ * and a line saying so: every command writes under temporary names and renames, so skipping the cleanup (closing
+ * connections, taking a holder record off a volume, the summary) leaves nothing half-written under a final name.
  */
 export async function interruptible(io: Output, line: string, run: (interrupt: Interrupt) => Promise<number>): Promise<number> {
   const controller = new AbortController();
   const state: Interrupt = { signal: controller.signal, by: undefined };
   const onSignal = (signal: StopSignal) => {
-    if (state.by) process.exit(exitCodeOf(state.by));
+    if (state.by) {
+      io.err(`Interrupted again (${signal}): quitting at once without cleanup; nothing half-written is under a final name, the same command picks up from there.`);
+      process.exit(exitCodeOf(state.by));
+    }
     state.by = signal;
     io.err(`Interrupted (${signal}): ${line}; press Ctrl-C again to quit at once.`);
     controller.abort(new InterruptedError(`interrupted (${signal}): ${line}`, signal));

@@ -25,8 +25,10 @@ export function parseDuration(value: string): number {
  * printed; with it the plan is applied in its safe order, each path printed as it goes.
  */
 export async function pruneCommand(options: PruneCommandOptions, io: Output, env: Env): Promise<number> {
-  const plan = await planPrune({ ...(await volumeSelection(options, env)), ...(options.olderThan !== undefined ? { olderThanMs: options.olderThan } : {}) });
+  const selection = await volumeSelection(options, env);
+  const planned = (signal?: AbortSignal) => planPrune({ ...selection, ...(options.olderThan !== undefined ? { olderThanMs: options.olderThan } : {}), ...(signal ? { signal } : {}) });
   if (!options.yes) {
+    const plan = await planned();
     if (options.json) io.out(JSON.stringify({ applied: false, items: plan.items, bytes: plan.bytes, skipped: plan.skipped }, null, 2));
     else for (const line of formatPlan(plan)) io.out(line);
     return 0;
@@ -35,6 +37,8 @@ export async function pruneCommand(options: PruneCommandOptions, io: Output, env
   const line = "stopping the prune; what was removed stays removed, the rest is kept (run prune again)";
   return interruptible(io, line, async (interrupt) => {
     const run = runOptions({}, env, interrupt.signal);
+    // Planning may wait on a download's lease (up to its stale time): inside the interrupt, like the removals.
+    const plan = await planned(run.signal);
     const result = await applyPrune(plan, { signal: run.signal, onItem: (item) => void (human && io.out(formatPlan({ items: [item], skipped: [] }, true)[0]!)) });
     return printApplied(plan, result, options, io);
   });

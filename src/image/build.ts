@@ -13,7 +13,7 @@ import { layerBlob, layerDigests, layerMediaType, MEDIA, type Compression } from
 import { writeLayout, type BlobStatus, type LayerSummary } from "./layout.ts";
 
 export type { BlobStatus, LayerSummary };
-import { IMAGE_ROOT, readCompleteModels, type ModelContent } from "./model-files.ts";
+import { holdModels, IMAGE_ROOT, readCompleteModels, type ModelContent } from "./model-files.ts";
 import { formatRef, parseImageRef, RegistryClient, type ImageRef } from "./registry.ts";
 import { layerEpoch, normaliseEntries, type LayerEntry } from "./tar.ts";
 
@@ -98,6 +98,15 @@ interface Layer {
  * write an OCI image layout. Same files, lock, base and tool version ⇒ same digests.
  */
 export async function buildImage(options: BuildImageOptions): Promise<ImageSummary> {
+  const holds = await holdModels(options, options.signal);
+  try {
+    return await buildHeld(options);
+  } finally {
+    await Promise.all(holds.map((h) => h.release()));
+  }
+}
+
+async function buildHeld(options: BuildImageOptions): Promise<ImageSummary> {
   const emit = options.onEvent ?? (() => {});
   const compression = options.compression ?? "none";
   const platform = options.platform ?? { os: "linux", architecture: "amd64" };
@@ -139,7 +148,7 @@ export async function buildImage(options: BuildImageOptions): Promise<ImageSumma
     // Digests first (one read of every model), so that a registry that has a layer is never sent it.
     const described: (Descriptor & { diffId: string; layer: Layer })[] = [];
     for (const layer of layers) {
-      const d = await layerDigests(layer.entries, epoch, compression);
+      const d = await layerDigests({ entries: layer.entries, epoch, compression, signal: options.signal });
       emit({ type: "layer", title: layer.title, digest: d.digest, size: d.size, models: layer.models });
       described.push({
         mediaType: layerMediaType(compression),
@@ -200,6 +209,7 @@ export async function buildImage(options: BuildImageOptions): Promise<ImageSumma
         base: base && baseClient ? { client: baseClient, repository: base.ref.repository, layers: base.layers } : undefined,
         layers: described.map((d) => ({ title: d.layer.title, kind: d.layer.kind, digest: d.digest, size: d.size, open: () => modelBlob(d) })),
         onBlob: record,
+        ...(options.signal ? { signal: options.signal } : {}),
       });
       return summary;
     }

@@ -45,8 +45,16 @@ export function layerBlob(entries: LayerEntry[], epoch: number, compression: Com
 }
 
 /** Digests of a layer, reading its files once (to ask the registry whether it has the blob before sending it). */
-export async function layerDigests(entries: LayerEntry[], epoch: number, compression: Compression): Promise<BlobDigests> {
+export async function layerDigests({ entries, epoch, compression, signal }: {
+  entries: LayerEntry[];
+  /** The time every entry carries, so that the same files give the same digest. */
+  epoch: number;
+  compression: Compression;
+  /** Stops the read of the files. */
+  signal?: AbortSignal | undefined;
+}): Promise<BlobDigests> {
   const blob = layerBlob(entries, epoch, compression);
-  for await (const _ of blob.stream) void _;
+  // Models of many GB are read here: an interrupt stops the read, not only what comes after it.
+  for await (const _ of blob.stream) signal?.throwIfAborted();
   return blob.result();
 }

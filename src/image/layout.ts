@@ -1,10 +1,12 @@
 import { createHash, randomBytes } from "node:crypto";
 import { createWriteStream } from "node:fs";
-import { mkdir, readFile, rename, rm } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm } from "node:fs/promises";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { entryExists, writeFileAtomic } from "../util/index.ts";
+import { deadOnThisHost } from "../transfer/index.ts";
 import type { Descriptor } from "./base.ts";
 import { streamBlob } from "./distribution.ts";
 import { ImageError } from "./errors.ts";
@@ -30,17 +32,31 @@ export interface LayoutInput {
   base: { client: RegistryClient; repository: string; layers: Descriptor[] } | undefined;
   layers: { title: string; kind: "model" | "records"; digest: string; size: number; open: () => { stream: AsyncIterable<Buffer>; onBytes: (n: number) => void } }[];
   onBlob: (l: LayerSummary) => void;
+  /** Stops the blob being written (its temporary file goes); blobs already renamed stay for the next run. */
+  signal?: AbortSignal;
 }
 
 const blobPath = (dir: string, digest: string) => join(dir, "blobs", "sha256", digest.slice("sha256:".length));
 
+// Blobs being written: `.tmp-<host>:<pid>:<random>`, so a later run can tell those of a killed process.
+const TEMP = ".tmp-";
+
+/** Temporary blobs of runs that died (kill -9, power loss): never referenced, only in the way of tools that list blobs. */
+async function removeDeadTemps(dir: string): Promise<void> {
+  const blobs = join(dir, "blobs", "sha256");
+  for (const name of await readdir(blobs).catch(() => [] as string[])) {
+    if (name.startsWith(TEMP) && deadOnThisHost(name.slice(TEMP.length))) await rm(join(blobs, name), { force: true });
+  }
+}
+
 /** Write a blob under a temp name inside blobs/ while hashing it; renamed to its digest only when it matches. */
-async function writeBlob(dir: string, digest: string, source: AsyncIterable<Buffer> | Buffer, onBytes?: (n: number) => void): Promise<number> {
-  const temp = join(dir, "blobs", "sha256", `.tmp-${randomBytes(6).toString("hex")}`);
+async function writeBlob(dir: string, digest: string, source: AsyncIterable<Buffer> | Buffer, onBytes?: (n: number) => void, signal?: AbortSignal): Promise<number> {
+  const temp = join(dir, "blobs", "sha256", `${TEMP}${hostname()}:${process.pid}:${randomBytes(6).toString("hex")}`);
   const hash = createHash("sha256");
   let size = 0;
   async function* tap(src: AsyncIterable<Buffer> | Iterable<Buffer>) {
     for await (const chunk of src) {
+      signal?.throwIfAborted();
       hash.update(chunk);
       size += chunk.length;
       onBytes?.(chunk.length);
@@ -66,6 +82,7 @@ async function writeBlob(dir: string, digest: string, source: AsyncIterable<Buff
 export async function writeLayout(input: LayoutInput): Promise<number> {
   const { dir } = input;
   await mkdir(join(dir, "blobs", "sha256"), { recursive: true });
+  await removeDeadTemps(dir);
   await writeFileAtomic(join(dir, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
   let written = 0;
   for (const l of input.base?.layers ?? []) {
@@ -74,7 +91,7 @@ export async function writeLayout(input: LayoutInput): Promise<number> {
       input.onBlob({ title, digest: l.digest, size: l.size, status: "exists", kind: "base" });
       continue;
     }
-    written += await writeBlob(dir, l.digest, await streamBlob(input.base!.client, input.base!.repository, l.digest));
+    written += await writeBlob(dir, l.digest, await streamBlob(input.base!.client, input.base!.repository, l.digest), undefined, input.signal);
     input.onBlob({ title, digest: l.digest, size: l.size, status: "written", kind: "base" });
   }
   for (const l of input.layers) {
@@ -83,7 +100,7 @@ export async function writeLayout(input: LayoutInput): Promise<number> {
       continue;
     }
     const blob = l.open();
-    written += await writeBlob(dir, l.digest, blob.stream, blob.onBytes);
+    written += await writeBlob(dir, l.digest, blob.stream, blob.onBytes, input.signal);
     input.onBlob({ title: l.title, digest: l.digest, size: l.size, status: "written", kind: l.kind });
   }
   const config = JSON.parse(input.manifest.toString("utf8")) as { config: Descriptor };

@@ -2,12 +2,12 @@
 // records the image keeps about them. Everything else in src/image works on the entries returned here.
 import { lstat, readlink, stat } from "node:fs/promises";
 import { dirname, join, posix, relative, resolve, sep } from "node:path";
-import { bakedModel, layoutOf, manifestPath, openCache, resolveRoots, rootFor, type BakedModel, type Manifest, type Roots } from "../store/index.ts";
+import { bakedModel, enterReader, layoutOf, manifestPath, openCache, resolveRoots, rootFor, type BakedModel, type DownloadHold, type Manifest, type Roots } from "../store/index.ts";
 import { findEntry, type Lock, type LockEntry } from "../lockfile/index.ts";
 import type { Registry } from "../sources/index.ts";
 import type { ModelRequest } from "../types.ts";
 import { entryExists, relativeWithin } from "../util/index.ts";
-import { sha256OfFile } from "../transfer/index.ts";
+import { defaultTransferOptions, sha256OfFile } from "../transfer/index.ts";
 import { ImageError } from "./errors.ts";
 import type { LayerEntry } from "./tar.ts";
 
@@ -37,6 +37,22 @@ export interface ReadModelsOptions {
 }
 
 const toPosix = (p: string) => p.split(sep).join("/");
+
+/**
+ * Hold every model of the selection in its store for as long as the image reads it (listed, hashed, then sent):
+ * a prune of that store in another process leaves them alone meanwhile. Release them when the image is done.
+ */
+export async function holdModels(options: Pick<ReadModelsOptions, "models" | "registry" | "roots">, signal?: AbortSignal): Promise<DownloadHold[]> {
+  const cache = openCache({ registry: options.registry, roots: options.roots });
+  const holds: DownloadHold[] = [];
+  try {
+    for (const model of options.models) if (!model.localDir) holds.push(await enterReader({ store: cache.store(model), timing: defaultTransferOptions.lease, signal }));
+  } catch (error) {
+    await Promise.all(holds.map((h) => h.release()));
+    throw error;
+  }
+  return holds;
+}
 
 /**
  * The complete, verified models of the selection, grouped by model folder (two requests of one repo with other

@@ -19,6 +19,9 @@ export interface HolderTiming {
   graceMs: number;
 }
 
+/** How long an interrupted run waits to take its holder record off the volume. */
+const STOP_DELETE_MS = 500;
+
 export const DEFAULT_HOLDER_TIMING: HolderTiming = { heartbeatMs: 20_000, staleMs: 180_000, graceMs: 300_000 };
 
 interface HolderRecord {
@@ -68,8 +71,10 @@ export class VolumeHolder {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     await this.writing.catch(() => {});
-    // Not the run's signal: an interrupted run still takes its record away.
-    await this.conn.client.send(new DeleteObjectCommand({ Bucket: this.conn.target.bucket, Key: this.key })).catch(() => {});
+    // Not the run's signal: an interrupted run still takes its record away, but within a moment (an interrupt stops
+    // within a second); a record left behind only goes stale after `staleMs`.
+    const cut = this.conn.signal?.aborted ? { abortSignal: AbortSignal.timeout(STOP_DELETE_MS) } : {};
+    await this.conn.client.send(new DeleteObjectCommand({ Bucket: this.conn.target.bucket, Key: this.key }), cut).catch(() => {});
   }
 
   private write(): Promise<void> {

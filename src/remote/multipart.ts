@@ -9,6 +9,7 @@ import {
   type Part,
 } from "@aws-sdk/client-s3";
 import { S3UploadError } from "./errors.ts";
+import { withBody } from "./paced-body.ts";
 import { partCount, partRange } from "./part-size.ts";
 import { backoffDelay, sleep } from "../net/index.ts";
 import { DEFAULT_RETRY, isNotFound, isRetryable, s3Code, withRetry } from "./retry.ts";
@@ -115,9 +116,9 @@ async function sendPart(ctx: UploadContext, file: UploadInput, state: UploadStat
   for (let tries = 1; ; tries++) {
     const out = await withRetry(
       async () => {
-        await ctx.rate?.acquire(body.length, ctx.conn.signal);
         sent += body.length;
-        const cmd = new UploadPartCommand({ Bucket: target.bucket, Key: file.key, UploadId: state.record.uploadId, PartNumber: n, Body: body, ContentLength: body.length });
+        const input = { Bucket: target.bucket, Key: file.key, UploadId: state.record.uploadId, PartNumber: n, ContentLength: body.length };
+        const cmd = withBody(new UploadPartCommand(input), body, ctx.rate, ctx.conn.signal);
         return client.send(cmd, { requestTimeout: transferTimeoutMs(body.length), abortSignal: ctx.conn.signal });
       },
       { policy: ctx.retry ?? DEFAULT_RETRY, onRetry: retryListener(ctx, file.key), signal: ctx.conn.signal },

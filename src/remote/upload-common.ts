@@ -24,7 +24,7 @@ export interface UploadContext {
   completeTimeoutMs?: number;
   /** This process's holder record on the volume: the multipart uploads it names are never aborted by others. */
   holder?: VolumeHolder;
-  /** The run's one bandwidth budget (`--max-rate`), shared with its downloads; every body waits its turn here. */
+  /** The run's one bandwidth budget (`--max-rate`), shared with its downloads: every body goes out through it, chunk by chunk. */
   rate?: RateLimit;
   onEvent?: S3EventSink;
 }

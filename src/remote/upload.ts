@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { S3UploadError } from "./errors.ts";
+import { withBody } from "./paced-body.ts";
 import { putMultipart } from "./multipart.ts";
 import { partPlan } from "./part-size.ts";
 import { DEFAULT_RETRY, withRetry } from "./retry.ts";
@@ -42,9 +43,8 @@ export async function uploadBytes(ctx: UploadContext, key: string, body: Buffer)
       .limit(() =>
         withRetry(
           async () => {
-            await ctx.rate?.acquire(body.length, ctx.conn.signal);
             bytesSent += body.length;
-            const cmd = new PutObjectCommand({ Bucket: target.bucket, Key: key, Body: body, ContentLength: body.length });
+            const cmd = withBody(new PutObjectCommand({ Bucket: target.bucket, Key: key, ContentLength: body.length }), body, ctx.rate, ctx.conn.signal);
             return client.send(cmd, { requestTimeout: transferTimeoutMs(body.length), abortSignal: ctx.conn.signal });
           },
           { policy: ctx.retry ?? DEFAULT_RETRY, onRetry: retryListener(ctx, key), signal: ctx.conn.signal },

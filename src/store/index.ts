@@ -5,7 +5,7 @@ export { modelscopeCopyDirs, modelscopePaths } from "./layouts/modelscope.ts";
 export { type BlobOnDisk, type CommitHistory, type FileRole, type ListedFile, type ModelStore, type RefOnDisk } from "./layouts/store.ts";
 export { type Cache, type CacheOptions, type CompleteModel, type ModelOnDisk, type PartialFile, type StoredFile, openCache } from "./cache.ts";
 export { linkVolume } from "./link.ts";
-export { type DownloadHold, enterDownload } from "./model-lease.ts";
+export { type DownloadHold, enterDownload, enterReader } from "./model-lease.ts";
 export { type Manifest, filtersKey, findComplete, manifestPath, writeManifest } from "./manifest.ts";
 export { type ApplyOptions, type PruneItem, type PruneKind, type PruneOptions, type PrunePlan, type SkippedModel, applyPrune, formatPlan, planPrune } from "./prune.ts";
 export { type Env, type RootOptions, type Roots, consumerEnv, resolveRoots, rootFor } from "./roots.ts";

@@ -57,6 +57,20 @@ export async function enterDownload({ store, timing, signal, onWait }: EnterDown
   }
 }
 
+/**
+ * Hold a complete model while it is read (copied by bake, packed by image): registered like a download, so a prune
+ * of the store (another build sharing the cache) leaves the model alone meanwhile. A store this process cannot write
+ * (a read-only mount) takes no lease: nobody prunes it from here either.
+ */
+export async function enterReader(params: EnterDownloadParams): Promise<DownloadHold> {
+  try {
+    return await enterDownload(params);
+  } catch (error) {
+    if (["EROFS", "EACCES", "EPERM"].includes((error as NodeJS.ErrnoException).code ?? "")) return { release: async () => {} };
+    throw error;
+  }
+}
+
 /** The gate of a model, held by a prune for as long as it removes anything of it. */
 export async function enterPrune(dir: string, timing: LeaseTiming, signal?: AbortSignal): Promise<FileLease> {
   return acquireLease({ path: join(dir, GATE), timing, signal });

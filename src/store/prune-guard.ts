@@ -46,15 +46,18 @@ export interface ModelToWatch {
   before: ReadonlyMap<string, LeasesSeen>;
   timing: LeaseTiming;
   now: number;
+  /** Ends the wait for a holder that stopped beating. */
+  signal?: AbortSignal | undefined;
 }
 
 /**
  * The lease side of planning one model: undefined when a download holds it now (the model is left alone), else
  * the watch that applying checks again.
  */
-export async function watchModel({ ref, dir, before, timing, now }: ModelToWatch): Promise<{ watch: LeaseWatch } | { holder: string }> {
+export async function watchModel({ ref, dir, before, timing, now, signal }: ModelToWatch): Promise<{ watch: LeaseWatch } | { holder: string }> {
   const seen = before.get(dir) ?? none;
-  const { live, dead } = await judgeHolders({ dir, seen: seen.holders, timing, now });
+  // Watching a holder that stopped beating takes up to the lease's stale time: an interrupt ends that wait.
+  const { live, dead } = await judgeHolders({ dir, seen: seen.holders, timing, now, signal });
   if (live.length > 0) return { holder: join(dir, live[0]!.name) };
   return { watch: { model: ref, dir, generation: seen.generation, dead: dead.map(({ name, content }) => ({ name, content })) } };
 }

@@ -23,6 +23,8 @@ export interface PruneOptions extends RootSelection {
   now?: number;
   /** The model leases' timing (prune and download exclude each other per model). @default the transfer's */
   lease?: LeaseTiming;
+  /** Ends the waits of planning (a download's lease watched until it is judged live or dead). */
+  signal?: AbortSignal;
 }
 
 export interface SkippedModel {
@@ -85,12 +87,13 @@ interface PlanModelParams {
   leases: ReadonlyMap<string, LeasesSeen>;
   /** What an interrupted prune of this model had still to remove. */
   journal?: readonly PruneItem[] | undefined;
+  signal?: AbortSignal | undefined;
 }
 
-async function planModel({ analysis: a, cache, now, olderThanMs, liveMs, plan, leases, journal = [] }: PlanModelParams): Promise<void> {
+async function planModel({ analysis: a, cache, now, olderThanMs, liveMs, plan, leases, journal = [], signal }: PlanModelParams): Promise<void> {
   const ref = modelRef(a.model, false);
   const { store } = a.model;
-  const lease = await watchModel({ ref, dir: modelLeaseDir(a).dir, before: leases, timing: plan.lease, now });
+  const lease = await watchModel({ ref, dir: modelLeaseDir(a).dir, before: leases, timing: plan.lease, now, signal });
   if ("holder" in lease) {
     plan.skipped.push({ model: ref, reason: `another process is downloading it (live lease ${lease.holder})` });
     return;
@@ -139,12 +142,12 @@ export async function planPrune(o: PruneOptions): Promise<PrunePlan> {
   for (const analysis of analyses) {
     const { dir } = modelLeaseDir(analysis);
     const journal = journals.byDir.get(dir)?.items;
-    await planModel({ analysis, cache, now, olderThanMs: o.olderThanMs ?? DAY_MS, liveMs, plan, leases: before, journal });
+    await planModel({ analysis, cache, now, olderThanMs: o.olderThanMs ?? DAY_MS, liveMs, plan, leases: before, journal, signal: o.signal });
     journals.byDir.delete(dir);
   }
   // Models an interrupted prune already took the manifests of: only their journal knows them.
   for (const [dir, { model, items }] of journals.byDir) {
-    const lease = await watchModel({ ref: model, dir, before, timing: plan.lease, now });
+    const lease = await watchModel({ ref: model, dir, before, timing: plan.lease, now, signal: o.signal });
     if ("holder" in lease) plan.skipped.push({ model, reason: `another process is downloading it (live lease ${lease.holder})` });
     else plan.leases.push(lease.watch), plan.items.push(...items);
   }

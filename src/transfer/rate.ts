@@ -39,8 +39,8 @@ export class RateLimit {
   }
 
   /**
-   * For senders that hand a whole body to a client at once (S3 parts and PUTs): count `bytes` and, when that puts
-   * the bucket in debt, wait until it is paid back before the body goes out. The average holds, bursts are a part.
+   * For senders that write a body chunk by chunk (S3 parts and PUTs): count `bytes` and, when that puts the
+   * bucket in debt, wait until it is paid back before the next chunk goes out. Bursts are one chunk.
    */
   async acquire(bytes: number, signal?: AbortSignal): Promise<void> {
     signal?.throwIfAborted();

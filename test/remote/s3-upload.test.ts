@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { multipartEtag } from "../../src/remote/multipart.ts";
 import { uploadFile } from "../../src/remote/upload.ts";
 import { VolumeFullError } from "../../src/remote/errors.ts";
+import { RateLimit } from "../../src/transfer/rate.ts";
 import { connection, dataFile, localS3, MiB, uploadContext } from "../helpers/s3.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
@@ -142,5 +143,39 @@ describe("uploadFile against a local S3 endpoint", () => {
     expect((error as Error).message).toMatch(/vol1@EU-RO-1 is full/);
     expect(s3.requests.filter((r) => r.status === 507)).toHaveLength(1);
     expect(ctx.events.some((e) => e.type === "upload-retry")).toBe(false);
+  });
+
+  it("paces the bytes of each part at --max-rate as they reach the store, instead of sending a part in one burst after a wait", { timeout: 60_000 }, async () => {
+    const s3 = await localS3();
+    const dir = await tempDir();
+    const file = await dataFile(dir, "model.bin", 5 * MiB);
+    const cap = 2 * MiB;
+    // Two parts of 3 and 2 MiB, sent at once (the part budget allows 4): one budget for both.
+    const ctx = uploadContext(connection(s3), `${dir}/state`, { rate: new RateLimit(cap), env: { DOWNLOAD_MODELS_S3_PART_MB: "3" } });
+    const samples: { at: number; bytes: number }[] = [];
+    const sample = () => samples.push({ at: performance.now(), bytes: s3.bytesReceived() });
+    const timer = setInterval(sample, 10);
+    let done;
+    try {
+      done = await uploadFile(ctx, { localPath: file.localPath, key: "models/model.bin", size: file.size, sha256: file.sha256 });
+    } finally {
+      clearInterval(timer);
+      sample();
+    }
+    expect(done.etagCheck).toBe("multipart");
+    expect(s3.count("UploadPart")).toBe(2);
+    expect(md5(await readFile(s3.store.buckets.get("vol1")!.get("models/model.bin")!.path))).toBe(file.md5);
+    // Received by the store in any 500 ms: at most the cap's share, plus the limiter's burst (100 kB) and a chunk
+    // or two in flight. Per request, a 3 MiB part would arrive within a few milliseconds.
+    const WINDOW = 500;
+    let worst = 0;
+    for (let i = 0; i < samples.length; i++) {
+      let j = i;
+      while (j + 1 < samples.length && samples[j + 1]!.at - samples[i]!.at <= WINDOW) j++;
+      worst = Math.max(worst, samples[j]!.bytes - samples[i]!.bytes);
+    }
+    expect(worst).toBeLessThanOrEqual((cap * WINDOW) / 1000 + 384 * 1024);
+    // And the whole file took what the cap says (less the first burst).
+    expect(samples.at(-1)!.at - samples[0]!.at).toBeGreaterThan(((file.size - 256 * 1024) / cap) * 1000);
   });
 });
