@@ -84,6 +84,7 @@ export async function listSnapshot(client: HfClient, repo: string, revision: str
     });
   };
   const files: ResolvedFile[] = [];
+  const headers = authHeaders(client); // one object for every file of the listing (it may have 300,000)
   for await (const entry of listFiles({
     repo: { type: "model", name: repo },
     revision: commit,
@@ -101,7 +102,7 @@ export async function listSnapshot(client: HfClient, repo: string, revision: str
       ...(sha256 ? { sha256, etag: sha256 } : gitOid && COMMIT.test(gitOid) ? { gitSha1: gitOid, etag: gitOid } : {}),
       ...(gitOid && COMMIT.test(gitOid) ? { gitOid } : {}),
       url: huggingfaceFileUrl(client.endpoint, repo, commit, entry.path),
-      headers: authHeaders(client),
+      headers,
     });
   }
   return { revision, commit, files };
