@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { makeRepo } from "@download-models/local-hub";
@@ -44,5 +44,6 @@ describe("huge listings", () => {
     // lets the young generation grow further (+50 MB seen): the bounds leave that headroom.
     expect(first.peakMb).toBeLessThan(200);
     expect(again.peakMb).toBeLessThan(180);
+    await rm(root, { recursive: true, force: true }); // 60,000 entries: within the test's time, not the hook's
   }, 240_000);
 });
