@@ -9,7 +9,7 @@ import { huggingfaceFileUrl } from "../src/net/index.ts";
 import { fixtures } from "./fixtures.ts";
 import { median, timed, type Sample } from "./measure.ts";
 
-// `npm run bench [-- --runs 3 --cases big,capped,capped10,small,latency,mixed,uneven,cdn,serve --big-mb 2048 --curl-capped-runs 1 --serve-mb 1024]`
+// `npm run bench [-- --runs 3 --cases big,capped,capped10,small,latency,mixed,uneven,cdn,serve,huge --big-mb 2048 --curl-capped-runs 1 --serve-mb 1024 --huge-files 300000]`
 // Times download-models (sha256 verification on), aria2c (with and without sha256sum after it), curl and a
 // minimal Node client (bench/node-floor.mjs) on the local hub. Defaults: 3 runs, every case, a 2 GiB big file;
 // about 12-15 minutes on a 2-core machine (`--cases` and `--big-mb` cut it down). Within a case every tool runs
@@ -24,7 +24,10 @@ import { median, timed, type Sample } from "./measure.ts";
 // link, not this machine's CPU, sets the pace).
 // serve (`download-models serve` against nginx and the simplest Node file server, 1 and 32 curl clients on one big
 // stored file; bench/mirror.ts).
+// huge, only when named (`--cases huge [--huge-files 300000]`, a few minutes): peak RSS of a dry run and of a
+// download of one repository with a huge listing of tiny files (bench/huge-listing.ts); the target is < 400 MB each.
 const ALL_CASES = "big,capped,capped10,small,latency,mixed,uneven,cdn,serve";
+const NAMED_ONLY = ["huge"];
 const { values: args } = parseArgs({
   options: {
     runs: { type: "string", default: "3" },
@@ -34,6 +37,8 @@ const { values: args } = parseArgs({
     "curl-capped-runs": { type: "string", default: "1" },
     // The serve case: size of the file served to 1 and to 32 clients.
     "serve-mb": { type: "string", default: "1024" },
+    // The huge case: files in the listing.
+    "huge-files": { type: "string", default: "300000" },
   },
 });
 const RUNS = Number(args.runs);
@@ -169,7 +174,18 @@ async function benchCase(r: HubRepo, variants: Variant[]): Promise<Row[]> {
 
 ensureTools();
 const cases = new Set(args.cases.split(","));
-for (const c of cases) if (!ALL_CASES.split(",").includes(c)) throw new Error(`Unknown case "${c}". Cases: ${ALL_CASES}`);
+for (const c of cases) if (![...ALL_CASES.split(","), ...NAMED_ONLY].includes(c)) throw new Error(`Unknown case "${c}". Cases: ${ALL_CASES},${NAMED_ONLY.join(",")}`);
+// Memory of one client process, not a race between tools: it runs apart and prints its own lines.
+if (cases.delete("huge")) {
+  const { benchHugeListing, formatHugeRun } = await import("./huge-listing.ts");
+  const files = Number(args["huge-files"]);
+  console.log(`Huge listing: one repository of ${files} tiny files on the local hub (tree pages of 1000), peak RSS by /usr/bin/time -v`);
+  const r = await benchHugeListing(files, { download: true });
+  for (const [what, run] of [["dry run", r.dryRun], ["download", r.download!]] as const) {
+    console.log(`  ${run.code === 0 && run.maxRssMb < 400 ? "MET   " : "MISSED"}  ${formatHugeRun(files, what, run)} (target < 400 MiB)`);
+  }
+  if (cases.size === 0) process.exit(0);
+}
 // `download-models serve` against nginx: servers, not clients, so it runs apart and prints its own table.
 if (cases.delete("serve")) {
   if (!have("nginx")) throw new Error("The serve case needs nginx as its reference: apt-get install -y nginx-light");

@@ -45,29 +45,69 @@ function parentOf(path: string): string {
   return slash < 0 ? "" : path.slice(0, slash);
 }
 
-/** All files and directories of a commit, in path order (a directory comes before its content). */
-export function allEntries(commit: HubCommit): TreeEntry[] {
+/** A listed path: a file (its index in `commit.files`) or a directory (-1). */
+export interface ListedPath {
+  path: string;
+  file: number;
+}
+
+const orders = new WeakMap<readonly HubFile[], { paths: string[]; listed: ListedPath[] }>();
+
+/**
+ * Every path of a commit in path order (a directory before its content), sorted once per file list and not per
+ * request: a listing of 300,000 files is asked for in 300 pages. Tests replace files in place, so each call checks
+ * that the files still have the paths it was sorted for (one pass, no sort).
+ */
+function listedPaths(commit: HubCommit): ListedPath[] {
+  const files = commit.files;
+  const known = orders.get(files);
+  if (known && known.paths.length === files.length && files.every((f, i) => f.path === known.paths[i])) return known.listed;
   const directories = new Set<string>();
-  for (const file of commit.files) {
+  for (const file of files) {
     for (let dir = parentOf(file.path); dir !== "" && !directories.has(dir); dir = parentOf(dir)) {
       directories.add(dir);
     }
   }
-  const entries: TreeEntry[] = [
-    ...[...directories].map((dir) => directoryEntry(commit, dir)),
-    ...commit.files.map(fileEntry),
-  ];
-  return entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const listed: ListedPath[] = [...[...directories].map((path) => ({ path, file: -1 })), ...files.map((f, file) => ({ path: f.path, file }))];
+  listed.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  orders.set(files, { paths: files.map((f) => f.path), listed });
+  return listed;
+}
+
+/** The tree entry of a listed path, made from the file as it is now. */
+export function entryOf(commit: HubCommit, listed: ListedPath): TreeEntry {
+  return listed.file < 0 ? directoryEntry(commit, listed.path) : fileEntry(commit.files[listed.file]!);
+}
+
+/** All files and directories of a commit, in path order (a directory comes before its content). */
+export function allEntries(commit: HubCommit): TreeEntry[] {
+  return listedPaths(commit).map((listed) => entryOf(commit, listed));
+}
+
+/** The paths of directory `dir` ("" = root), or undefined when it is not a directory of the commit. */
+export function listPaths(commit: HubCommit, dir: string, recursive: boolean): ListedPath[] | undefined {
+  const listed = listedPaths(commit);
+  if (dir !== "" && !listed.some((e) => e.file < 0 && e.path === dir)) return undefined;
+  const prefix = dir === "" ? "" : `${dir}/`;
+  return listed.filter((e) => e.path.startsWith(prefix) && (recursive || !e.path.slice(prefix.length).includes("/")));
 }
 
 /** The content of directory `dir` ("" = root), or undefined when it is not a directory of the commit. */
 export function listDirectory(commit: HubCommit, dir: string, recursive: boolean): TreeEntry[] | undefined {
-  const entries = allEntries(commit);
-  if (dir !== "" && !entries.some((e) => e.type === "directory" && e.path === dir)) return undefined;
-  const prefix = dir === "" ? "" : `${dir}/`;
-  return entries.filter(
-    (e) => e.path.startsWith(prefix) && (recursive || !e.path.slice(prefix.length).includes("/")),
-  );
+  return listPaths(commit, dir, recursive)?.map((listed) => entryOf(commit, listed));
+}
+
+const indexes = new WeakMap<readonly HubFile[], Map<string, number>>();
+
+/** The file at `path`, by an index kept per file list (checked against the file there now, rebuilt when stale). */
+export function fileAt(commit: HubCommit, path: string): HubFile | undefined {
+  const files = commit.files;
+  const known = indexes.get(files)?.get(path);
+  if (known !== undefined && files[known]?.path === path) return files[known];
+  const index = new Map(files.map((f, i) => [f.path, i]));
+  indexes.set(files, index);
+  const i = index.get(path);
+  return i === undefined ? undefined : files[i];
 }
 
 /** The entries for the given paths; unknown paths are left out, as the Hub's paths-info does. */

@@ -5,7 +5,7 @@ import { authorizeRepo } from "./access.ts";
 import { paginate } from "./pagination.ts";
 import { sendHubError, sendJson } from "../reply.ts";
 import { lfsPointerSize, type HubCommit, type HubRepo } from "../repo.ts";
-import { COMMIT_DATE, entriesAt, listDirectory, withLastCommit, type TreeEntry } from "../tree.ts";
+import { COMMIT_DATE, entriesAt, entryOf, listPaths, withLastCommit, type TreeEntry } from "../tree.ts";
 
 /** The route parts shared by the `/api/models/{repo}/…/{rev}` handlers. */
 export interface ApiTarget {
@@ -75,7 +75,7 @@ export function handleTree(
   const found = authorizedCommit(req, res, ctx, target);
   if (!found) return;
   const { commit } = found;
-  const entries = listDirectory(commit, target.dir, isTrue(target.url.searchParams.get("recursive")));
+  const entries = listPaths(commit, target.dir, isTrue(target.url.searchParams.get("recursive")));
   if (!entries) {
     sendHubError(res, 404, "Entry not found", "EntryNotFound", { "X-Repo-Commit": commit.sha });
     return;
@@ -86,7 +86,8 @@ export function handleTree(
     return;
   }
   const expand = isTrue(target.url.searchParams.get("expand"));
-  const body = expand ? page.items.map((entry) => withLastCommit(entry, commit)) : page.items;
+  const items = page.items.map((listed) => entryOf(commit, listed));
+  const body = expand ? items.map((entry) => withLastCommit(entry, commit)) : items;
   sendJson(res, 200, body, page.next ? { Link: `<${page.next}>; rel="next"` } : {});
 }
 

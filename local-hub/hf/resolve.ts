@@ -5,6 +5,7 @@ import { authorizeRepo } from "./access.ts";
 import { sendHubError } from "../reply.ts";
 import type { HubCommit, HubFile } from "../repo.ts";
 import { serveFile } from "../serve-file.ts";
+import { fileAt } from "../tree.ts";
 
 export interface ResolveTarget {
   repoId: string;
@@ -30,7 +31,7 @@ function lookup(
     sendHubError(res, 404, `Invalid rev id: ${target.revision}`, "RevisionNotFound");
     return undefined;
   }
-  const file = commit.files.find((f) => f.path === target.path);
+  const file = fileAt(commit, target.path);
   if (!file) {
     sendHubError(res, 404, "Entry not found", "EntryNotFound", { "X-Repo-Commit": commit.sha });
     return undefined;

@@ -5,6 +5,7 @@ import { requestedCommit, type MsTarget } from "./api.ts";
 import { authorizeModel } from "./access.ts";
 import { MS_CODES, sendEnvelopeError } from "./reply.ts";
 import { serveFile } from "../serve-file.ts";
+import { fileAt } from "../tree.ts";
 
 const MiB = 1024 * 1024;
 
@@ -22,7 +23,7 @@ export function handleDownload(req: IncomingMessage, res: ServerResponse, ctx: H
   }
   const commit = requestedCommit(res, repo, target.url);
   if (!commit) return;
-  const file = commit.files.find((f) => f.path === path);
+  const file = fileAt(commit, path);
   if (!file) {
     sendEnvelopeError(res, 404, MS_CODES.fileNotFound, `File ${path} not found in ${repo.id}`);
     return;

@@ -1,4 +1,4 @@
-import type { Manifest, ModelStore } from "../store/index.ts";
+import type { ModelStore } from "../store/index.ts";
 import { writeManifest } from "../store/index.ts";
 import { DownloadModelsError } from "../errors.ts";
 import { sizeOf } from "../util/index.ts";
@@ -22,6 +22,11 @@ async function missingOnDisk(store: ModelStore, commit: string, files: readonly 
   return missing;
 }
 
+/** The flush barrier for these files, a few thousand paths at a time (their blob paths are made only to be looked up). */
+async function durable(run: RunContext, store: ModelStore, files: readonly ResolvedFile[]): Promise<void> {
+  for (let i = 0; i < files.length; i += 4096) await run.transfer.durable(files.slice(i, i + 4096).map((f) => store.blobPath(f)));
+}
+
 /**
  * Phase 3 of a model: one barrier (every file this run fetched is flushed to disk), a look that every file the
  * manifest will name is there (one removed meanwhile, by hand or by a process that ignores the model's lease, is
@@ -30,7 +35,7 @@ async function missingOnDisk(store: ModelStore, commit: string, files: readonly 
  */
 export async function commitModel(plan: FetchPlan, run: RunContext, refetch: (files: ResolvedFile[]) => Promise<void>): Promise<void> {
   const { model, store, snapshot, files } = plan;
-  await run.transfer.durable(files.filter((f) => !plan.reused.has(f)).map((f) => store.blobPath(f)));
+  await durable(run, store, files.filter((f) => !plan.reused.has(f)));
   for (let round = 0; ; round++) {
     const missing = await missingOnDisk(store, snapshot.commit, files);
     if (missing.length === 0) break;
@@ -41,18 +46,14 @@ export async function commitModel(plan: FetchPlan, run: RunContext, refetch: (fi
       );
     }
     await refetch(missing);
-    await run.transfer.durable(missing.map((f) => store.blobPath(f)));
+    await durable(run, store, missing);
   }
   await store.finish(model, snapshot, files);
   await run.disk.confine(store.root, store.manifestDir);
-  const manifest: Manifest = {
+  // The listing's records are the manifest's files: writeManifest takes their path, size and hashes one at a time.
+  await writeManifest(store, {
     format: 1, tool: "download-models", source: model.source, id: model.id, revision: model.revision,
-    commit: snapshot.commit, include: model.include, exclude: model.exclude, completedAt: new Date().toISOString(),
-    files: files.map((f) => ({
-      path: f.path, size: f.size,
-      ...(f.sha256 ? { sha256: f.sha256 } : {}), ...(f.gitSha1 ? { gitSha1: f.gitSha1 } : {}), ...(f.etag ? { etag: f.etag } : {}),
-    })),
-  };
-  await writeManifest(store, manifest);
+    commit: snapshot.commit, include: model.include, exclude: model.exclude, completedAt: new Date().toISOString(), files,
+  });
   await store.cleanup?.();
 }

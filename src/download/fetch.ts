@@ -4,6 +4,7 @@ import type { ResolvedFile } from "../types.ts";
 import { SiblingFailedError } from "../errors.ts";
 import type { TransferEvent } from "../transfer/index.ts";
 import type { FetchPlan, RunContext } from "./context.ts";
+import { eachLimited } from "../util/index.ts";
 
 export interface ModelToFetch {
   plan: FetchPlan;
@@ -56,11 +57,19 @@ export async function fetchModel({ plan, run, result, signal }: ModelToFetch): P
   };
 
   try {
-    const tasks = plan.files.map((f) => place(f));
-    tasks.forEach((t) => t.catch((error: unknown) => abort.abort(new SiblingFailedError(error))));
-    const settled = await Promise.allSettled(tasks);
-    const failures = settled.filter((s): s is PromiseRejectedResult => s.status === "rejected").map((s) => s.reason as unknown);
-    if (failures.length > 0) throw failures.find((r) => !(r instanceof SiblingFailedError) && !isAbort(r)) ?? failures[0];
+    // Twice the engine's file slots: a worker that links a finished file leaves its slot to another at once.
+    const width = 2 * run.transfer.options.files;
+    const errors = await eachLimited(plan.files, width, async (file) => {
+      try {
+        await place(file);
+      } catch (error) {
+        abort.abort(new SiblingFailedError(error));
+        throw error;
+      }
+    }, abort.signal);
+    if (errors.length > 0) throw errors.find((r) => !(r instanceof SiblingFailedError) && !isAbort(r)) ?? errors[0];
+    // Stopped between two files: nothing failed, but the model is not complete.
+    abort.signal.throwIfAborted();
   } finally {
     signal.removeEventListener("abort", stop);
   }

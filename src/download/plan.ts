@@ -7,6 +7,7 @@ import { enterDownload, openCache, type DownloadHold, type ModelStore } from "..
 import { matchesFilters } from "../util/index.ts";
 import { checkSnapshot, describeNoMatch } from "../sources/index.ts";
 import { probeAccess } from "./probe.ts";
+import { eachLimited } from "../util/index.ts";
 import { tokenFor } from "../sources/index.ts";
 import { missingBytes, type ModelPlan, type RunContext } from "./context.ts";
 
@@ -57,11 +58,9 @@ async function planFiles(o: {
   files: ResolvedFile[]; token: string | undefined; lockUse: "locked" | "added" | undefined; hold: DownloadHold | undefined;
 }): Promise<ModelPlan> {
   const { model, run, signal, downloader, store, snapshot, files, token, lockUse, hold } = o;
-  // --force fetches every byte again: nothing on disk is trusted, not even a blob of the right size.
-  const reusable = run.force ? files.map(() => false) : await Promise.all(files.map((f) => run.hashing(() => store.canReuse(f))));
   const plan: ModelPlan = {
     kind: "fetch", model, downloader, store, snapshot, files,
-    reused: new Set(files.filter((_, i) => reusable[i])), ...(token ? { token } : {}), ...(lockUse ? { lockUse } : {}),
+    reused: await reusableFiles(files, store, run), ...(token ? { token } : {}), ...(lockUse ? { lockUse } : {}),
     ...(hold ? { hold } : {}),
   };
   run.emit({
@@ -73,6 +72,21 @@ async function planFiles(o: {
     await run.space.reserve(model, store, files.filter((f) => !plan.reused.has(f)));
   }
   return plan;
+}
+
+/**
+ * The files already on disk as they should be, in listing order. --force fetches every byte again: nothing on disk is
+ * trusted, not even a blob of the right size. A few workers feed the run's shared hashing limit, so that a listing
+ * of 300,000 files does not queue a promise per file.
+ */
+async function reusableFiles(files: readonly ResolvedFile[], store: ModelStore, run: RunContext): Promise<Set<ResolvedFile>> {
+  if (run.force) return new Set();
+  const reusable = new Uint8Array(files.length);
+  const errors = await eachLimited(files, 16, async (f, i) => {
+    if (await run.hashing(() => store.canReuse(f))) reusable[i] = 1;
+  });
+  if (errors.length > 0) throw errors[0];
+  return new Set(files.filter((_, i) => reusable[i] === 1));
 }
 
 /**

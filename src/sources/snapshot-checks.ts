@@ -16,11 +16,20 @@ export function checkSnapshot(snapshot: Snapshot, model: ModelRequest): void {
     if (!Number.isSafeInteger(f.size) || f.size < 0) throw fail(`${f.path} has no valid size`, f.path);
     if (!/^https?:\/\//.test(f.url)) throw fail(`${f.path} has a non-HTTP URL`, f.path);
   }
+  // Each folder is looked at once, not once per file in it (a listing may have 300,000 files in a few hundred).
+  const folders = new Map<string, string>();
+  let parent = "";
   for (const p of seen) {
-    for (let i = p.indexOf("/"); i > 0; i = p.indexOf("/", i + 1)) {
-      if (seen.has(p.slice(0, i))) throw fail(`${p.slice(0, i)} is listed both as a file and as a folder`, p);
+    const end = p.lastIndexOf("/");
+    if (end <= 0 || (end === parent.length && p.startsWith(parent))) continue;
+    parent = p.slice(0, end);
+    for (let i = end; i > 0; i = p.lastIndexOf("/", i - 1)) {
+      const folder = p.slice(0, i);
+      if (folders.has(folder)) break; // and the folders above it
+      folders.set(folder, p);
     }
   }
+  for (const [folder, p] of folders) if (seen.has(folder)) throw fail(`${folder} is listed both as a file and as a folder`, p);
 }
 
 export function describeNoMatch(model: ModelRequest, all: ResolvedFile[]): string {

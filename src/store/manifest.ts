@@ -3,7 +3,7 @@ import type { z } from "zod";
 import type { ModelRequest } from "../types.ts";
 import type { ModelStore } from "./layouts/store.ts";
 import { sizeOf, writeFileAtomic } from "../util/index.ts";
-import { matchesFilters } from "../util/index.ts";
+import { eachLimited, matchesFilters } from "../util/index.ts";
 import { manifestPath } from "./layouts/records.ts";
 
 export { filtersKey, manifestPath } from "./layouts/records.ts";
@@ -45,8 +45,31 @@ export async function readManifest(path: string): Promise<Manifest | undefined> 
   }
 }
 
-export async function writeManifest(store: ModelStore, manifest: Manifest): Promise<void> {
-  await writeFileAtomic(manifestPath(store, manifest), JSON.stringify(manifest, null, 2) + "\n");
+/** A manifest to write: its files may be the listing's own records (only the manifest's fields of each are written). */
+export type ManifestToWrite = Omit<Manifest, "files"> & { files: readonly Manifest["files"][number][] };
+
+/**
+ * `JSON.stringify(manifest, null, 2)`, one file at a time: a listing of 300,000 files is never copied into new
+ * objects or one string.
+ */
+function* manifestText(manifest: ManifestToWrite): Generator<string> {
+  const { files, ...head } = manifest;
+  const opening = JSON.stringify({ ...head, files: [] }, null, 2);
+  if (files.length === 0) {
+    yield `${opening}\n`;
+    return;
+  }
+  yield `${opening.slice(0, -"[]\n}".length)}[\n`;
+  for (let i = 0; i < files.length; i++) {
+    const f = files[i]!;
+    const entry = { path: f.path, size: f.size, ...(f.sha256 ? { sha256: f.sha256 } : {}), ...(f.gitSha1 ? { gitSha1: f.gitSha1 } : {}), ...(f.etag ? { etag: f.etag } : {}) };
+    yield `${i > 0 ? ",\n" : ""}    ${JSON.stringify(entry, null, 2).replaceAll("\n", "\n    ")}`;
+  }
+  yield "\n  ]\n}\n";
+}
+
+export async function writeManifest(store: ModelStore, manifest: ManifestToWrite): Promise<void> {
+  await writeFileAtomic(manifestPath(store, manifest), manifestText(manifest));
 }
 
 /** A manifest that describes a request (its file list cut to the request's filters) and the file it was read from. */
@@ -64,8 +87,13 @@ export async function findCompleteAt(store: ModelStore, model: ModelRequest): Pr
   for (const found of await manifestFilesFor(store, model)) {
     const { manifest } = found;
     if (!(await store.revisionMatches(model, manifest.commit))) continue;
-    const sizes = await Promise.all(manifest.files.map((f) => sizeOf(store.consumerPath(manifest.commit, f.path))));
-    if (sizes.every((s, i) => s === manifest.files[i]!.size)) return found;
+    // A few stats at a time, up to the first file not in place: a manifest may list 300,000 files.
+    let complete = true;
+    const errors = await eachLimited(manifest.files, 32, async (f) => {
+      if (complete && (await sizeOf(store.consumerPath(manifest.commit, f.path))) !== f.size) complete = false;
+    });
+    if (errors.length > 0) throw errors[0];
+    if (complete) return found;
   }
   return undefined;
 }

@@ -85,14 +85,20 @@ function etagOf(file: ResolvedFile, model: ModelRequest): string {
  * revision=<commit>)` goes to the network even offline. It holds the commit's WHOLE listing, also for filtered
  * requests: a partial one would make a later online `snapshot_download` stop silently at the subset. Keys sorted, as
  * Python's json.dump(sort_keys=True). Undefined when a file lacks its git blob id (the reader would ignore the file).
+ * Pieces of text, one per file, for `writeFileAtomic`: a listing of 300,000 files is never one string or object.
  */
-export function treeCache(snapshot: Snapshot): string | undefined {
-  const files: Record<string, Record<string, number | string>> = {};
-  for (const f of [...snapshot.files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))) {
-    if (!f.gitOid) return undefined;
-    files[f.path] = { blob_id: f.gitOid, ...(f.sha256 ? { lfs_sha256: f.sha256, lfs_size: f.size } : {}), size: f.size };
-  }
-  return JSON.stringify({ files, format_version: 1 });
+export function treeCache(snapshot: Snapshot): Iterable<string> | undefined {
+  if (snapshot.files.some((f) => !f.gitOid)) return undefined;
+  const sorted = [...snapshot.files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return (function* () {
+    yield '{"files":{';
+    for (let i = 0; i < sorted.length; i++) {
+      const f = sorted[i]!;
+      const entry = { blob_id: f.gitOid, ...(f.sha256 ? { lfs_sha256: f.sha256, lfs_size: f.size } : {}), size: f.size };
+      yield `${i > 0 ? "," : ""}${JSON.stringify(f.path)}:${JSON.stringify(entry)}`;
+    }
+    yield '},"format_version":1}';
+  })();
 }
 
 /** Read back a `trees/<commit>.json` (what `treeCache` writes, or huggingface_hub itself); entries without a size are left out. */
