@@ -13,10 +13,11 @@ const MARK = "@@time";
  * Run `cmd` under GNU time: `%M` is the "Maximum resident set size" of `time -v`, the largest single process of
  * the tree (getrusage of the children), and `%U`/`%S` add up every process it waited for.
  */
-export function timed(cmd: string, argv: string[], env: NodeJS.ProcessEnv = {}): Promise<Sample> {
+export function timed(cmd: string, argv: string[], env: NodeJS.ProcessEnv = {}, cwd?: string): Promise<Sample> {
   return new Promise((resolve, reject) => {
     const child = spawn("/usr/bin/time", ["-f", `${MARK} %e %U %S %M`, cmd, ...argv], {
       env: { ...process.env, ...env },
+      ...(cwd ? { cwd } : {}),
       stdio: ["ignore", "ignore", "pipe"],
     });
     let err = "";

@@ -9,7 +9,7 @@ import { huggingfaceFileUrl } from "../src/net/index.ts";
 import { fixtures } from "./fixtures.ts";
 import { median, timed, type Sample } from "./measure.ts";
 
-// `npm run bench [-- --runs 3 --cases big,capped,capped10,small,latency,mixed,uneven,cdn,serve,huge --big-mb 2048 --curl-capped-runs 1 --serve-mb 1024 --huge-files 300000]`
+// `npm run bench [-- --runs 3 --cases big,capped,capped10,small,latency,mixed,uneven,cdn,serve,huge --big-mb 2048 --curl-capped-runs 1 --serve-mb 1024 --huge-files 300000 --base DIR]`
 // Times download-models (sha256 verification on), aria2c (with and without sha256sum after it), curl and a
 // minimal Node client (bench/node-floor.mjs) on the local hub. Defaults: 3 runs, every case, a 2 GiB big file;
 // about 12-15 minutes on a 2-core machine (`--cases` and `--big-mb` cut it down). Within a case every tool runs
@@ -22,6 +22,8 @@ import { median, timed, type Sample } from "./measure.ts";
 // reference run with every connection at 5 MB/s, interleaved in the same rounds), cdn (the mixed model with 70 % of
 // connections at 2 MB/s and 30 % at 16 MB/s, the ratio of slow and fast CloudFront edges, scaled down so that the
 // link, not this machine's CPU, sets the pace).
+// `--base DIR`: another built checkout of download-models (e.g. a worktree of main) runs beside this one in the same
+// rounds, for before/after figures that share the machine's load.
 // serve (`download-models serve` against nginx and the simplest Node file server, 1 and 32 curl clients on one big
 // stored file; bench/mirror.ts).
 // huge, only when named (`--cases huge [--huge-files 300000]`, a few minutes): peak RSS of a dry run and of a
@@ -39,6 +41,7 @@ const { values: args } = parseArgs({
     "serve-mb": { type: "string", default: "1024" },
     // The huge case: files in the listing.
     "huge-files": { type: "string", default: "300000" },
+    base: { type: "string" },
   },
 });
 const RUNS = Number(args.runs);
@@ -47,6 +50,7 @@ const MiB = 1024 * 1024;
 const work = join(packageRoot, ".tmp", "bench");
 const BIN = join(packageRoot, "bin", "download-models.js");
 const FLOOR = join(packageRoot, "bench", "node-floor.mjs");
+const BASE_BIN = args.base ? join(args.base, "bin", "download-models.js") : undefined;
 
 function have(cmd: string): boolean {
   try {
@@ -70,9 +74,10 @@ function ensureTools(): void {
 }
 
 
-type ToolName = "download-models" | "aria2c" | "aria2c + sha256sum" | "curl" | "node-floor x16" | "node-floor 1 stream";
+type ToolName = "download-models" | "download-models (base)" | "aria2c" | "aria2c + sha256sum" | "curl" | "node-floor x16" | "node-floor 1 stream";
 const TOOL_LABEL: Record<ToolName, string> = {
   "download-models": "download-models (sha256)",
+  "download-models (base)": "download-models --base (sha256)",
   aria2c: "aria2c -x16 -s16 -k1M -j16",
   "aria2c + sha256sum": "aria2c, then sha256sum",
   curl: "curl (one stream)",
@@ -100,7 +105,7 @@ interface Row {
   worst: number;
 }
 
-function command(tool: ToolName, r: HubRepo, hub: LocalHub, dir: string): [string, string[], NodeJS.ProcessEnv?] {
+function command(tool: ToolName, r: HubRepo, hub: LocalHub, dir: string): [string, string[], NodeJS.ProcessEnv?, string?] {
   const aria = ["-x16", "-s16", "-k1M", "-j16", "-i", join(work, `aria2-${hub.url.split(":").at(-1)}.txt`), "-d", dir, "--file-allocation=none", "--console-log-level=error", "--summary-interval=0", "--download-result=hide", "--allow-overwrite=true", "--auto-file-renaming=false"];
   const file = r.commits[0]!.files[0]!;
   const firstUrl = huggingfaceFileUrl(hub.url, r.id, r.refs.main!, file.path);
@@ -108,6 +113,9 @@ function command(tool: ToolName, r: HubRepo, hub: LocalHub, dir: string): [strin
   switch (tool) {
     case "download-models":
       return [process.execPath, [BIN, r.id, "--root", dir, "--quiet"], { HF_ENDPOINT: hub.url }];
+    case "download-models (base)":
+      // Run from its own checkout: a checkout's downloaders/ folder is read from the working directory.
+      return [process.execPath, [BASE_BIN!, r.id, "--root", dir, "--quiet"], { HF_ENDPOINT: hub.url }, args.base];
     case "aria2c":
       return ["aria2c", aria];
     case "aria2c + sha256sum":
@@ -138,7 +146,7 @@ async function benchCase(r: HubRepo, variants: Variant[]): Promise<Row[]> {
       await writeFile(join(work, `curl-${port}.cfg`), urls.map((u) => `url = "${u.url}"\noutput = "${dir}/${u.out}"\n`).join(""));
     }
     const jobs = variants.flatMap((v, i) =>
-      (Object.entries(v.tools) as Array<[ToolName, number]>).filter(([, n]) => n > 0).map(([tool, runs]) => ({ variant: v, hub: hubs[i]!, tool, runs, samples: [] as Sample[] })),
+      (Object.entries(BASE_BIN ? { ...v.tools, "download-models (base)": v.tools["download-models"] ?? 0 } : v.tools) as Array<[ToolName, number]>).filter(([, n]) => n > 0).map(([tool, runs]) => ({ variant: v, hub: hubs[i]!, tool, runs, samples: [] as Sample[] })),
     );
     const rounds = Math.max(...jobs.map((j) => j.runs));
     for (let round = 0; round < rounds; round++) {
@@ -146,9 +154,9 @@ async function benchCase(r: HubRepo, variants: Variant[]): Promise<Row[]> {
       for (const job of order.filter((j) => j.samples.length < j.runs)) {
         await rm(dir, { recursive: true, force: true }); // cold target every run
         execFileSync("sync"); // the previous run's dirty pages are written back outside the timed window
-        const [cmd, argv, env] = command(job.tool, r, job.hub, dir);
+        const [cmd, argv, env, cwd] = command(job.tool, r, job.hub, dir);
         if (job.tool.startsWith("node-floor")) await mkdir(dir, { recursive: true }); // the floor writes one file, no tree
-        const s = await timed(cmd, argv, env);
+        const s = await timed(cmd, argv, env, cwd);
         job.samples.push(s);
         console.log(`  [${round + 1}/${rounds}] ${job.variant.name.padEnd(44)} ${TOOL_LABEL[job.tool].padEnd(30)} ${s.seconds.toFixed(2).padStart(7)} s ${s.cpuSeconds.toFixed(2).padStart(6)} CPU s ${s.rssMb.toFixed(0).padStart(5)} MB`);
       }
@@ -281,6 +289,13 @@ for (const row of rows.filter((x) => x.tool === "download-models")) {
   if (!peer) continue;
   const v = row.cpuSeconds / peer.cpuSeconds;
   console.log(`  ${v <= 1.3 ? "MET   " : "MISSED"}  client CPU ≤ 1.3× aria2c + sha256sum, ${row.case}: ${row.cpuSeconds.toFixed(2)} vs ${peer.cpuSeconds.toFixed(2)} CPU s (${v.toFixed(2)}×)`);
+}
+if (BASE_BIN) {
+  console.log(`\nThis checkout against --base ${args.base} (same rounds):`);
+  for (const row of rows.filter((x) => x.tool === "download-models")) {
+    const b = find(row.case, "download-models (base)");
+    if (b) console.log(`  ${row.case}: ${(row.seconds / b.seconds).toFixed(2)}× time, CPU ${row.cpuSeconds.toFixed(2)} vs ${b.cpuSeconds.toFixed(2)} s (${(row.cpuSeconds / b.cpuSeconds).toFixed(2)}×), peak RSS ${row.rssMb.toFixed(0)} vs ${b.rssMb.toFixed(0)} MB`);
+  }
 }
 const bigRss = find(big, "download-models")?.rssMb;
 if (bigRss !== undefined) console.log(`  ${bigRss <= 100 ? "MET   " : "MISSED"}  peak RSS ≤ 100 MB on the ${bigName}: ${bigRss.toFixed(0)} MB`);

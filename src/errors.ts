@@ -80,6 +80,14 @@ export class IntegrityError extends DownloadModelsError {
   override name = "IntegrityError";
 }
 
+/**
+ * The bytes written could not be read back to verify them (a read error or a file shorter than written, e.g. truncated
+ * by another program): nothing was renamed into place and the written ranges are kept for the next run.
+ */
+export class VerifyReadError extends DownloadModelsError {
+  override name = "VerifyReadError";
+}
+
 /** A source resolved a listing the core refuses to write (no commit, duplicate or unsafe paths, bad sizes or URLs). */
 export class SnapshotError extends DownloadModelsError {
   override name = "SnapshotError";

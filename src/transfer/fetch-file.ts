@@ -52,7 +52,7 @@ async function openJob(p: FetchFileParams): Promise<FileJob> {
   // Big files are hashed on a worker thread that reads back what is written (the main thread only parses and
   // writes); a single stream is hashed inline as it arrives, in order.
   const spec = hashSpec(p.file);
-  const background = ranged && spec ? p.transfer.hashes.start(fd, spec.algorithm, spec.header) : undefined;
+  const background = ranged && spec ? p.transfer.hashes.start({ fd, ...spec, label: p.label }) : undefined;
   return new FileJob({
     file: p.file, temp: p.temp, fd, transfer: p.transfer, label: p.label, hooks: p, prior: done, background, priorFlushed: flushed,
   });

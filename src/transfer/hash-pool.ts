@@ -1,5 +1,6 @@
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
+import { VerifyReadError } from "../errors.ts";
 
 // The worker is plain JavaScript evaluated from this string, so that it runs the same from src/ (tests, tsx)
 // and from the compiled dist/ without a TypeScript loader inside the worker.
@@ -66,6 +67,17 @@ export interface BackgroundHash {
   drop(): void;
 }
 
+/** One file to hash in the background. */
+export interface HashStart {
+  /** Open for reading; the worker reads back what is written. */
+  fd: number;
+  algorithm: "sha256" | "sha1";
+  /** Hashed before the content (git's blob header). */
+  header?: string | undefined;
+  /** Names the file in error messages. */
+  label: string;
+}
+
 /**
  * Hashing of big files runs on worker threads reading back from the page cache, so the main thread only parses
  * and writes: on a 2-core machine that is what keeps sha256 verification from halving the download speed.
@@ -74,11 +86,11 @@ export class HashPool {
   private workers: Worker[] = [];
   private next = 0;
   private ids = 0;
-  private pending = new Map<number, { resolve: (r: { digest: string; bytes: number }) => void; reject: (e: Error) => void }>();
+  private pending = new Map<number, { label: string; resolve: (r: { digest: string; bytes: number }) => void; reject: (e: Error) => void }>();
 
   constructor(private readonly size = availableParallelism() > 4 ? 2 : 1) {}
 
-  start(fd: number, algorithm: "sha256" | "sha1", header?: string): BackgroundHash {
+  start({ fd, algorithm, header, label }: HashStart): BackgroundHash {
     const worker = this.worker();
     const id = ++this.ids;
     worker.postMessage({ type: "start", id, fd, algorithm, header });
@@ -95,7 +107,7 @@ export class HashPool {
       },
       finish: (size) =>
         new Promise((resolve, reject) => {
-          this.pending.set(id, { resolve, reject });
+          this.pending.set(id, { label, resolve, reject });
           worker.postMessage({ type: "finish", id, size });
         }),
       drop: () => worker.postMessage({ type: "drop", id }),
@@ -116,11 +128,11 @@ export class HashPool {
         const p = this.pending.get(r.id);
         if (!p) return;
         this.pending.delete(r.id);
-        if (r.error !== undefined) p.reject(new Error(`verifying failed: ${r.error}`));
+        if (r.error !== undefined) p.reject(readError(p.label, r.error));
         else p.resolve({ digest: r.digest!, bytes: r.bytes! });
       });
       w.on("error", (error) => {
-        for (const p of this.pending.values()) p.reject(error);
+        for (const p of this.pending.values()) p.reject(readError(p.label, error.message, error));
         this.pending.clear();
       });
       this.workers.push(w);
@@ -129,3 +141,9 @@ export class HashPool {
     return this.workers[this.next++ % this.workers.length]!;
   }
 }
+
+const readError = (label: string, why: string, cause?: unknown) =>
+  new VerifyReadError(
+    `${label}: reading the written bytes back to verify them failed (${why}); run again: the download resumes from what is written`,
+    cause === undefined ? undefined : { cause },
+  );

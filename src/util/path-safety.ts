@@ -55,6 +55,7 @@ export interface Disk {
 export function createDisk(): Disk {
   const checked = new Map<string, Promise<void>>();
   const made = new Map<string, Promise<void>>();
+  const links: LinkCheck = { fine: new Set(), realRoots: new Map() };
   const memo = (cache: Map<string, Promise<void>>, key: string, make: () => Promise<void>) => {
     let p = cache.get(key);
     if (!p) {
@@ -65,7 +66,7 @@ export function createDisk(): Disk {
     return p;
   };
   const disk: Disk = {
-    confine: (root, dir) => memo(checked, `${root}\0${dir}`, () => checkLinks(resolve(root), resolve(dir))),
+    confine: (root, dir) => memo(checked, `${root}\0${dir}`, () => checkLinks(resolve(root), resolve(dir), links)),
     makeDir: (root, dir) =>
       memo(made, dir, async () => {
         await disk.confine(root, dir);
@@ -75,17 +76,36 @@ export function createDisk(): Disk {
   return disk;
 }
 
-async function checkLinks(root: string, dir: string): Promise<void> {
+/**
+ * What one run learnt about the parts of its paths: the folders of a model share most of their path (hundreds of
+ * snapshot subfolders under one model folder), which is then looked at once, not once per folder.
+ */
+interface LinkCheck {
+  /** `root\0path` of parts that exist and are no link out of their root. */
+  fine: Set<string>;
+  /** Each root's real path, once it exists. */
+  realRoots: Map<string, Promise<string>>;
+}
+
+async function checkLinks(root: string, dir: string, links: LinkCheck): Promise<void> {
   if (!isWithin(root, dir)) throw new UnsafePathError(`Refusing to write to ${dir}: it is outside ${root}.`, dir, "outside the root");
   let realRoot: string;
   try {
-    realRoot = await realpath(root);
+    let known = links.realRoots.get(root);
+    if (!known) {
+      known = realpath(root);
+      links.realRoots.set(root, known);
+      known.catch(() => links.realRoots.delete(root)); // made later in the run: looked up again
+    }
+    realRoot = await known;
   } catch {
     return; // the root does not exist yet: nothing below it can be a link
   }
   let current = root;
   for (const part of relative(root, dir).split(sep).filter(Boolean)) {
     current = `${current}${sep}${part}`;
+    const key = `${root}\0${current}`;
+    if (links.fine.has(key)) continue;
     let st;
     try {
       st = await lstat(current);
@@ -102,5 +122,6 @@ async function checkLinks(root: string, dir: string): Promise<void> {
         );
       }
     }
+    links.fine.add(key);
   }
 }

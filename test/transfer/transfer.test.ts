@@ -13,6 +13,7 @@ import { bootId, partialBytes, readState, writeState } from "../../src/transfer/
 import { PositionalWriter, WriteBudget } from "../../src/transfer/positional-writer.ts";
 import { truncate, writeFile } from "node:fs/promises";
 import { tempDir } from "../helpers/tmp.ts";
+import { VerifyReadError } from "../../src/errors.ts";
 
 const MiB = 1024 * 1024;
 const fast = { rangeThreshold: 2 * MiB, chunkSize: 1 * MiB, connections: 8, attempts: 4, baseDelayMs: 5 };
@@ -42,7 +43,7 @@ describe("chunk arithmetic", () => {
     for (let i = 0; i < data.length; i++) data[i] = (i * 31 + (i >> 9)) & 0xff;
     const fd = openSync(join(dir, "f"), "w+");
     const pool = new HashPool();
-    const job = pool.start(fd, "sha256");
+    const job = pool.start({ fd, algorithm: "sha256", label: "f" });
     const done = new RangeSet();
     const pieces = splitRanges([[0, data.length]], 700_000);
     // the second half lands first: nothing can be hashed until the first half is there
@@ -58,6 +59,19 @@ describe("chunk arithmetic", () => {
     expect(bytes).toBe(data.length);
     expect(digest).toBe(sha256(data));
     expect(digestProblem({ path: "f", size: data.length, sha256: sha256(data), url: "http://x" }, digest, bytes)).toBeUndefined();
+  });
+
+  it("a file shorter than was written fails verification with an error naming the file, not a bare Error", async () => {
+    const dir = await tempDir();
+    const fd = openSync(join(dir, "f"), "w+");
+    writeSync(fd, Buffer.alloc(1000, 7), 0, 1000, 0);
+    const pool = new HashPool();
+    const job = pool.start({ fd, algorithm: "sha256", label: "model.safetensors of acme/m@main" });
+    const failed = await job.finish(5000).catch((e: unknown) => e);
+    await pool.close();
+    closeSync(fd);
+    expect(failed).toBeInstanceOf(VerifyReadError);
+    expect((failed as Error).message).toMatch(/^model\.safetensors of acme\/m@main: reading the written bytes back .*short read at 1000/);
   });
 });
 
