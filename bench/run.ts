@@ -3,7 +3,7 @@ import { cpus } from "node:os";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { cdnLikeShaping, startLocalHub, type HubRepo, type LocalHub, type LocalHubOptions } from "@download-models/local-hub";
+import { cdnLikeShaping, startLocalHub, type ConnectionRecord, type HubRepo, type LocalHub, type LocalHubOptions } from "@download-models/local-hub";
 import { packageRoot } from "../src/util/package-root.ts";
 import { huggingfaceFileUrl } from "../src/net/index.ts";
 import { fixtures } from "./fixtures.ts";
@@ -130,6 +130,15 @@ function command(tool: ToolName, r: HubRepo, hub: LocalHub, dir: string): [strin
   }
 }
 
+/** How a run used a shaped hub's connections: how many it opened, and the share of bytes the slow ones carried. */
+function connectionsUsed(log: readonly ConnectionRecord[]): string {
+  if (log.length === 0) return "";
+  const slow = log.filter((c) => c.slow);
+  const bytes = log.reduce((n, c) => n + c.bytes, 0);
+  const slowBytes = slow.reduce((n, c) => n + c.bytes, 0);
+  return `  ${log.length} connections (${slow.length} slow), ${((100 * slowBytes) / Math.max(1, bytes)).toFixed(0)} % of bytes on slow ones`;
+}
+
 /** Runs every (variant, tool) once per round, rotating the order each round; returns one row per pair. */
 async function benchCase(r: HubRepo, variants: Variant[]): Promise<Row[]> {
   const files = r.commits[0]!.files;
@@ -156,9 +165,11 @@ async function benchCase(r: HubRepo, variants: Variant[]): Promise<Row[]> {
         execFileSync("sync"); // the previous run's dirty pages are written back outside the timed window
         const [cmd, argv, env, cwd] = command(job.tool, r, job.hub, dir);
         if (job.tool.startsWith("node-floor")) await mkdir(dir, { recursive: true }); // the floor writes one file, no tree
+        const logged = job.hub.connectionLog.length;
         const s = await timed(cmd, argv, env, cwd);
         job.samples.push(s);
-        console.log(`  [${round + 1}/${rounds}] ${job.variant.name.padEnd(44)} ${TOOL_LABEL[job.tool].padEnd(30)} ${s.seconds.toFixed(2).padStart(7)} s ${s.cpuSeconds.toFixed(2).padStart(6)} CPU s ${s.rssMb.toFixed(0).padStart(5)} MB`);
+        const used = connectionsUsed(job.hub.connectionLog.slice(logged));
+        console.log(`  [${round + 1}/${rounds}] ${job.variant.name.padEnd(44)} ${TOOL_LABEL[job.tool].padEnd(30)} ${s.seconds.toFixed(2).padStart(7)} s ${s.cpuSeconds.toFixed(2).padStart(6)} CPU s ${s.rssMb.toFixed(0).padStart(5)} MB${used}`);
       }
     }
     return jobs.map((j) => {

@@ -10,6 +10,6 @@ export type { HubContext } from "./context.ts";
 export { DEFAULT_TOKEN, startLocalHub } from "./server.ts";
 export type { ListenerName, LocalHub, LocalHubOptions, RequestRecord } from "./server.ts";
 export type { Fault, FaultMix } from "./faults.ts";
-export { cdnLikeShaping, isSlowConnection } from "./throttle.ts";
+export { cdnLikeShaping, isSlowConnection, type ConnectionRecord } from "./throttle.ts";
 export { startLocalS3 } from "./s3/server.ts";
 export type { ListingFault, LocalS3, S3Credentials, S3ErrorFault, S3Faults, S3Operation, S3RequestRecord, S3ServerOptions } from "./s3/server.ts";

@@ -6,7 +6,7 @@ import { handleHuggingFace } from "./hf/huggingface.ts";
 import { handleModelScope } from "./ms/modelscope.ts";
 import { seededRandom, type Fault, type FaultMix } from "./faults.ts";
 import { sendHubError } from "./reply.ts";
-import { ConnectionShaper } from "./throttle.ts";
+import { ConnectionShaper, type ConnectionRecord } from "./throttle.ts";
 import type { HubFile, HubRepo } from "./repo.ts";
 
 export const DEFAULT_TOKEN = "hf_local_test_token";
@@ -69,6 +69,8 @@ export interface LocalHub {
   readonly bytesServed: number;
   /** Connections that carried a file body, and how many of them were slow (`slowConnectionShare`). */
   readonly connectionStats: { connections: number; slowConnections: number };
+  /** Every capped connection so far: slow or not, bodies and bytes it carried (how a client used them). */
+  readonly connectionLog: readonly ConnectionRecord[];
   /** How many times each injected fault was served. */
   readonly faultCounts: ReadonlyMap<Fault, number>;
   /** Adds the repo, or replaces the one with the same id. */
@@ -171,6 +173,9 @@ export async function startLocalHub(opts: LocalHubOptions): Promise<LocalHub> {
     },
     get connectionStats() {
       return shaper.stats;
+    },
+    get connectionLog() {
+      return shaper.log;
     },
     faultCounts,
     addRepo(repo) {
