@@ -180,6 +180,11 @@ export class RemoteFileChangedError extends DownloadModelsError {
   override name = "RemoteFileChangedError";
 }
 
+/** A local file changed while it was read (another process rewrote or removed it): a new run reads it again. */
+export class LocalFileChangedError extends DownloadModelsError {
+  override name = "LocalFileChangedError";
+}
+
 /** Another process took over a download whose lease it judged stale; this process stops writing the file. */
 export class LeaseLostError extends DownloadModelsError {
   override name = "LeaseLostError";

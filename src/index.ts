@@ -29,7 +29,9 @@ export { consumerSetup, cachesFor, type ConsumerSetup, type SubModelNote } from 
 export { modelLabel, type DownloadEvent, type EventSink, type ModelResult, type ModelStatus } from "./download/index.ts";
 export {
   DownloadModelsError, UsageError, ConfigError, RootError, ServiceError, HubError, DownloadGaveUpError, IntegrityError,
-  SnapshotError, UnsafePathError, DiskSpaceError, SiblingFailedError,
+  SnapshotError, UnsafePathError, DiskSpaceError, SiblingFailedError, InterruptedError, RemoteFileChangedError,
+  LocalFileChangedError, LeaseLostError, OverlongResponseError, NoMatchingFilesError, StalledError, VerifyReadError,
+  PickleFormatError, InstallationError,
 } from "./errors.ts";
 export { bake, BakeError, type BakeOptions, type BakedModel } from "./store/index.ts";
 

@@ -9,6 +9,7 @@ import {
   type Part,
 } from "@aws-sdk/client-s3";
 import { S3UploadError } from "./errors.ts";
+import { LocalFileChangedError } from "../errors.ts";
 import { withBody } from "./paced-body.ts";
 import { partCount, partRange } from "./part-size.ts";
 import { backoffDelay, sleep } from "../net/index.ts";
@@ -16,12 +17,12 @@ import { DEFAULT_RETRY, isNotFound, isRetryable, s3Code, withRetry } from "./ret
 import { cleanEtag, headUntilPresent, isMd5Hex, rethrowFull, retryListener, transferTimeoutMs, type UploadContext, type UploadedObject, type UploadInput } from "./upload-common.ts";
 import { abortStaleUploads, adoptRecord, fileIdentity, loadRecord, removeCutShortRecords, sameSource, statePath, UploadState, type FileIdentity } from "./upload-state.ts";
 
-async function readRange(fh: FileHandle, start: number, end: number): Promise<Buffer> {
+async function readRange(fh: FileHandle, start: number, end: number, path: string): Promise<Buffer> {
   const buffer = Buffer.allocUnsafe(end - start);
   let done = 0;
   while (done < buffer.length) {
     const { bytesRead } = await fh.read(buffer, done, buffer.length - done, start + done);
-    if (bytesRead === 0) throw new Error(`file ended at byte ${start + done}, expected ${end}`);
+    if (bytesRead === 0) throw new LocalFileChangedError(`${path} ended at byte ${start + done} while it was uploaded (expected ${end}): another process changed it; run the command again.`);
     done += bytesRead;
   }
   return buffer;
@@ -99,7 +100,7 @@ async function resumeUpload(ctx: UploadContext, file: UploadInput, partSize: num
     const known = record.parts[String(n)];
     if (known && known.etag === etag) state.record.parts[String(n)] = known;
     else {
-      const partMd5 = md5(await readRange(fh, start, end));
+      const partMd5 = md5(await readRange(fh, start, end, file.localPath));
       if (partMd5 === etag) state.record.parts[String(n)] = { size: end - start, md5: partMd5, etag };
     }
   }
@@ -110,7 +111,7 @@ async function resumeUpload(ctx: UploadContext, file: UploadInput, partSize: num
 async function sendPart(ctx: UploadContext, file: UploadInput, state: UploadState, fh: FileHandle, n: number): Promise<number> {
   const { client, target } = ctx.conn;
   const { start, end } = partRange(n, file.size, state.record.partSize);
-  const body = await readRange(fh, start, end);
+  const body = await readRange(fh, start, end, file.localPath);
   const partMd5 = md5(body);
   let sent = 0;
   for (let tries = 1; ; tries++) {

@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import { dirname, join, relative, isAbsolute } from "node:path";
 import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
+import { InstallationError } from "../errors.ts";
 
 /** How a plugin file is named in messages: relative to the working directory when inside it. */
 export function displayPath(file: string): string {
@@ -166,7 +167,7 @@ export async function loadInWorker(files: readonly string[], options: { values: 
   while (rest.length > 0) {
     const before = results.size;
     const stopped = await runWorker(rest, options.values, timeoutMs, results);
-    if (stopped === undefined && results.size === before) throw new Error("The plugin loader stopped before loading any file");
+    if (stopped === undefined && results.size === before) throw new InstallationError("The plugin loader (a worker running tsx) stopped before loading any file: reinstall download-models (`npm ci`).");
     // The worker ended on a file (exit or timeout): that file is reported, the others load in a fresh worker.
     rest = rest.filter((f) => !results.has(f) && f !== stopped);
   }
@@ -194,7 +195,7 @@ function runWorker(files: string[], values: boolean, timeoutMs: number, results:
       timer = setTimeout(() => {
         if (current) results.set(current, { problem: `did not finish loading within ${Math.round(timeoutMs / 100) / 10} s (an endless loop, or a wait at import?)` });
         finish(current);
-        if (!current) reject(new Error(`The plugin loader did not start within ${bound} ms`));
+        if (!current) reject(new InstallationError(`The plugin loader (a worker running tsx) did not start within ${bound} ms: check the machine's load, or reinstall download-models (\`npm ci\`).`));
       }, bound);
     };
     const finish = (stoppedOn: string | undefined) => {
@@ -218,7 +219,7 @@ function runWorker(files: string[], values: boolean, timeoutMs: number, results:
           finished = true;
           clearTimeout(timer);
           void worker.terminate();
-          reject(new Error(`The plugin loader failed: ${m.message}`));
+          reject(new InstallationError(`The plugin loader (a worker running tsx) failed: ${m.message}. Reinstall download-models (\`npm ci\`).`));
           return;
         }
         results.set(current, loadProblem(new Error(m.message)));

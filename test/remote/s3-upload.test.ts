@@ -1,9 +1,11 @@
 import { createHash } from "node:crypto";
-import { readFile } from "node:fs/promises";
+import { readFile, truncate } from "node:fs/promises";
+import pLimit from "p-limit";
 import { describe, expect, it } from "vitest";
 import { multipartEtag } from "../../src/remote/multipart.ts";
 import { uploadFile } from "../../src/remote/upload.ts";
 import { VolumeFullError } from "../../src/remote/errors.ts";
+import { LocalFileChangedError } from "../../src/errors.ts";
 import { RateLimit } from "../../src/transfer/rate.ts";
 import { connection, dataFile, localS3, MiB, uploadContext } from "../helpers/s3.ts";
 import { tempDir } from "../helpers/tmp.ts";
@@ -50,6 +52,23 @@ describe("uploadFile against a local S3 endpoint", () => {
     expect(s3.count("CompleteMultipartUpload")).toBe(0);
     expect(s3.store.buckets.get("vol1")!.has("models/w.bin")).toBe(false);
     expect(s3.store.uploads.size).toBe(0);
+  });
+
+  it("names the file and asks for a new run when another process cuts the file short during the upload, completing nothing", async () => {
+    const s3 = await localS3();
+    const dir = await tempDir();
+    const file = await dataFile(dir, "cut.bin", 3 * MiB);
+    // One part at a time at 1 MiB/s: the second part is read from disk after the file was cut to its first MiB.
+    const ctx = uploadContext(connection(s3), `${dir}/state`, { rate: new RateLimit(MiB), limit: pLimit(1) });
+    const upload = uploadFile(ctx, { localPath: file.localPath, key: "models/cut.bin", size: file.size });
+    const caught = upload.catch((error: unknown) => error);
+    await new Promise((r) => setTimeout(r, 300));
+    await truncate(file.localPath, MiB);
+    const error = await caught;
+    expect(error).toBeInstanceOf(LocalFileChangedError);
+    expect((error as Error).message).toMatch(new RegExp(`cut\\.bin ended at byte ${MiB} while it was uploaded .*run the command again`));
+    expect(s3.count("CompleteMultipartUpload")).toBe(0);
+    expect(s3.store.buckets.get("vol1")!.has("models/cut.bin")).toBe(false);
   });
 
   it("signs and stores keys with spaces, # and non-ASCII characters byte for byte", async () => {
