@@ -88,57 +88,62 @@ export async function volumeVerifyCommand(options: VolumeVerifyOptions, { io, en
   const stagingRoot = resolve(options.root ?? stagingDir(env));
   const selected = await loadSelection({ ...options, root: stagingRoot, env });
   const wanted = usesProjects(options) || options.ids.length ? selected.models : undefined;
-  const targets = await openTargets(options, { env, redactor });
-  try {
-    let bad = targets.failures.length > 0;
-    const toFill = new Map<string, ModelRequest>();
-    const copies: BadCopy[] = [];
-    const report: { target: string; model: string; ok: boolean; problems: VolumeProblem[] }[] = [];
-    for (const conn of targets.usable) {
-      const entries = await volumeInventory(conn);
-      // Models declared with other filters share objects (config.json): each object is named once per volume.
-      const named = new Set<string>();
-      for (const w of wanted ?? []) {
-        if (entries.some((e) => sameRequest(e.request, w))) continue;
-        bad = true;
-        report.push({ target: conn.target.label, model: label(w), ok: false, problems: [] });
-        if (!options.json) io.err(`  not on volume  ${label(w)} on ${conn.target.label}`);
-        toFill.set(label(w), w);
-      }
-      for (const e of entries.filter((x) => !wanted || wanted.some((w) => sameRequest(w, x.request)))) {
-        const problems = await verifyVolumeModel(conn, e.record);
-        report.push({ target: conn.target.label, model: label(e.request), ok: problems.length === 0, problems });
-        if (problems.length) {
+  // Checking is only reads; a repair then fetches and sends. One interrupt path for both: the line, the exit code.
+  const stopping = options.repair ? "stopping the check and repair; what was sent is kept, the same command continues" : "stopping the check; nothing on the volume was changed";
+  return interruptible(io, stopping, async ({ signal }) => {
+    const opened = await openTargets(options, { env, redactor, signal, onWaiting: (line) => io.err(line) });
+    // Every listing and record read below watches the signal through its connection.
+    const targets = { ...opened, usable: opened.usable.map((conn) => ({ ...conn, signal })) };
+    try {
+      let bad = targets.failures.length > 0;
+      const toFill = new Map<string, ModelRequest>();
+      const copies: BadCopy[] = [];
+      const report: { target: string; model: string; ok: boolean; problems: VolumeProblem[] }[] = [];
+      for (const conn of targets.usable) {
+        signal.throwIfAborted();
+        const entries = await volumeInventory(conn);
+        // Models declared with other filters share objects (config.json): each object is named once per volume.
+        const named = new Set<string>();
+        for (const w of wanted ?? []) {
+          if (entries.some((e) => sameRequest(e.request, w))) continue;
           bad = true;
-          copies.push({ conn, recordKey: e.key, record: e.record, keys: problems.map((p) => p.key) });
+          report.push({ target: conn.target.label, model: label(w), ok: false, problems: [] });
+          if (!options.json) io.err(`  not on volume  ${label(w)} on ${conn.target.label}`);
+          toFill.set(label(w), w);
         }
-        if (options.json) continue;
-        if (!problems.length) io.out(`  ok          ${label(e.request)} on ${conn.target.label}: ${Object.keys(e.record.objects).length} objects, sizes and ETags match`);
-        else {
-          const fresh = problems.filter((p) => !named.has(p.key));
-          const above = problems.length - fresh.length;
-          for (const p of fresh) named.add(p.key);
-          io.err([
-            `  BAD         ${label(e.request)} on ${conn.target.label}: ${problems.length} object${problems.length === 1 ? "" : "s"}${above ? ` (${above} shared with a model above)` : ""}`,
-            ...fresh.map((p) => `      ${p.detail}`),
-          ].join("\n"));
+        for (const e of entries.filter((x) => !wanted || wanted.some((w) => sameRequest(w, x.request)))) {
+          signal.throwIfAborted();
+          const problems = await verifyVolumeModel(conn, e.record);
+          report.push({ target: conn.target.label, model: label(e.request), ok: problems.length === 0, problems });
+          if (problems.length) {
+            bad = true;
+            copies.push({ conn, recordKey: e.key, record: e.record, keys: problems.map((p) => p.key) });
+          }
+          if (options.json) continue;
+          if (!problems.length) io.out(`  ok          ${label(e.request)} on ${conn.target.label}: ${Object.keys(e.record.objects).length} objects, sizes and ETags match`);
+          else {
+            const fresh = problems.filter((p) => !named.has(p.key));
+            const above = problems.length - fresh.length;
+            for (const p of fresh) named.add(p.key);
+            io.err([
+              `  BAD         ${label(e.request)} on ${conn.target.label}: ${problems.length} object${problems.length === 1 ? "" : "s"}${above ? ` (${above} shared with a model above)` : ""}`,
+              ...fresh.map((p) => `      ${p.detail}`),
+            ].join("\n"));
+          }
         }
       }
-    }
-    if (options.json) io.out(JSON.stringify({ type: "verify-volume", ok: !bad, models: report, unusable: targets.failures.map((f) => f.message) }));
-    else io.out(`Verified ${report.length} model cop${report.length === 1 ? "y" : "ies"} on ${targets.usable.length} volume${targets.usable.length === 1 ? "" : "s"}: ${report.filter((r) => r.ok).length} ok, ${report.filter((r) => !r.ok).length} bad.${bad && !options.repair ? " Run again with --repair to send only what is wrong." : ""}`);
-    if (!options.repair || (toFill.size === 0 && copies.length === 0)) return bad ? 1 : 0;
-    const runOptions: VolumeRunOptions = { ...options, ids: [] };
-    const { registry, roots } = selected;
-    return await interruptible(io, "stopping the repair; what was sent is kept, the same command continues", async (interrupt) => {
-      const signal = interrupt.signal;
+      if (options.json) io.out(JSON.stringify({ type: "verify-volume", ok: !bad, models: report, unusable: targets.failures.map((f) => f.message) }));
+      else io.out(`Verified ${report.length} model cop${report.length === 1 ? "y" : "ies"} on ${targets.usable.length} volume${targets.usable.length === 1 ? "" : "s"}: ${report.filter((r) => r.ok).length} ok, ${report.filter((r) => !r.ok).length} bad.${bad && !options.repair ? " Run again with --repair to send only what is wrong." : ""}`);
+      if (!options.repair || (toFill.size === 0 && copies.length === 0)) return bad ? 1 : 0;
+      const runOptions: VolumeRunOptions = { ...options, ids: [] };
+      const { registry, roots } = selected;
       const repaired = copies.length ? await repairCopies({ copies, registry, roots, stagingRoot, options: runOptions, io, env, redactor, signal }) : 0;
       if (toFill.size === 0 || signal.aborted) return repaired;
       return Math.max(repaired, await fillTargets({ models: [...toFill.values()], registry, roots, stagingRoot, targets, options: runOptions, io, env, redactor, signal }));
-    });
-  } finally {
-    targets.close();
-  }
+    } finally {
+      targets.close();
+    }
+  });
 }
 
 type VolumeState = "complete" | "other-commit" | "missing";

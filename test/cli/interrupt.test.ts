@@ -87,6 +87,24 @@ describe("one interrupt path: SIGINT/SIGTERM stop every command within a second,
     expect(r.stdout).toMatch(/^Volumes:/m); // the summary still prints
   });
 
+  it("verify --volume --repair: reading the volume's records, exit 130, the line says nothing was lost", { timeout: 60_000 }, async () => {
+    const repo = makeRepo({ id: "acme/fill", files: [{ path: "model.safetensors", size: 1000 }] });
+    const h = await hub({ repos: [repo] });
+    const s3 = await localS3();
+    const home = await tempDir();
+    const filled = await runCli(["acme/fill", "--volume", "vol1@EU-RO-1", "--s3-endpoint", s3.url], s3Env(home, h.url));
+    expect(filled.code, filled.stderr).toBe(0);
+    // The check reads each model's record: that read hangs.
+    s3.faults.delayMs.GetObject = 30_000;
+    const reads = s3.count("GetObject");
+    const r = await interrupt(
+      ["verify", "--volume", "vol1@EU-RO-1", "--repair", "--s3-endpoint", s3.url], s3Env(home, h.url), () => s3.count("GetObject") > reads,
+    );
+    expect(r.stderr).toMatch(/Interrupted \(SIGINT\): stopping the check and repair; what was sent is kept/);
+    expect(r.code).toBe(130);
+    stoppedInTime(r);
+  });
+
   it("a --volume fill stopped by SIGTERM (a Pod being stopped) exits 143", { timeout: 60_000 }, async () => {
     const repo = makeRepo({ id: "acme/fill", files: [{ path: "model.safetensors", size: 4 * MB }] });
     const h = await hub({ repos: [repo] });
