@@ -3,6 +3,7 @@ import { barScreen } from "./bar-screen.ts";
 import { humanReporter, logScreen } from "./human-reporter.ts";
 import { Progress } from "./progress.ts";
 import { jsonEvent, sharedLine, summaryLines } from "./report-lines.ts";
+import { leanHeapFor } from "./memory.ts";
 import type { Mode, Output, Reporter } from "./output.ts";
 
 export type { Mode, Output, Reporter } from "./output.ts";
@@ -30,6 +31,17 @@ export function createReporter(rawIo: Output, mode: Mode, opts: ReporterOptions 
   const hide = (line: string) => opts.redactor?.redact(line) ?? line;
   const io: Output = { ...rawIo, out: (line) => rawIo.out(hide(line)), err: (line) => rawIo.err(hide(line)) };
   const progress = opts.progress ?? new Progress();
+  const reporter = pickReporter(io, mode, progress, opts);
+  // Every download the CLI runs reports through here: the place to see a huge listing coming.
+  const onEvent = reporter.onEvent.bind(reporter);
+  reporter.onEvent = (e) => {
+    leanHeapFor(e);
+    onEvent(e);
+  };
+  return reporter;
+}
+
+function pickReporter(io: Output, mode: Mode, progress: Progress, opts: ReporterOptions): Reporter {
   if (mode === "json") return jsonReporter(io, progress);
   if (mode === "quiet") return quietReporter(io, progress);
   const every = opts.progressEveryMs ?? 5000;
