@@ -14,11 +14,18 @@ const FILES = 48;
 const COPYING = ".download-models-copying";
 const model = hfModel("acme/many");
 
-/** Every path under `dir` with what it is (a file's sha256, a link's text); the bake's own work area left out. */
+// A record written under a temporary name (`main.json.1a2b3c4d.incomplete`) and renamed: a kill between the two
+// leaves the temporary file, never a partial record under its final name.
+const RECORD_TEMP = /\.[0-9a-f]{8}\.incomplete$/;
+
+/**
+ * Every path under `dir` with what it is (a file's sha256, a link's text); the bake's own work area and records a
+ * kill left under their temporary names left out.
+ */
 async function tree(dir: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   for (const rel of (await walk(dir)).sort()) {
-    if (rel.startsWith(`${COPYING}/`)) continue;
+    if (rel.startsWith(`${COPYING}/`) || RECORD_TEMP.test(rel)) continue;
     const path = join(dir, rel);
     const st = await lstat(path);
     out[rel] = st.isSymbolicLink() ? `link ${await readlink(path)}` : `file ${createHash("sha256").update(await readFile(path)).digest("hex")}`;
