@@ -12,7 +12,7 @@ let lean = false;
  * was mostly garbage (100,000 tiny files: 59 MB live, 240 MB of heap, 334 MB resident; 300,000: 727 MB resident).
  * Once a model of that many files is resolved, the heap may grow by half at most, and one full collection now
  * applies that limit (else it would wait for the next one, at the old limit). Not for every run: on a model of a
- * few big files the extra collections cost 12–18 % more CPU. The process owns its V8 flags: the CLI decides, not
+ * few big files the extra collections cost 14–18 % more CPU. The process owns its V8 flags: the CLI decides, not
  * the library.
  */
 export function leanHeapFor(e: DownloadEvent): void {
