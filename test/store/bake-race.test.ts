@@ -1,13 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { readFile, writeFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { makeRepo } from "@download-models/local-hub";
 import { emptyLock, writeLock } from "../../src/lockfile/lockfile.ts";
 import { bake } from "../../src/store/bake.ts";
 import { download, hfModel, hub } from "../helpers/hub.ts";
 import { registry } from "../helpers/volume.ts";
+import { startPruner, type PrunerReport } from "../helpers/pruner.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
 const ROUNDS = 10;
@@ -26,23 +26,14 @@ describe("bake while a prune of the same download root runs (two builds sharing 
     const lockPath = join(dir, "models.lock.json");
     await writeLock(lockPath, emptyLock());
 
-    const stop = join(dir, "stop");
-    const child = spawn(process.execPath, ["--import", "tsx", join(import.meta.dirname, "..", "helpers", "prune-loop.ts"), from, lockPath, stop, "acme/keep"], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let out = "";
-    let err = "";
-    child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
-    child.stderr.setEncoding("utf8").on("data", (d: string) => (err += d));
-    const exited = new Promise<void>((done) => child.on("exit", () => done()));
-    const prunes = () => readFile(`${stop}.rounds`, "utf8").then(Number, () => 0);
+    const pruner = startPruner({ root: from, lockPath, keep: "acme/keep", stopPath: join(dir, "stop") });
+    let report: PrunerReport;
     const outcomes: string[] = [];
     const losses: string[] = [];
     try {
       for (let k = 1; k <= ROUNDS; k++) {
         // The model comes back (a download registers: the prune leaves it meanwhile), then is baked at once.
-        const seen = await prunes();
-        for (let waited = 0; waited < 30_000 && (await prunes()) <= seen; waited += 20) await new Promise((r) => setTimeout(r, 20));
+        await pruner.nextRound();
         await download(h, from, [model], { transfer: { lease } });
         const to = join(dir, `image-${k}`);
         try {
@@ -63,12 +54,11 @@ describe("bake while a prune of the same download root runs (two builds sharing 
         }
       }
     } finally {
-      await writeFile(stop, "");
-      await exited;
+      report = await pruner.stop();
     }
     expect(losses).toEqual([]);
-    expect(err).toBe("");
-    const { rounds, removed } = JSON.parse(out.trim()) as { rounds: number; removed: number };
+    const { rounds, removed, stderr } = report;
+    expect(stderr).toBe("");
     expect(rounds).toBeGreaterThanOrEqual(ROUNDS); // it pruned all along
     expect(removed).toBeGreaterThan(0); // and removed the model between bakes
     expect(outcomes.filter((o) => o === "baked").length).toBeGreaterThan(0);

@@ -1,12 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { readFile, writeFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { makeRepo } from "@download-models/local-hub";
 import { emptyLock, entryFromSnapshot, putEntry, writeLock } from "../../src/lockfile/lockfile.ts";
 import { download, hfModel, hub } from "../helpers/hub.ts";
 import { resolveNow } from "../helpers/volume.ts";
+import { startPruner, type PrunerReport } from "../helpers/pruner.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
 const ROUNDS = 12;
@@ -31,24 +31,13 @@ describe("prune while downloads run (two processes on one volume)", () => {
     await writeLock(lockPath, lock);
     expect((await download(h, root, [model], { lock, transfer: { lease } })).downloaded).toBe(1);
 
-    const stop = join(root, "stop");
-    const child = spawn(process.execPath, ["--import", "tsx", join(import.meta.dirname, "..", "helpers", "prune-loop.ts"), root, lockPath, stop, "acme/race"], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let out = "";
-    let err = "";
-    child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
-    child.stderr.setEncoding("utf8").on("data", (d: string) => (err += d));
-    const exited = new Promise<void>((done) => child.on("exit", () => done()));
+    const pruner = startPruner({ root, lockPath, keep: "acme/race", stopPath: join(root, "stop") });
     const losses: string[] = [];
-    const prunes = () => readFile(`${stop}.rounds`, "utf8").then(Number, () => 0);
-    // Each download round starts only after another prune round finished (bounded: a slow machine still proceeds).
-    const nextPrune = async (seen: number) => {
-      for (let waited = 0; waited < 30_000 && (await prunes()) <= seen; waited += 20) await new Promise((r) => setTimeout(r, 20));
-    };
+    let report: PrunerReport;
     try {
       for (let k = 1; k <= ROUNDS; k++) {
-        await nextPrune(await prunes());
+        // Each download round starts only after another prune round finished.
+        await pruner.nextRound();
         lock = await lockAt(`r${k}`);
         await writeLock(lockPath, lock);
         h.resetStats();
@@ -64,12 +53,11 @@ describe("prune while downloads run (two processes on one volume)", () => {
         }
       }
     } finally {
-      await writeFile(stop, "");
-      await exited;
+      report = await pruner.stop();
     }
     expect(losses).toEqual([]);
-    const { rounds, errors } = JSON.parse(out.trim()) as { rounds: number; removed: number; errors: number };
-    expect(err).toBe("");
+    const { rounds, errors, stderr } = report;
+    expect(stderr).toBe("");
     expect(errors).toBe(0);
     expect(rounds).toBeGreaterThanOrEqual(ROUNDS); // it really pruned all along, between and during the downloads
   });
