@@ -91,9 +91,8 @@ export async function volumeVerifyCommand(options: VolumeVerifyOptions, { io, en
   // Checking is only reads; a repair then fetches and sends. One interrupt path for both: the line, the exit code.
   const stopping = options.repair ? "stopping the check and repair; what was sent is kept, the same command continues" : "stopping the check; nothing on the volume was changed";
   return interruptible(io, stopping, async ({ signal }) => {
-    const opened = await openTargets(options, { env, redactor, signal, onWaiting: (line) => io.err(line) });
     // Every listing and record read below watches the signal through its connection.
-    const targets = { ...opened, usable: opened.usable.map((conn) => ({ ...conn, signal })) };
+    const targets = await openTargets(options, { env, redactor, signal, onWaiting: (line) => io.err(line) });
     try {
       let bad = targets.failures.length > 0;
       const toFill = new Map<string, ModelRequest>();
@@ -199,10 +198,9 @@ async function volumePrune(options: VolumePruneOptions, { io, env, redactor }: C
     for (const f of targets.failures) io.err(`download-models: ${f.message}`);
     const rows = await Promise.all(
       targets.usable.map(async (conn) => {
-        const live = { ...conn, signal };
-        if (options.yes) return { target: conn.target.label, keys: await pruneUploads(live, { stateDir: uploadStateDir(env as NodeJS.ProcessEnv), olderThanMs }) };
+        if (options.yes) return { target: conn.target.label, keys: await pruneUploads(conn, { stateDir: uploadStateDir(env as NodeJS.ProcessEnv), olderThanMs }) };
         const cutoff = Date.now() - olderThanMs;
-        const pending = await listUploads(live);
+        const pending = await listUploads(conn);
         return { target: conn.target.label, keys: pending.filter((u) => !u.initiated || u.initiated.getTime() < cutoff).map((u) => u.key) };
       }),
     );

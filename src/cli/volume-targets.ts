@@ -31,7 +31,7 @@ export interface OpenTargets {
 export interface OpenOptions {
   env: Env;
   redactor: Redactor;
-  /** Ends the check of the targets at once. */
+  /** Ends the check of the targets at once, and every request made through the connections afterwards. */
   signal?: AbortSignal;
   /** A line to print while targets have not answered yet. */
   onWaiting?: (line: string) => void;
@@ -60,7 +60,7 @@ export async function openTargets(flags: VolumeFlags, open: OpenOptions): Promis
   const conns: S3Connection[] = [];
   for (const target of targets) {
     const credentials = await resolveCredentials(target, { env: env as NodeJS.ProcessEnv, ...(flags.s3Profile ? { profile: flags.s3Profile } : {}), redactor });
-    conns.push(connect(target, credentials));
+    conns.push(connect(target, credentials, open.signal ? { signal: open.signal } : undefined));
   }
   const close = () => conns.forEach(disconnect);
   const onWaiting = open.onWaiting;
