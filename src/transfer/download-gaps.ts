@@ -1,25 +1,14 @@
 import { setMaxListeners } from "node:events";
 import { sleep } from "../net/index.ts";
 import { splitRanges, type Range } from "./ranges.ts";
-import { fetchRange, newSpan, spanRate, type GapRound, type Span } from "./fetch-range.ts";
+import { fetchRange, type GapRound } from "./fetch-range.ts";
+import { newSpan, steal } from "./span.ts";
 import type { FileJob } from "./job.ts";
 
 /** A file starts on this many connections and doubles while each doubling still pays (see `scale`). */
 const FIRST_CONNECTIONS = 16;
 /** How often a file's throughput is sampled to decide whether more connections pay. */
 const SAMPLE_MS = 250;
-/** Below this, a remainder is not worth a new request (a span is cut only with twice this left). */
-const MIN_STEAL = 1 << 20;
-/**
- * Only a span that has run this long, would need this much longer at its own rate, and is this many times slower
- * than the best connection is cut: what its socket already holds past the cut is fetched twice, so a merely busy
- * machine must not trigger it.
- */
-const JUDGE_AFTER_MS = 1000;
-const STEAL_AFTER_S = 2;
-/** A request that has not delivered this much is not judged at all: a late first byte is the stall watchdog's business. */
-const JUDGE_FROM_BYTES = 128 << 10;
-const SLOWER_BY = 3;
 /** An idle connection looks again this often while slow spans may still become worth taking over. */
 const IDLE_POLL_MS = 150;
 
@@ -34,36 +23,6 @@ const MAX_CHUNK = 8 << 20;
 export function chunkFor(size: number, connections: number): number {
   const each = Math.floor(size / (Math.max(1, connections) * 2) / (1 << 20)) * (1 << 20);
   return Math.min(MAX_CHUNK, Math.max(MIN_CHUNK, each));
-}
-
-/**
- * Take over the slow end of a span in flight: the one that would finish last at its own rate, if it is much slower
- * than the best connection, cut where it and a fresh connection (at the best rate seen) would finish together.
- * Undefined when no span is worth it.
- */
-export function steal(round: Pick<GapRound, "active" | "bestRate">, now = performance.now()): Range | undefined {
-  let fresh = round.bestRate;
-  for (const s of round.active) if (now - s.since >= JUDGE_AFTER_MS) fresh = Math.max(fresh, spanRate(s, now));
-  let victim: Span | undefined;
-  let victimEta = STEAL_AFTER_S;
-  let victimRate = 0;
-  for (const s of round.active) {
-    const left = s.stop - s.pos;
-    // too little left, or too new to judge
-    if (left < 2 * MIN_STEAL || now - s.since < JUDGE_AFTER_MS || s.bytes < JUDGE_FROM_BYTES) continue;
-    const rate = spanRate(s, now);
-    const eta = rate > 0 ? left / rate : Infinity;
-    if (eta > victimEta && rate * SLOWER_BY <= fresh) [victim, victimEta, victimRate] = [s, eta, rate];
-  }
-  if (!victim) return undefined;
-  const left = victim.stop - victim.pos;
-  const keep = fresh > 0 ? Math.floor((left * victimRate) / (victimRate + fresh)) : 0;
-  // Leave the victim what its socket may already hold, and cut at a 64 KiB boundary.
-  const cut = Math.ceil((victim.pos + Math.max(keep, 256 * 1024)) / 65536) * 65536;
-  if (victim.stop - cut < MIN_STEAL) return undefined;
-  const taken: Range = [cut, victim.stop];
-  victim.stop = cut;
-  return taken;
 }
 
 /**
@@ -87,7 +46,7 @@ export async function downloadGaps(job: FileJob, signal: AbortSignal, extra: Pic
   const probed = new Promise<void>((r) => (releaseProbe = r));
   const round: GapRound = {
     job, queue, abort, probed, releaseProbe, failuresLeft: o.attempts * 2 + queue.length * 3, queue0: queue[0]![0],
-    active: new Set(), received: 0, bestRate: 0, ...extra,
+    active: new Set(), retiresLeft: 4 * o.connections, received: 0, bestRate: 0, ...extra,
   };
   const worker = async (index: number) => {
     if (index > 0) await probed;

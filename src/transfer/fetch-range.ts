@@ -6,6 +6,7 @@ import { backoffDelay, sleep } from "../net/index.ts";
 import type { Range } from "./ranges.ts";
 import { streamRequest, type StreamResponse } from "./stream-request.ts";
 import type { FileJob } from "./job.ts";
+import { isSlowEdge, type Span } from "./span.ts";
 
 /** A failure worth another try: network errors, stalls, 408/429/5xx, a body cut short. */
 export class Retryable extends Error {
@@ -20,31 +21,8 @@ class Stalled extends Error {}
 /** The stream reached the end of its span after an idle connection took the rest over: done, not failed. */
 class SpanDone extends Error {}
 
-/**
- * One range in flight. `stop` may move down while it runs: an idle connection took over the rest (work stealing).
- * `pos` is the next byte this request will write; `bytes`, `since` and `lastAt` measure its current attempt's rate
- * from the bytes the connection delivered, not from when its writes returned.
- */
-export interface Span {
-  readonly start: number;
-  pos: number;
-  stop: number;
-  bytes: number;
-  since: number;
-  /** When the last byte arrived. */
-  lastAt: number;
-}
-
-export const newSpan = ([start, stop]: Range): Span => {
-  const now = performance.now();
-  return { start, pos: start, stop, bytes: 0, since: now, lastAt: now };
-};
-
-/**
- * Bytes per second the span's connection delivered so far. Wall time: a pause for a full write budget holds every
- * stream of the run alike, so it makes connections look alike, never one of them slow.
- */
-export const spanRate = (s: Span, now: number) => s.bytes / Math.max(1e-3, (now - s.since) / 1000);
+/** How often a span checks whether its connection is a slow edge. */
+const JUDGE_EVERY_MS = 100;
 
 /** A Retry-After longer than this is not slept through silently by one chunk. */
 const MAX_RETRY_DELAY_MS = 60_000;
@@ -67,6 +45,8 @@ export interface GapRound {
   failuresLeft: number;
   /** Ranges being fetched now: where an idle connection looks for a slow remainder to take over. */
   active: Set<Span>;
+  /** How many more connections this round may close as slow edges (bounded: a new connection costs a set-up). */
+  retiresLeft: number;
   /** Bytes received by this round, for sizing its connection count. */
   received: number;
   /** The fastest rate (bytes/s) a finished span of this round reached: what a fresh connection may expect. */
@@ -131,7 +111,9 @@ export async function fetchRange(round: GapRound, span: Span): Promise<void> {
       const before = span.pos;
       span.bytes = 0;
       span.since = span.lastAt = performance.now();
+      span.firstAt = undefined;
       let gather = job.writer.stream(span.pos);
+      let nextJudge = span.since;
       try {
         const res = await streamRequest(url, {
           headers,
@@ -168,9 +150,20 @@ export async function fetchRange(round: GapRound, span: Span): Promise<void> {
             span.pos += piece.length;
             span.bytes += piece.length;
             span.lastAt = performance.now();
+            span.firstAt ??= span.lastAt;
             round.received += piece.length;
             job.addProgress(piece.length);
             stall.refresh();
+            if (span.lastAt >= nextJudge) {
+              nextJudge = span.lastAt + JUDGE_EVERY_MS;
+              // On a slow edge: the rest goes back to the head of the queue for a new connection, and throwing
+              // below closes this one (a request aborted mid-body takes its socket with it).
+              if (round.retiresLeft > 0 && round.rangeSupport && isSlowEdge(round, span, span.lastAt)) {
+                round.retiresLeft--;
+                round.queue.unshift([span.pos, span.stop]);
+                span.stop = span.pos;
+              }
+            }
             if (span.pos >= span.stop && span.stop < limit) throw new SpanDone();
             const more = rate ? rate.take(buf.length) && job.writer.hasRoom() : job.writer.hasRoom();
             // A paused stream writes what it gathered: held bytes count against the budget it waits on.

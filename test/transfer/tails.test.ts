@@ -3,15 +3,14 @@ import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { makeRepo } from "@download-models/local-hub";
-import { steal } from "../../src/transfer/download-gaps.ts";
-import type { Span } from "../../src/transfer/fetch-range.ts";
+import { isSlowEdge, steal, type Span } from "../../src/transfer/span.ts";
 import { download, hfModel, hub } from "../helpers/hub.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
 const MiB = 1024 * 1024;
 const MB = 1_000_000;
 
-const span = (s: Pick<Span, "start" | "pos" | "stop" | "bytes" | "since">): Span => ({ lastAt: s.since, ...s });
+const span = (s: Pick<Span, "start" | "pos" | "stop" | "bytes" | "since"> & Partial<Span>): Span => ({ lastAt: s.since, firstAt: s.since + 1, ...s });
 
 describe("tails that do not wait on a slow connection", () => {
   it("cuts the slow end of a span where it and a fresh connection finish together", () => {
@@ -41,6 +40,43 @@ describe("tails that do not wait on a slow connection", () => {
     const waiting = span({ start: 0, pos: 0, stop: 8 * MiB, bytes: 0, since: now - 2000 });
     expect(steal({ active: new Set([waiting]), bestRate: 5 * MiB }, now)).toBeUndefined();
     expect(waiting.stop).toBe(8 * MiB);
+  });
+
+  it("judges a connection a slow edge only when it is many times slower, warm, and has enough left to move", () => {
+    const now = 10_000;
+    const fast = span({ start: 0, pos: 4 * MiB, stop: 8 * MiB, bytes: 4 * MiB, since: now - 500 }); // 8 MiB/s
+    const slow = span({ start: 8 * MiB, pos: 8.25 * MiB, stop: 16 * MiB, bytes: 0.25 * MiB, since: now - 500 }); // 0.5 MiB/s
+    const field = { active: new Set([fast, slow]), bestRate: 0 };
+    expect(isSlowEdge(field, slow, now)).toBe(true);
+    expect(isSlowEdge(field, fast, now)).toBe(false);
+    // as slow, but its first byte took 100 ms: ten round trips (1 s) of slow start are not over yet
+    expect(isSlowEdge(field, { ...slow, firstAt: now - 400 }, now)).toBe(false);
+    // too new to judge
+    expect(isSlowEdge(field, { ...slow, since: now - 100, firstAt: now - 99 }, now)).toBe(false);
+    // less than 1 MiB left: not worth a new connection
+    expect(isSlowEdge(field, { ...slow, stop: slow.pos + 512 * 1024 }, now)).toBe(false);
+    // half as fast as the best is a busy machine, not a slow edge
+    const busy = span({ start: 16 * MiB, pos: 18 * MiB, stop: 24 * MiB, bytes: 2 * MiB, since: now - 500 });
+    expect(isSlowEdge({ active: new Set([fast, busy]), bestRate: 0 }, busy, now)).toBe(false);
+  });
+
+  it("closes connections that landed on slow edges and asks again, keeping every byte", { timeout: 60_000 }, async () => {
+    const r = makeRepo({ id: "acme/edges", files: [{ path: "model.safetensors", size: 32 * MiB }] });
+    // half of the connections (every other one) are slow edges at 1/40 of the fast ones' rate
+    const h = await hub({ repos: [r], bandwidthPerConnection: 8 * MB, slowConnectionShare: 0.5, slowBandwidthPerConnection: 0.2 * MB });
+    const root = await tempDir();
+    const s = await download(h, root, [hfModel("acme/edges")], { transfer: { rangeThreshold: 2 * MiB, chunkSize: 4 * MiB, connections: 4 } });
+    expect(s.failed).toBe(0);
+    const slow = h.connectionLog.filter((c) => c.slow);
+    expect(slow.length).toBeGreaterThan(0);
+    // Kept open, a slow edge carries its chunk's head until stealing cuts it (a second at least), then the next chunk
+    // it is given: closed after its first few hundred milliseconds (two seconds at most on a busy machine), each
+    // carries a small part.
+    for (const c of slow) expect(c.bytes).toBeLessThan(400_000);
+    expect(h.connectionLog.length).toBeGreaterThan(4); // more connections than the 4 allowed at once: some were replaced
+    const f = r.commits[0]!.files[0]!;
+    const blob = join(root, "huggingface", "hub", "models--acme--edges", "blobs", f.sha256!);
+    expect(createHash("sha256").update(await readFile(blob)).digest("hex")).toBe(f.sha256);
   });
 
   it("re-issues the remainder of a chunk stuck on a slow connection on an idle one", { timeout: 60_000 }, async () => {
