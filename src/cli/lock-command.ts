@@ -1,4 +1,4 @@
-import { Agent } from "undici";
+import { Agent } from "../net/index.ts";
 import type { Env } from "../store/index.ts";
 import type { ModelRequest } from "../types.ts";
 import { UsageError } from "../errors.ts";

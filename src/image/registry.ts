@@ -1,6 +1,6 @@
 import { Readable } from "node:stream";
-import { request, Agent, type Dispatcher } from "undici";
-import { backoffDelay, header, isRetryableStatus, nextHop, retryAfterMs, sleep } from "../net/index.ts";
+import type { Dispatcher } from "undici";
+import { Agent, backoffDelay, header, isRetryableStatus, nextHop, request, retryAfterMs, sleep } from "../net/index.ts";
 import type { Credentials } from "./credentials.ts";
 import { RegistryError } from "./errors.ts";
 import { MEDIA } from "./layer.ts";

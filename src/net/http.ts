@@ -1,4 +1,5 @@
-import { request, type Dispatcher } from "undici";
+import type { Dispatcher } from "undici";
+import { request } from "./undici.ts";
 import { HubError } from "../errors.ts";
 import { redactUrl } from "../util/index.ts";
 import type { FailedResponse } from "../types.ts";

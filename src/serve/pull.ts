@@ -1,4 +1,4 @@
-import { Agent } from "undici";
+import { Agent } from "../net/index.ts";
 import type { Registry } from "../sources/index.ts";
 import type { Env, Roots } from "../store/index.ts";
 import type { ModelRequest, Snapshot } from "../types.ts";

@@ -1,5 +1,6 @@
 import pLimit from "p-limit";
-import { getGlobalDispatcher, type Dispatcher } from "undici";
+import type { Dispatcher } from "undici";
+import { getGlobalDispatcher } from "../net/index.ts";
 import type { Registry } from "./registry.ts";
 import type { Env } from "../types.ts";
 import type { ModelRequest } from "../types.ts";

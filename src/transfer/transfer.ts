@@ -1,6 +1,7 @@
 import { dirname } from "node:path";
 import pLimit, { type LimitFunction } from "p-limit";
-import { Agent, type Dispatcher } from "undici";
+import type { Dispatcher } from "undici";
+import { Agent } from "../net/index.ts";
 import { createDisk, type Disk } from "../util/index.ts";
 import { DEFAULT_CONNECTIONS, DEFAULT_FILES, DEFAULT_RANGE_THRESHOLD } from "../util/index.ts";
 import { fetchFile } from "./fetch-file.ts";
