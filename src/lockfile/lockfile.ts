@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import type { ModelRequest, Snapshot } from "../types.ts";
 import { DownloadModelsError } from "../errors.ts";
-import { matchesFilters, patternSet, selectionKey, writeFileAtomic } from "../util/index.ts";
+import { matchesFilters, patternSet, removeCutShortWrites, selectionKey, writeFileAtomic } from "../util/index.ts";
 import { acquireLease, type LeaseTiming } from "../transfer/index.ts";
 import { LOCKFILE_VERSION, lockSchema, type Lock, type LockEntry, type LockFile } from "./schema.ts";
 
@@ -98,6 +98,8 @@ function normalizeLock(lock: Lock): Lock {
 
 /** Readers see the old lock or the whole new one, never half of it. */
 export async function writeLock(path: string, lock: Lock): Promise<void> {
+  // A killed `lock` may have left `models.lock.json.<writer>.incomplete` in the user's repository: not for good.
+  await removeCutShortWrites(path);
   await writeFileAtomic(path, serializeLock(lock));
 }
 

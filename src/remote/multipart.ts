@@ -13,9 +13,10 @@ import { LocalFileChangedError } from "../errors.ts";
 import { withBody } from "./paced-body.ts";
 import { partCount, partRange } from "./part-size.ts";
 import { backoffDelay, sleep } from "../net/index.ts";
+import { removeCutShortWrites } from "../util/index.ts";
 import { DEFAULT_RETRY, isNotFound, isRetryable, s3Code, withRetry } from "./retry.ts";
 import { cleanEtag, headUntilPresent, isMd5Hex, rethrowFull, retryListener, transferTimeoutMs, type UploadContext, type UploadedObject, type UploadInput } from "./upload-common.ts";
-import { abortStaleUploads, adoptRecord, fileIdentity, loadRecord, removeCutShortRecords, sameSource, statePath, UploadState, type FileIdentity } from "./upload-state.ts";
+import { abortStaleUploads, adoptRecord, fileIdentity, loadRecord, sameSource, statePath, UploadState, type FileIdentity } from "./upload-state.ts";
 
 async function readRange(fh: FileHandle, start: number, end: number, path: string): Promise<Buffer> {
   const buffer = Buffer.allocUnsafe(end - start);
@@ -84,7 +85,7 @@ async function resumeUpload(ctx: UploadContext, file: UploadInput, partSize: num
   const { target } = ctx.conn;
   const path = statePath({ dir: ctx.stateDir, target, key: file.key });
   await adoptRecord(path);
-  await removeCutShortRecords(path);
+  await removeCutShortWrites(path);
   const record = await loadRecord(path);
   if (!record || !sameSource(record.source, source) || record.partSize !== partSize || record.size !== file.size) return undefined;
   const listed = await listedParts(ctx, file.key, record.uploadId);

@@ -113,23 +113,6 @@ export function sameSource(a: FileIdentity, b: FileIdentity): boolean {
   return a.path === b.path && a.size === b.size && a.mtimeMs === b.mtimeMs && a.sha256 === b.sha256;
 }
 
-/** A record write is done within moments: one this old was cut short by a killed process. */
-const CUT_SHORT_MS = 60_000;
-
-/**
- * Remove writes of this record a killed fill cut short (`<id>.json.<random>.incomplete`, see writeFileAtomic), so
- * the state folder does not collect them. Fresh ones may be another fill's write in flight: left alone.
- */
-export async function removeCutShortRecords(path: string, now = Date.now()): Promise<void> {
-  const dir = dirname(path);
-  const prefix = `${basename(path)}.`;
-  for (const name of await readdir(dir).catch(() => [] as string[])) {
-    if (!name.startsWith(prefix) || !name.endsWith(".incomplete")) continue;
-    const st = await stat(join(dir, name)).catch(() => undefined);
-    if (st && now - st.mtimeMs > CUT_SHORT_MS) await rm(join(dir, name), { force: true });
-  }
-}
-
 export async function loadRecord(path: string): Promise<UploadRecord | undefined> {
   try {
     const record = JSON.parse(await readFile(path, "utf8")) as UploadRecord;

@@ -9,7 +9,7 @@ import { openCache, type Cache } from "./cache.ts";
 import { enterReader } from "./model-lease.ts";
 import type { ModelRequest } from "../types.ts";
 import { DownloadModelsError } from "../errors.ts";
-import { writeFileAtomic } from "../util/index.ts";
+import { removeCutShortWrites, writeFileAtomic } from "../util/index.ts";
 import { relativeWithin } from "../util/index.ts";
 import { deadOnThisHost, defaultTransferOptions, sha256OfFile, type LeaseTiming } from "../transfer/index.ts";
 import { findEntry, serializeLock, type Lock, type LockEntry } from "../lockfile/index.ts";
@@ -171,7 +171,10 @@ export async function bake(options: BakeOptions): Promise<BakedModel[]> {
   options.signal?.throwIfAborted();
   const records = bakedRecords({ baked, sums, sizes, header: options.header ?? [], ...(options.lock ? { lock: options.lock, locked } : {}) });
   const names = Object.keys(records).sort((a, b) => RECORD_ORDER.indexOf(b) - RECORD_ORDER.indexOf(a));
-  for (const name of names) await writeFileAtomic(join(dir, name), records[name]!);
+  for (const name of names) {
+    await removeCutShortWrites(join(dir, name));
+    await writeFileAtomic(join(dir, name), records[name]!);
+  }
   return baked;
 }
 

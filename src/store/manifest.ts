@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import type { z } from "zod";
 import type { ModelRequest } from "../types.ts";
 import type { ModelStore } from "./layouts/store.ts";
-import { sizeOf, writeFileAtomic } from "../util/index.ts";
+import { removeCutShortWrites, sizeOf, writeFileAtomic } from "../util/index.ts";
 import { eachLimited, matchesFilters } from "../util/index.ts";
 import { manifestPath } from "./layouts/records.ts";
 
@@ -69,7 +69,9 @@ function* manifestText(manifest: ManifestToWrite): Generator<string> {
 }
 
 export async function writeManifest(store: ModelStore, manifest: ManifestToWrite): Promise<void> {
-  await writeFileAtomic(manifestPath(store, manifest), manifestText(manifest));
+  const path = manifestPath(store, manifest);
+  await removeCutShortWrites(path); // a killed run's cut-short write of it would stay beside it for good
+  await writeFileAtomic(path, manifestText(manifest));
 }
 
 /** A manifest that describes a request (its file list cut to the request's filters) and the file it was read from. */

@@ -1,11 +1,58 @@
-import { randomBytes } from "node:crypto";
-import { lstat, open, rename, mkdir, rm, stat, statfs, symlink, type FileHandle } from "node:fs/promises";
-import { dirname } from "node:path";
+import { createHash, randomBytes } from "node:crypto";
+import { lstat, open, readdir, rename, mkdir, rm, stat, statfs, symlink, type FileHandle } from "node:fs/promises";
+import { hostname } from "node:os";
+import { basename, dirname, join } from "node:path";
+
+/**
+ * Who writes a temp file, in its name: `<8 hex of the host name>-<pid>`. A write that a killed process cut short
+ * is then known as dead at once by the next run on the same machine, not only once it is old.
+ */
+const WRITER = `${createHash("sha256").update(hostname()).digest("hex").slice(0, 8)}-${process.pid}`;
+const WRITER_OF = /^([0-9a-f]{8})-(\d+)-[0-9a-f]+$/;
+
+/** `<path>.<host>-<pid>-<random>.incomplete`: where an atomic write puts its bytes before the rename. */
+const tempFor = (path: string, random: number) => `${path}.${WRITER}-${randomBytes(random).toString("hex")}.incomplete`;
+
+/** A write in flight finishes within moments: a temp file this old was left by a write a killed process cut short. */
+const CUT_SHORT_MS = 60_000;
+
+/**
+ * Remove the temp files of writes to `path` that a killed process cut short (`<path>.<writer>.incomplete`, see
+ * `writeFileAtomic` and `symlinkAtomic`): those of a process of this machine that is gone, and any a minute old (a
+ * process of another machine, or of an older version that did not name itself). A write in flight is left alone.
+ */
+export async function removeCutShortWrites(path: string, now = Date.now()): Promise<void> {
+  const dir = dirname(path);
+  const prefix = `${basename(path)}.`;
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    if (!name.startsWith(prefix) || !name.endsWith(".incomplete")) continue;
+    const tag = name.slice(prefix.length, -".incomplete".length);
+    if (!/^[0-9a-f-]+$/.test(tag) || /\./.test(tag)) continue; // another file's name (`<path>.json.…`), not a write of `path`
+    const file = join(dir, name);
+    if (!writerIsGone(tag)) {
+      const st = await lstat(file).catch(() => undefined);
+      if (!st || now - st.mtimeMs <= CUT_SHORT_MS) continue;
+    }
+    await rm(file, { force: true });
+  }
+}
+
+/** True when the temp file's writer was a process of this machine that no longer runs. */
+function writerIsGone(tag: string): boolean {
+  const m = WRITER_OF.exec(tag);
+  if (!m || `${m[1]}-${m[2]}` === WRITER || m[1] !== WRITER.slice(0, 8)) return false;
+  try {
+    process.kill(Number(m[2]), 0);
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "ESRCH";
+  }
+}
 
 /** Write a file so that readers see either the old or the whole new content: temp + fsync + rename. */
 export async function writeFileAtomic(path: string, data: string | Uint8Array | Iterable<string>): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
-  const temp = `${path}.${randomBytes(4).toString("hex")}.incomplete`;
+  const temp = tempFor(path, 4);
   const fh = await open(temp, "w");
   try {
     if (typeof data === "string" || data instanceof Uint8Array) await fh.writeFile(data);
@@ -55,7 +102,7 @@ export function symlinksUnsupported(error: unknown): boolean {
  * error is thrown.
  */
 export async function symlinkAtomic(target: string, link: string, fallback?: (temp: string) => Promise<void>): Promise<void> {
-  const temp = `${link}.${randomBytes(6).toString("hex")}.incomplete`;
+  const temp = tempFor(link, 6);
   try {
     await symlink(target, temp);
   } catch (error) {

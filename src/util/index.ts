@@ -2,7 +2,7 @@
 export { DEFAULT_CONNECTIONS, DEFAULT_FILES, DEFAULT_MODELS, DEFAULT_RANGE_THRESHOLD } from "./defaults.ts";
 export { expandHome, userCacheDir } from "./cache-home.ts";
 export { alignColumns, formatBytes, formatRate, formatSeconds, type ColumnOptions } from "./format.ts";
-export { entryExists, freeBytes, sizeOf, symlinkAtomic, symlinksUnsupported, writeFileAtomic } from "./fs-utils.ts";
+export { entryExists, freeBytes, removeCutShortWrites, sizeOf, symlinkAtomic, symlinksUnsupported, writeFileAtomic } from "./fs-utils.ts";
 export { packageRoot } from "./package-root.ts";
 export { type Disk, createDisk, inside, relativeWithin, unsafePathReason } from "./path-safety.ts";
 export { matchesFilters } from "./patterns.ts";

@@ -14,18 +14,19 @@ const FILES = 48;
 const COPYING = ".download-models-copying";
 const model = hfModel("acme/many");
 
-// A record written under a temporary name (`main.json.1a2b3c4d.incomplete`) and renamed: a kill between the two
-// leaves the temporary file, never a partial record under its final name.
-const RECORD_TEMP = /\.[0-9a-f]{8}\.incomplete$/;
+// A record written under a temporary name (`main.json.<host>-<pid>-<random>.incomplete`) and renamed: a kill between
+// the two leaves the temporary file, never a partial record under its final name; the next run's write of that
+// record removes it (its writer is gone).
+const RECORD_TEMP = /\.[0-9a-f]{8}-\d+-[0-9a-f]{8}\.incomplete$/;
 
 /**
- * Every path under `dir` with what it is (a file's sha256, a link's text); the bake's own work area and records a
- * kill left under their temporary names left out.
+ * Every path under `dir` with what it is (a file's sha256, a link's text); the bake's own work area left out, and
+ * with `killed`, records a kill left under their temporary names.
  */
-async function tree(dir: string): Promise<Record<string, string>> {
+async function tree(dir: string, killed = false): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   for (const rel of (await walk(dir)).sort()) {
-    if (rel.startsWith(`${COPYING}/`) || RECORD_TEMP.test(rel)) continue;
+    if (rel.startsWith(`${COPYING}/`) || (killed && RECORD_TEMP.test(rel))) continue;
     const path = join(dir, rel);
     const st = await lstat(path);
     out[rel] = st.isSymbolicLink() ? `link ${await readlink(path)}` : `file ${createHash("sha256").update(await readFile(path)).digest("hex")}`;
@@ -71,7 +72,7 @@ describe("bake under SIGINT and kill -9 (the serverless builder's copy step)", (
         if (r.alive) expect(r.code, `${what}\n${r.stderr}`).toBe(signal === "SIGINT" ? 130 : null);
 
         // Every file under its final name is whole: the same bytes as in the download root.
-        const left = await tree(to);
+        const left = await tree(to, true);
         for (const [rel, what_] of Object.entries(left)) {
           if (rel.startsWith(".download-models/")) continue;
           expect(what_, `${what}: ${rel}`).toBe(source[rel]);

@@ -1,12 +1,15 @@
 import { describe, expect, it } from "vitest";
-import { lstat, readdir, stat, utimes, writeFile } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { lstat, readdir, rm, stat, utimes, writeFile } from "node:fs/promises";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { makeRepo } from "@download-models/local-hub";
 import { emptyLock } from "../../src/lockfile/lockfile.ts";
 import { formatStatus, volumeStatus, type VolumeStatus } from "../../src/store/status.ts";
 import { applyPrune, planPrune } from "../../src/store/prune.ts";
 import { openCache } from "../../src/store/index.ts";
-import { removeCutShortRecords } from "../../src/remote/upload-state.ts";
+import { removeCutShortWrites } from "../../src/util/fs-utils.ts";
 import { download, hfModel, hub } from "../helpers/hub.ts";
 import { leavePartial, registry, rootsOf } from "../helpers/volume.ts";
 import { runMain } from "../helpers/cli.ts";
@@ -104,6 +107,31 @@ describe("status and prune say what is on disk", () => {
     expect(await exists(cutShort)).toBe(false);
   });
 
+  it("a killed commit's record writes (manifest, refs, tree) go with the model's next commit; a write in flight stays", { timeout: 60_000 }, async () => {
+    const h = await hub({ repos: [makeRepo({ id: "acme/rec", files: [{ path: "config.json", text: "{}" }] })] });
+    const root = await tempDir();
+    expect((await download(h, root, [hfModel("acme/rec")])).downloaded).toBe(1);
+    const dir = join(root, "huggingface", "hub", "models--acme--rec");
+    const [commit] = await readdir(join(dir, "snapshots"));
+    // What a run killed between a record's temp write and its rename leaves: the manifest, written last, is missing.
+    await rm(join(dir, ".download-models", "main.json"));
+    const child = spawn(process.execPath, ["-e", "0"]);
+    await new Promise((r) => child.on("exit", r));
+    const writer = `${createHash("sha256").update(hostname()).digest("hex").slice(0, 8)}-${child.pid}`;
+    const cutShort = [
+      join(dir, ".download-models", `main.json.${writer}-0a1b2c3d.incomplete`),
+      join(dir, "refs", `main.${writer}-0a1b2c3d.incomplete`), // huggingface_hub's cache scan would read a ref "main.<…>"
+      join(dir, "trees", `${commit}.json.${writer}-0a1b2c3d.incomplete`),
+    ];
+    const inFlight = join(dir, "refs", `main.${writer.split("-")[0]}-${process.pid}-0a1b2c3d.incomplete`);
+    for (const p of [...cutShort, inFlight]) await writeFile(p, "{");
+    const again = await download(h, root, [hfModel("acme/rec")]);
+    expect(again.failed).toBe(0);
+    expect(await Promise.all(cutShort.map(exists))).toEqual([false, false, false]);
+    expect(await exists(inFlight)).toBe(true);
+    expect(await exists(join(dir, ".download-models", "main.json"))).toBe(true);
+  });
+
   it("cleans record writes cut short in the S3 upload state, and leaves a write in flight", async () => {
     const dir = await tempDir();
     const record = join(dir, "0123abcd.json");
@@ -112,7 +140,7 @@ describe("status and prune say what is on disk", () => {
     for (const p of [record, old, fresh]) await writeFile(p, "{}");
     const hourAgo = new Date(Date.now() - 3600_000);
     await utimes(old, hourAgo, hourAgo);
-    await removeCutShortRecords(record);
+    await removeCutShortWrites(record);
     expect([await exists(record), await exists(old), await exists(fresh)]).toEqual([true, false, true]);
   });
 

@@ -4,7 +4,7 @@ import type { ModelRequest, ResolvedFile, Snapshot } from "../../types.ts";
 import type { CommitHistory, ListedFile, ModelStore } from "./store.ts";
 import { RECORDS } from "./records.ts";
 import { walk } from "./walk.ts";
-import { sizeOf, symlinkAtomic, writeFileAtomic } from "../../util/index.ts";
+import { removeCutShortWrites, sizeOf, symlinkAtomic, writeFileAtomic } from "../../util/index.ts";
 import { inside, type Disk } from "../../util/index.ts";
 import { SnapshotError } from "../../errors.ts";
 
@@ -158,11 +158,14 @@ export function huggingfaceStore(hubCache: string, model: ModelRequest, disk: Di
       const tree = treeCache(snapshot);
       if (tree) {
         await disk.confine(hubCache, dirname(treePath));
+        await removeCutShortWrites(treePath);
         await writeFileAtomic(treePath, tree);
       }
       // Commit-hash requests leave the snapshot detached, as huggingface_hub does.
       if (m.revision === snapshot.commit) return;
       await disk.confine(hubCache, dirname(refPath));
+      // A cut-short write left in refs/ would be read as a ref of that name by huggingface_hub's cache scan.
+      await removeCutShortWrites(refPath);
       await writeFileAtomic(refPath, snapshot.commit);
     },
     revisionRecordName: (m) => `refs/${m.revision}`,

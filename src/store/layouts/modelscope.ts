@@ -5,7 +5,7 @@ import { RECORDS } from "./records.ts";
 import type { ModelRequest, ResolvedFile } from "../../types.ts";
 import type { ModelStore } from "./store.ts";
 import { DownloadModelsError } from "../../errors.ts";
-import { sizeOf, symlinkAtomic, symlinksUnsupported, writeFileAtomic } from "../../util/index.ts";
+import { removeCutShortWrites, sizeOf, symlinkAtomic, symlinksUnsupported, writeFileAtomic } from "../../util/index.ts";
 import { inside, type Disk } from "../../util/index.ts";
 import { verifyFileOnDisk } from "../../transfer/index.ts";
 import { pickleDict, pickleDictList, unpickle, type StrDict } from "../../sources/index.ts";
@@ -249,6 +249,8 @@ export function modelscopeStore(cache: string, model: ModelRequest, disk: Disk):
       await writeFileAtomic(join(modelDir, ".mv"), `Revision:${m.revision},CreatedAt:${createdAt}`);
       await disk.confine(cache, manifestDir);
       await writeFileAtomic(currentPath, snapshot.commit);
+      for (const record of [".msc", ".mdl", ".mv"]) await removeCutShortWrites(join(modelDir, record));
+      await removeCutShortWrites(currentPath);
       // Records of older versions of this tool, inside the model directory: the new ones above replace them.
       await rm(legacyDir, { recursive: true, force: true });
       for (const link of links) await relativeLink(link, modelDir, (dir) => disk.makeDir(cache, dir));

@@ -28,8 +28,8 @@ export async function manifestFilesIn(dir: string): Promise<string[]> {
 }
 
 // `<file>.incomplete` holds the bytes, `.json` beside it what is written, `.lock` the lease of the process writing
-// it; `<record>.<random>.incomplete` is a record write a kill cut short (see writeFileAtomic).
-const PARTIAL = /^(.*?\.incomplete)(\.json|\.lock|\.json\.[0-9a-f]+\.incomplete|\.lock\.[0-9a-f]+\.incomplete)?$/;
+// it; `<record>.<writer>-<random>.incomplete` is a record write a kill cut short (see writeFileAtomic).
+const PARTIAL = /^(.*?\.incomplete)(\.json|\.lock|\.json\.[0-9a-f-]+\.incomplete|\.lock\.[0-9a-f-]+\.incomplete)?$/;
 
 /** The partial download a file belongs to (its `.incomplete` temp file), or undefined for any other file. */
 export function partialOf(path: string): string | undefined {
