@@ -47,6 +47,8 @@ export interface GapRound {
   active: Set<Span>;
   /** How many more connections this round may close as slow edges (bounded: a new connection costs a set-up). */
   retiresLeft: number;
+  /** The shortest wait for a first byte this round saw (ms): about one round trip (see `Field`). */
+  roundTripMs?: number;
   /** Bytes received by this round, for sizing its connection count. */
   received: number;
   /** The fastest rate (bytes/s) a finished span of this round reached: what a fresh connection may expect. */
@@ -111,7 +113,7 @@ export async function fetchRange(round: GapRound, span: Span): Promise<void> {
       const before = span.pos;
       span.bytes = 0;
       span.since = span.lastAt = performance.now();
-      span.firstAt = undefined;
+      span.firstAt = span.slowSince = undefined;
       let gather = job.writer.stream(span.pos);
       let nextJudge = span.since;
       try {
@@ -150,7 +152,10 @@ export async function fetchRange(round: GapRound, span: Span): Promise<void> {
             span.pos += piece.length;
             span.bytes += piece.length;
             span.lastAt = performance.now();
-            span.firstAt ??= span.lastAt;
+            if (span.firstAt === undefined) {
+              span.firstAt = span.lastAt;
+              round.roundTripMs = Math.min(round.roundTripMs ?? Infinity, span.firstAt - span.since);
+            }
             round.received += piece.length;
             job.addProgress(piece.length);
             stall.refresh();

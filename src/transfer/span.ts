@@ -14,8 +14,10 @@ export interface Span {
   since: number;
   /** When the last byte arrived. */
   lastAt: number;
-  /** When the current attempt's first byte arrived (undefined before it): the gap since `since` is one round trip. */
+  /** When the current attempt's first byte arrived (undefined before it). */
   firstAt?: number;
+  /** Since when the span has been judged a slow edge without a break (undefined when it is not). */
+  slowSince?: number;
 }
 
 /** What judging a span needs to know of the spans beside it. */
@@ -24,6 +26,11 @@ export interface Field {
   active: Set<Span>;
   /** The fastest rate (bytes/s) a finished span of this file reached: what a fresh connection may expect. */
   bestRate: number;
+  /**
+   * The shortest wait for a first byte seen (ms): about one round trip to the server. The shortest, not each
+   * request's own: a busy server answers some requests late, but the network is no longer than its fastest answer.
+   */
+  roundTripMs?: number;
 }
 
 export const newSpan = ([start, stop]: Range): Span => {
@@ -53,12 +60,18 @@ const SLOWER_BY = 3;
 /**
  * A connection is judged a slow edge sooner: closing it loses only what its socket holds, while every second on it
  * is a second at a fraction of the fast edges' rate (most of a CDN's connections may land on slow ones). Not before
- * ten round trips (the wait for its first byte) of data, though: a new connection is still in TCP's slow start
- * until then, and must not be judged against warm ones.
+ * ten round trips (the shortest wait for a first byte) of data, though: a new connection is still in TCP's slow
+ * start until then, and must not be judged against warm ones.
  */
-const EDGE_AFTER_MS = 300;
+const EDGE_AFTER_MS = 150;
 const EDGE_AFTER_ROUND_TRIPS = 10;
 const EDGE_FROM_BYTES = 64 << 10;
+/**
+ * An edge is closed when it is this many times slower than the best connection, and has stayed so for this long: a
+ * starved event loop reads sockets unevenly for a moment, and what a closed socket holds is fetched again.
+ */
+const EDGE_SLOWER_BY = 4;
+const EDGE_STAYS_MS = 100;
 
 interface Window {
   afterMs: number;
@@ -113,7 +126,16 @@ export function steal(field: Field, now = performance.now()): Range | undefined 
  * slow edges that most connections land on, instead of only spreading the slow ones' tails at the end.
  */
 export function isSlowEdge(field: Field, span: Span, now: number): boolean {
-  if (span.stop - span.pos < MIN_STEAL || !judgeable(span, now, EDGE) || span.firstAt === undefined) return false;
-  if (now - span.firstAt < EDGE_AFTER_ROUND_TRIPS * (span.firstAt - span.since)) return false;
-  return spanRate(span, now) * SLOWER_BY <= fastestRate(field, now, EDGE);
+  const slow =
+    span.stop - span.pos >= MIN_STEAL &&
+    judgeable(span, now, EDGE) &&
+    span.firstAt !== undefined &&
+    now - span.firstAt >= EDGE_AFTER_ROUND_TRIPS * (field.roundTripMs ?? 0) &&
+    spanRate(span, now) * EDGE_SLOWER_BY <= fastestRate(field, now, EDGE);
+  if (!slow) {
+    span.slowSince = undefined;
+    return false;
+  }
+  span.slowSince ??= now;
+  return now - span.slowSince >= EDGE_STAYS_MS;
 }
