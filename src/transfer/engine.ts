@@ -87,6 +87,11 @@ export interface Engine {
   /** Small files are renamed into place before their flush to disk finishes; these flushes are still running. */
   flushes: Map<string, Promise<void>>;
   /**
+   * The fastest rate (bytes/s) one connection of this run has shown, over any file: what a small file's single
+   * connection is judged against (it has no other connection of its own to compare with).
+   */
+  pace: { bestRate: number };
+  /**
    * Put one verified file at `dest`: directories, the cross-process lock, the check that another process finished it
    * meanwhile, one download per destination in this run, ranged download, verification, the atomic rename.
    */

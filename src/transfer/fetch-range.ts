@@ -6,7 +6,7 @@ import { backoffDelay, sleep } from "../net/index.ts";
 import type { Range } from "./ranges.ts";
 import { streamRequest, type StreamResponse } from "./stream-request.ts";
 import type { FileJob } from "./job.ts";
-import { isSlowEdge, type Span } from "./span.ts";
+import { isSlowEdge, shownRate, type Span } from "./span.ts";
 
 /** A failure worth another try: network errors, stalls, 408/429/5xx, a body cut short. */
 export class Retryable extends Error {
@@ -20,6 +20,9 @@ class Stalled extends Error {}
 
 /** The stream reached the end of its span after an idle connection took the rest over: done, not failed. */
 class SpanDone extends Error {}
+
+/** A single stream found on a slow edge: asked again at once from its next byte, on a new connection. */
+class SlowEdge extends Error {}
 
 /** How often a span checks whether its connection is a slow edge. */
 const JUDGE_EVERY_MS = 100;
@@ -161,10 +164,15 @@ export async function fetchRange(round: GapRound, span: Span): Promise<void> {
             stall.refresh();
             if (span.lastAt >= nextJudge) {
               nextJudge = span.lastAt + JUDGE_EVERY_MS;
-              // On a slow edge: the rest goes back to the head of the queue for a new connection, and throwing
-              // below closes this one (a request aborted mid-body takes its socket with it).
-              if (round.retiresLeft > 0 && round.rangeSupport && isSlowEdge(round, span, span.lastAt)) {
+              const pace = job.transfer.pace;
+              pace.bestRate = Math.max(pace.bestRate, shownRate(span, span.lastAt) ?? 0);
+              const field = { active: round.active, bestRate: Math.max(round.bestRate, pace.bestRate), roundTripMs: round.roundTripMs };
+              // On a slow edge: the rest goes to a new connection, and throwing below closes this one (a request
+              // aborted mid-body takes its socket with it). A chunk's rest goes back to the head of the queue; a
+              // single stream asks again from its next byte (a Range request, so the inline hash goes on in order).
+              if (round.retiresLeft > 0 && round.rangeSupport !== false && isSlowEdge(field, span, span.lastAt)) {
                 round.retiresLeft--;
+                if (!job.ranged) throw new SlowEdge();
                 round.queue.unshift([span.pos, span.stop]);
                 span.stop = span.pos;
               }
@@ -203,6 +211,7 @@ export async function fetchRange(round: GapRound, span: Span): Promise<void> {
         if (job.writer.error) throw job.writer.error;
         if (error instanceof SpanDone || (span.pos >= span.stop && !round.abort.signal.aborted)) return noteRate(round, span);
         if (round.abort.signal.aborted) throw round.abort.signal.reason ?? error;
+        if (error instanceof SlowEdge) continue;
         const reason = retryReason(error, ctl.signal.reason instanceof Stalled, o.stallMs);
         if (!reason) throw error;
         if (span.pos > before) attempts = 0; // progress was made: the counter starts over, the file-wide budget does not
@@ -229,5 +238,7 @@ export async function fetchRange(round: GapRound, span: Span): Promise<void> {
 /** The rate the span's connection reached, up to its last byte (not counting the wait for its writes). */
 function noteRate(round: GapRound, span: Span): void {
   const seconds = (span.lastAt - span.since) / 1000;
-  if (span.bytes >= 1 << 20 && seconds > 0) round.bestRate = Math.max(round.bestRate, span.bytes / seconds);
+  if (span.bytes < 1 << 20 || seconds <= 0) return;
+  round.bestRate = Math.max(round.bestRate, span.bytes / seconds);
+  round.job.transfer.pace.bestRate = Math.max(round.job.transfer.pace.bestRate, round.bestRate);
 }

@@ -83,6 +83,9 @@ const EDGE: Window = { afterMs: EDGE_AFTER_MS, fromBytes: EDGE_FROM_BYTES };
 /** Long enough under way, with enough delivered, to be judged by its rate. */
 const judgeable = (s: Span, now: number, w: Window) => now - s.since >= w.afterMs && s.bytes >= w.fromBytes;
 
+/** The span's rate when it has run long enough to tell (what other files' connections are judged against). */
+export const shownRate = (s: Span, now: number): number | undefined => (judgeable(s, now, EDGE) ? spanRate(s, now) : undefined);
+
 /** The rate a fresh connection may expect: the best finished span's, or the best span running long enough to judge. */
 export function fastestRate(field: Field, now: number, w: Window = TAIL): number {
   let fresh = field.bestRate;

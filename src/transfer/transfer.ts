@@ -49,6 +49,7 @@ export function createTransfer(options: Partial<TransferOptions> = {}, using: { 
     rate: using.rate ?? (o.maxRate ? new RateLimit(o.maxRate) : undefined),
     claims: new Claims(o.lease),
     flushes: new Map(),
+    pace: { bestRate: 0 },
     async fetch(request) {
       request.signal?.throwIfAborted();
       await disk.makeDir(request.root, dirname(request.dest));

@@ -84,6 +84,28 @@ describe("tails that do not wait on a slow connection", () => {
     expect(createHash("sha256").update(await readFile(blob)).digest("hex")).toBe(f.sha256);
   });
 
+  it("asks a small file that landed on a slow edge again from its next byte, on a new connection", { timeout: 60_000 }, async () => {
+    const files = Array.from({ length: 4 }, (_, i) => ({ path: `tokenizer-${i}.json`, size: 3 * MiB, seed: `t${i}` }));
+    const r = makeRepo({ id: "acme/small-edges", files });
+    // every other connection is a slow edge at 1/40 of the fast ones' rate: a 3 MiB file on one would take 15 s
+    const h = await hub({ repos: [r], bandwidthPerConnection: 8 * MB, slowConnectionShare: 0.5, slowBandwidthPerConnection: 0.2 * MB });
+    const root = await tempDir();
+    const t0 = performance.now();
+    const s = await download(h, root, [hfModel("acme/small-edges")], { transfer: { rangeThreshold: 64 * MiB, connections: 4 } });
+    const seconds = (performance.now() - t0) / 1000;
+    expect(s.failed).toBe(0);
+    const slow = h.connectionLog.filter((c) => c.slow);
+    expect(slow.length).toBeGreaterThan(0);
+    for (const c of slow) expect(c.bytes).toBeLessThan(400_000); // closed early, as the chunks of a big file are
+    // files went on where they stopped: a Range request from a byte inside them
+    expect(h.requests.some((q) => /^bytes=[1-9]\d*-$/.test(q.range ?? "") || /^bytes=[1-9]\d*-\d+$/.test(q.range ?? ""))).toBe(true);
+    expect(seconds).toBeLessThan(10);
+    for (const f of r.commits[0]!.files) {
+      const blob = join(root, "huggingface", "hub", "models--acme--small-edges", "blobs", f.sha256!);
+      expect(createHash("sha256").update(await readFile(blob)).digest("hex")).toBe(f.sha256);
+    }
+  });
+
   it("re-issues the remainder of a chunk stuck on a slow connection on an idle one", { timeout: 60_000 }, async () => {
     const r = makeRepo({ id: "acme/uneven", files: [{ path: "model.safetensors", size: 24 * MiB }] });
     // connection index 3 of every 4 is slow: its 4 MiB chunk alone would take ~21 s
