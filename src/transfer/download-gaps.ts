@@ -47,7 +47,7 @@ export async function downloadGaps(job: FileJob, signal: AbortSignal, extra: Pic
   const round: GapRound = {
     job, queue, abort, probed, releaseProbe, failuresLeft: o.attempts * 2 + queue.length * 3, queue0: queue[0]![0],
     // A single stream may be asked again twice: a server without Range support starts it over each time.
-    active: new Set(), retiresLeft: job.ranged ? 4 * o.connections : 2, received: 0, bestRate: 0, ...extra,
+    active: new Set(), retiresLeft: job.ranged ? 2 * o.connections : 2, received: 0, bestRate: 0, ...extra,
   };
   const worker = async (index: number) => {
     if (index > 0) await probed;
