@@ -3,7 +3,7 @@ import { mkdir, readdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { hostname } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { AbortMultipartUploadCommand, ListMultipartUploadsCommand, type S3Client } from "@aws-sdk/client-s3";
-import { userCacheDir, writeFileAtomic } from "../util/index.ts";
+import { processIsGone, userCacheDir, writeFileAtomic } from "../util/index.ts";
 import type { S3Connection } from "./client.ts";
 import type { S3Target } from "./target.ts";
 import { isNotFound } from "./retry.ts";
@@ -61,12 +61,7 @@ export function runId(): string {
 export function runIsDead(name: string): boolean {
   const m = RUN_DIR.exec(name);
   if (!m || m[1] !== hostname()) return false;
-  try {
-    process.kill(Number(m[2]), 0);
-    return false;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "ESRCH";
-  }
+  return processIsGone(Number(m[2]));
 }
 
 /**

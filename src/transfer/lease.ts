@@ -3,6 +3,7 @@ import { hostname } from "node:os";
 import { mkdir, open, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { sleep } from "../net/index.ts";
+import { processIsGone } from "../util/index.ts";
 
 export interface LeaseTiming {
   /** How often a holder rewrites its lease file. */
@@ -98,12 +99,7 @@ export async function acquireLease({ path, timing, isDone, signal, onWait }: Acq
 export function deadOnThisHost(owner: string): boolean {
   const [host, pid] = owner.split(":");
   if (host !== hostname() || !pid || !/^\d+$/.test(pid) || Number(pid) === process.pid) return false;
-  try {
-    process.kill(Number(pid), 0);
-    return false;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "ESRCH";
-  }
+  return processIsGone(Number(pid));
 }
 
 export function holderOf(content: string): string {

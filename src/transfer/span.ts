@@ -42,10 +42,10 @@ export const newSpan = ([start, stop]: Range): Span => {
  * Bytes per second the span's connection delivered so far. Wall time: a pause for a full write budget holds every
  * stream of the run alike, so it makes connections look alike, never one of them slow.
  */
-export const spanRate = (s: Span, now: number) => s.bytes / Math.max(1e-3, (now - s.since) / 1000);
+const spanRate = (s: Span, now: number) => s.bytes / Math.max(1e-3, (now - s.since) / 1000);
 
 /** Below this, a remainder is not worth a new request (a span is cut only with twice this left). */
-export const MIN_STEAL = 1 << 20;
+const MIN_STEAL = 1 << 20;
 /**
  * Only a span that has run this long, would need this much longer at its own rate, and is this many times slower
  * than the best connection is cut: what its socket already holds past the cut is fetched twice, so a merely busy
@@ -87,7 +87,7 @@ const judgeable = (s: Span, now: number, w: Window) => now - s.since >= w.afterM
 export const shownRate = (s: Span, now: number): number | undefined => (judgeable(s, now, EDGE) ? spanRate(s, now) : undefined);
 
 /** The rate a fresh connection may expect: the best finished span's, or the best span running long enough to judge. */
-export function fastestRate(field: Field, now: number, w: Window = TAIL): number {
+function fastestRate(field: Field, now: number, w: Window = TAIL): number {
   let fresh = field.bestRate;
   for (const s of field.active) if (judgeable(s, now, w)) fresh = Math.max(fresh, spanRate(s, now));
   return fresh;

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { lstat, open, readdir, rename, mkdir, rm, stat, statfs, symlink, type FileHandle } from "node:fs/promises";
 import { hostname } from "node:os";
 import { basename, dirname, join } from "node:path";
+import { processIsGone } from "./process.ts";
 
 /**
  * Who writes a temp file, in its name: `<8 hex of the host name>-<pid>`. A write that a killed process cut short
@@ -27,7 +28,7 @@ export async function removeCutShortWrites(path: string, now = Date.now()): Prom
   for (const name of await readdir(dir).catch(() => [] as string[])) {
     if (!name.startsWith(prefix) || !name.endsWith(".incomplete")) continue;
     const tag = name.slice(prefix.length, -".incomplete".length);
-    if (!/^[0-9a-f-]+$/.test(tag) || /\./.test(tag)) continue; // another file's name (`<path>.json.…`), not a write of `path`
+    if (!/^[0-9a-f-]+$/.test(tag)) continue; // another file's name (`<path>.json.…`), not a write of `path`
     const file = join(dir, name);
     if (!writerIsGone(tag)) {
       const st = await lstat(file).catch(() => undefined);
@@ -41,12 +42,7 @@ export async function removeCutShortWrites(path: string, now = Date.now()): Prom
 function writerIsGone(tag: string): boolean {
   const m = WRITER_OF.exec(tag);
   if (!m || `${m[1]}-${m[2]}` === WRITER || m[1] !== WRITER.slice(0, 8)) return false;
-  try {
-    process.kill(Number(m[2]), 0);
-    return false;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "ESRCH";
-  }
+  return processIsGone(Number(m[2]));
 }
 
 /** Write a file so that readers see either the old or the whole new content: temp + fsync + rename. */

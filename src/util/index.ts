@@ -4,6 +4,7 @@ export { expandHome, userCacheDir } from "./cache-home.ts";
 export { alignColumns, formatBytes, formatRate, formatSeconds, type ColumnOptions } from "./format.ts";
 export { entryExists, freeBytes, removeCutShortWrites, sizeOf, symlinkAtomic, symlinksUnsupported, writeFileAtomic } from "./fs-utils.ts";
 export { packageRoot } from "./package-root.ts";
+export { processIsGone } from "./process.ts";
 export { type Disk, createDisk, inside, relativeWithin, unsafePathReason } from "./path-safety.ts";
 export { matchesFilters } from "./patterns.ts";
 export { eachLimited } from "./pool.ts";
