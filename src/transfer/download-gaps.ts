@@ -1,5 +1,4 @@
 import { setMaxListeners } from "node:events";
-import { sleep } from "../net/index.ts";
 import { splitRanges, type Range } from "./ranges.ts";
 import { fetchRange, type GapRound } from "./fetch-range.ts";
 import { newSpan, steal } from "./span.ts";
@@ -9,8 +8,6 @@ import type { FileJob } from "./job.ts";
 const FIRST_CONNECTIONS = 16;
 /** How often a file's throughput is sampled to decide whether more connections pay. */
 const SAMPLE_MS = 250;
-/** An idle connection looks again this often while slow spans may still become worth taking over. */
-const IDLE_POLL_MS = 150;
 
 const MIN_CHUNK = 2 << 20;
 const MAX_CHUNK = 8 << 20;
@@ -49,17 +46,28 @@ export async function downloadGaps(job: FileJob, signal: AbortSignal, extra: Pic
     // A single stream may be asked again twice: a server without Range support starts it over each time.
     active: new Set(), retiresLeft: job.ranged ? 2 * o.connections : 2, received: 0, bestRate: 0, ...extra,
   };
+  // Idle workers sleep until the next poll or until a request ends, whichever comes first: when the last span is
+  // written they leave at once (the file's hash and rename wait for them), and a remainder a retired connection put
+  // back in the queue is taken up at once.
+  const idle = new Set<() => void>();
+  const wakeIdle = () => {
+    for (const wake of [...idle]) wake();
+  };
   const worker = async (index: number) => {
     if (index > 0) await probed;
     while (round.rangeSupport !== false && !abort.signal.aborted) {
       // While the write budget is full the disk sets the pace: another request would only wait on it too.
       const next = queue.shift() ?? (job.ranged && round.rangeSupport && job.writer.hasRoom() ? steal(round) : undefined);
       if (next) {
-        await job.transfer.connection(() => fetchRange(round, newSpan(next)));
+        try {
+          await job.transfer.connection(() => fetchRange(round, newSpan(next)));
+        } finally {
+          wakeIdle();
+        }
         continue;
       }
       if (!job.ranged || round.active.size === 0) break;
-      await sleep(IDLE_POLL_MS, abort.signal).catch(() => {});
+      await idleFor(o.idlePollMs, idle, abort.signal);
     }
     abort.signal.throwIfAborted();
   };
@@ -116,4 +124,19 @@ function scale(round: GapRound, most: number, spawn: (count: number) => void): N
   }, SAMPLE_MS);
   timer.unref();
   return timer;
+}
+
+/** Wait `ms`, or less: until a `wake` in `idle` is called or the signal aborts. */
+function idleFor(ms: number, idle: Set<() => void>, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const wake = () => {
+      clearTimeout(timer);
+      idle.delete(wake);
+      signal.removeEventListener("abort", wake);
+      resolve();
+    };
+    const timer = setTimeout(wake, ms);
+    idle.add(wake);
+    signal.addEventListener("abort", wake, { once: true });
+  });
 }

@@ -35,6 +35,11 @@ export interface TransferOptions {
   checkpointMs: number;
   /** Cross-process file leases: heartbeat, staleness and poll intervals. @default 3 s, 30 s, 500 ms */
   lease: LeaseTiming;
+  /**
+   * How often a connection with nothing queued looks again for a slow remainder to take over; it also wakes when a
+   * request of its file ends. @default 150
+   */
+  idlePollMs: number;
   /** Bytes received but not yet written, across all files, before connections pause. @default 16 MiB */
   writeBudget: number;
   /** Bytes per second for the whole run, across all connections (`--max-rate`); undefined = no cap. */

@@ -23,6 +23,7 @@ export const defaultTransferOptions: TransferOptions = {
   attempts: 6,
   baseDelayMs: 1000,
   checkpointMs: 250,
+  idlePollMs: 150,
   lease: { heartbeatMs: 3000, staleMs: 30_000, pollMs: 500 },
   writeBudget: 16 * 1024 * 1024,
 };

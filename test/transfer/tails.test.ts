@@ -106,6 +106,24 @@ describe("tails that do not wait on a slow connection", () => {
     }
   });
 
+  it("ends a file when its last request ends, not when an idle connection next looks for work", { timeout: 60_000 }, async () => {
+    const r = makeRepo({ id: "acme/idle", files: [{ path: "model.safetensors", size: 4 * MiB }] });
+    const h = await hub({ repos: [r], bandwidthPerConnection: 4 * MB });
+    const root = await tempDir();
+    const t0 = performance.now();
+    // Two chunks on two connections: the one that ends first has nothing left to take over and waits; an hour
+    // between its looks for work means the file ends only if the other request's end wakes it.
+    const transfer = { rangeThreshold: 2 * MiB, chunkSize: 2 * MiB, connections: 2, idlePollMs: 3_600_000 };
+    const s = await download(h, root, [hfModel("acme/idle")], { transfer });
+    const seconds = (performance.now() - t0) / 1000;
+    expect(s.failed).toBe(0);
+    expect(h.requests.filter((q) => q.range).length).toBeGreaterThanOrEqual(2); // the chunks went as requests of their own
+    expect(seconds).toBeLessThan(20);
+    const f = r.commits[0]!.files[0]!;
+    const blob = join(root, "huggingface", "hub", "models--acme--idle", "blobs", f.sha256!);
+    expect(createHash("sha256").update(await readFile(blob)).digest("hex")).toBe(f.sha256);
+  });
+
   it("re-issues the remainder of a chunk stuck on a slow connection on an idle one", { timeout: 60_000 }, async () => {
     const r = makeRepo({ id: "acme/uneven", files: [{ path: "model.safetensors", size: 24 * MiB }] });
     // connection index 3 of every 4 is slow: its 4 MiB chunk alone would take ~21 s
