@@ -81,7 +81,15 @@ export async function fetchFile(p: FetchFileParams): Promise<void> {
   try {
     for (let round = 1; ; round++) {
       await downloadGaps(job, p.signal, { ...(p.isCancelled ? { isCancelled: p.isCancelled } : {}), ...(p.describeError ? { describeError: p.describeError } : {}) });
-      const problem = await verifyJob(job);
+      // A big file is flushed before its rename (its size was set up front, so a power cut could otherwise leave
+      // holes under the final name that a size check passes). The flush runs while the hash worker reads the file
+      // back: both wait on the disk or the other core, not on each other.
+      // The flush is always awaited before anything else touches the descriptor, and its failure only counts for
+      // bytes that verified (others are discarded anyway).
+      const flushing = job.ranged ? fsyncAsync(job.fd).then(() => undefined, (error: unknown) => ({ error })) : undefined;
+      const problem = await verifyJob(job).finally(() => flushing);
+      const flush = await flushing;
+      if (!problem && flush) throw flush.error;
       if (!problem) break;
       // Without per-chunk digests from the hub a whole-file mismatch cannot be narrowed down: all of it goes.
       job.reset();
@@ -97,7 +105,6 @@ export async function fetchFile(p: FetchFileParams): Promise<void> {
       p.onRetry?.(round, 0, `downloaded bytes do not verify (${problem}); downloading again`);
     }
     job.background?.drop();
-    if (job.ranged) await fsyncAsync(job.fd);
   } catch (error) {
     clearInterval(timer);
     job.background?.drop();
