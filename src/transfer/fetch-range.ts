@@ -166,7 +166,7 @@ export async function fetchRange(round: GapRound, span: Span): Promise<void> {
               nextJudge = span.lastAt + JUDGE_EVERY_MS;
               const pace = job.transfer.pace;
               pace.bestRate = Math.max(pace.bestRate, shownRate(span, span.lastAt) ?? 0);
-              const field = { active: round.active, bestRate: Math.max(round.bestRate, pace.bestRate), roundTripMs: round.roundTripMs };
+              const field = { active: round.active, bestRate: Math.max(round.bestRate, pace.bestRate), roundTripMs: round.roundTripMs, writesFullAt: job.transfer.writes.fullAt };
               // On a slow edge: the rest goes to a new connection, and throwing below closes this one (a request
               // aborted mid-body takes its socket with it). A chunk's rest goes back to the head of the queue; a
               // single stream asks again from its next byte (a Range request, so the inline hash goes on in order).

@@ -13,11 +13,16 @@ export class WriteBudget {
    * still gathering would keep it full while the fast ones wait for it. */
   readonly gathering = new Set<{ flush(): void }>();
 
+  /** When the budget last ran out (performance.now()): since then the disk, not the network, may set the pace. */
+  fullAt = -Infinity;
+
   constructor(private readonly limit: number) {}
 
   take(bytes: number): void {
     this.inFlight += bytes;
-    if (this.inFlight >= this.limit) for (const g of this.gathering) g.flush();
+    if (this.inFlight < this.limit) return;
+    this.fullAt = performance.now();
+    for (const g of this.gathering) g.flush();
   }
 
   give(bytes: number): void {

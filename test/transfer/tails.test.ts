@@ -52,10 +52,13 @@ describe("tails that do not wait on a slow connection", () => {
     expect(isSlowEdge(field, slow, now + 50)).toBe(false);
     expect(isSlowEdge(field, slow, now + 100)).toBe(true); // still slow 100 ms later: an edge
     expect(isSlowEdge(field, fast, now + 100)).toBe(false);
-    const judge = (f: typeof field & { roundTripMs?: number }, s: Span) => (isSlowEdge(f, s, now), isSlowEdge(f, s, now + 100));
+    const judge = (f: typeof field & { roundTripMs?: number; writesFullAt?: number }, s: Span) => (isSlowEdge(f, s, now), isSlowEdge(f, s, now + 100));
     // as slow, but on a link where the fastest first byte took 100 ms: ten round trips (1 s) of slow start are not over
     expect(judge({ ...field, roundTripMs: 100 }, { ...slowSpan(), firstAt: now - 400 })).toBe(false);
     expect(judge({ ...field, roundTripMs: 30 }, { ...slowSpan(), firstAt: now - 400 })).toBe(true);
+    // while the write budget ran out within the last 100 ms, our own writes set the rates: no verdict
+    expect(judge({ ...field, writesFullAt: now + 50 }, slowSpan())).toBe(false);
+    expect(judge({ ...field, writesFullAt: now - 200 }, slowSpan())).toBe(true);
     // too new to judge
     expect(judge(field, { ...slowSpan(), since: now - 30, firstAt: now - 29 })).toBe(false);
     // less than 1 MiB left: not worth a new connection
