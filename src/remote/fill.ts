@@ -8,7 +8,7 @@ import { selectionKey } from "../util/index.ts";
 import type { S3Connection } from "./client.ts";
 import type { UploadContext } from "./upload.ts";
 import { requestOfRecord, volumeModel, type VolumeManifest } from "./layout.ts";
-import { readRecord, recordKeyFor } from "./volume-record.ts";
+import { readRecord, recordKeysFor } from "./volume-record.ts";
 import { verifyVolumeModel } from "./volume-read.ts";
 import { uploadModelToTargets, type VolumeModel } from "./model.ts";
 
@@ -38,7 +38,8 @@ export interface ModelOnVolumes {
  * choice), and one listing shows every object with its size and ETag. Two requests, no download.
  */
 export async function completeOnVolume(conn: S3Connection, model: ModelRequest, copies: boolean): Promise<boolean> {
-  const record = await readRecord(conn, recordKeyFor(conn.target.prefix, model));
+  let record: Awaited<ReturnType<typeof readRecord>>;
+  for (const key of recordKeysFor(conn.target.prefix, model)) if ((record = await readRecord(conn, key))) break;
   const recorded = requestOfRecord(record?.manifest);
   if (!record || !recorded || selectionKey(recorded) !== selectionKey(model)) return false;
   const m = record.manifest as Partial<VolumeManifest>;

@@ -1,5 +1,5 @@
 import { GetObjectCommand } from "@aws-sdk/client-s3";
-import { filtersKey } from "../store/index.ts";
+import { filtersKey, writtenOrderFiltersKey } from "../store/index.ts";
 import type { ModelRequest } from "../types.ts";
 import type { S3Connection } from "./client.ts";
 import type { EtagCheck } from "./events.ts";
@@ -36,9 +36,17 @@ export interface VolumeRecord {
  * manifests; the revision is escaped, branch names may hold `/`.
  */
 export function recordKeyFor(prefix: string, model: Pick<ModelRequest, "source" | "id" | "revision" | "include" | "exclude">): string {
-  const revision = `${model.revision}${filtersKey(model.include, model.exclude)}`;
-  return `${prefix}${RECORD_DIR}${model.source}/${model.id}/${encodeURIComponent(revision)}.json`;
+  return keyWith(prefix, model, filtersKey(model.include, model.exclude));
 }
+
+/** Where the request's record is: `recordKeyFor`, then the key earlier versions wrote if it differs (filters in written order). */
+export function recordKeysFor(prefix: string, model: Pick<ModelRequest, "source" | "id" | "revision" | "include" | "exclude">): string[] {
+  const older = writtenOrderFiltersKey(model.include, model.exclude);
+  return [recordKeyFor(prefix, model), ...(older === undefined ? [] : [keyWith(prefix, model, older)])];
+}
+
+const keyWith = (prefix: string, model: Pick<ModelRequest, "source" | "id" | "revision">, filters: string) =>
+  `${prefix}${RECORD_DIR}${model.source}/${model.id}/${encodeURIComponent(`${model.revision}${filters}`)}.json`;
 
 function isRecord(value: unknown): value is VolumeRecord {
   const r = value as VolumeRecord | undefined;

@@ -1,7 +1,7 @@
 import { lstat } from "node:fs/promises";
 import type { LimitFunction } from "p-limit";
 import type { ModelRequest } from "../types.ts";
-import { manifestPath, readManifest, type Manifest } from "./manifest.ts";
+import { manifestPath, manifestPaths, readManifest, type Manifest } from "./manifest.ts";
 import { modelRef } from "../lockfile/index.ts";
 import { treeBytes, type ModelOnRoot } from "./scan.ts";
 import { manifestFilesIn } from "./layouts/records.ts";
@@ -58,7 +58,7 @@ async function manifestsIn(dir: string): Promise<{ path: string; manifest: Manif
 function servingPaths(model: ModelOnRoot, kept: readonly ModelRequest[]): Set<string> {
   const paths = new Set<string>();
   for (const r of kept) {
-    paths.add(manifestPath(model.store, r));
+    for (const path of manifestPaths(model.store, r)) paths.add(path);
     if (r.include.length || r.exclude.length) paths.add(manifestPath(model.store, { revision: r.revision, include: [], exclude: [] }));
   }
   return paths;

@@ -6,7 +6,7 @@ export { type BlobOnDisk, type CommitHistory, type FileRole, type ListedFile, ty
 export { type Cache, type CacheOptions, type CompleteModel, type ModelOnDisk, type PartialFile, type StoredFile, openCache } from "./cache.ts";
 export { linkVolume } from "./link.ts";
 export { type DownloadHold, enterDownload, enterReader } from "./model-lease.ts";
-export { type Manifest, filtersKey, findComplete, manifestPath, writeManifest } from "./manifest.ts";
+export { type Manifest, filtersKey, findComplete, manifestPath, writeManifest, writtenOrderFiltersKey } from "./manifest.ts";
 export { type ApplyOptions, type PruneItem, type PruneKind, type PruneOptions, type PrunePlan, type SkippedModel, applyPrune, formatPlan, planPrune } from "./prune.ts";
 export { type Env, type RootOptions, type Roots, consumerEnv, resolveRoots, rootFor } from "./roots.ts";
 export { type ModelState, type ModelStatus as StoredModelStatus, type RootUsage, type StatusOptions, type UndeclaredItem, type VolumeStatus, formatStatus, volumeStatus } from "./status.ts";

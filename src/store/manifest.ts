@@ -4,9 +4,9 @@ import type { ModelRequest } from "../types.ts";
 import type { ModelStore } from "./layouts/store.ts";
 import { removeCutShortWrites, sizeOf, writeFileAtomic } from "../util/index.ts";
 import { eachLimited, matchesFilters } from "../util/index.ts";
-import { manifestPath } from "./layouts/records.ts";
+import { manifestPath, manifestPaths } from "./layouts/records.ts";
 
-export { filtersKey, manifestPath } from "./layouts/records.ts";
+export { filtersKey, manifestPath, manifestPaths, writtenOrderFiltersKey } from "./layouts/records.ts";
 
 // Built on the first manifest read: importing the store does not load zod by itself.
 const manifestSchema = async () => {
@@ -118,7 +118,7 @@ export async function manifestFilesFor(store: ModelStore, model: ModelRequest): 
   const candidates: string[] = [];
   for (const dir of [store.manifestDir, ...(store.legacyManifestDirs ?? [])]) {
     const at = { manifestDir: dir };
-    candidates.push(manifestPath(at, model));
+    candidates.push(...manifestPaths(at, model));
     if (filtered) candidates.push(manifestPath(at, unfiltered));
   }
   const found: FoundManifest[] = [];

@@ -6,7 +6,7 @@ import type { LocalS3 } from "@download-models/local-hub";
 import type { S3Connection } from "../../src/remote/client.ts";
 import { uploadModel, uploadModelToTargets, type VolumeModel } from "../../src/remote/model.ts";
 import { listVolumeModels, verifyVolumeModel } from "../../src/remote/volume-read.ts";
-import { readRecord, recordKeyFor } from "../../src/remote/volume-record.ts";
+import { readRecord, recordKeyFor, recordKeysFor } from "../../src/remote/volume-record.ts";
 import { connection, dataFile, localS3, MiB, uploadContext } from "../helpers/s3.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
@@ -40,6 +40,21 @@ async function fill(s3: LocalS3, conn: S3Connection, dir: string, model: VolumeM
   const ctx = uploadContext(conn, join(dir, "state"), extra);
   return { result: await uploadModel(ctx, model, { listingFaultPauseMs: 5 }), ctx };
 }
+
+describe("recordKeysFor", () => {
+  it("names a request's record after its filters as sets, and still finds one named in written order by earlier versions", () => {
+    const written = { ...TINY, include: ["*.safetensors", "*.json"] };
+    const reordered = { ...TINY, include: ["*.json", "*.safetensors", "*.json"] };
+    expect(recordKeyFor("models/", reordered)).toBe(recordKeyFor("models/", written));
+    const keys = recordKeysFor("models/", written);
+    expect(keys[0]).toBe(recordKeyFor("models/", written));
+    expect(keys).toHaveLength(2);
+    expect(keys[1]).not.toBe(keys[0]);
+    expect(keys[1]).toMatch(/^models\/\.download-models\/huggingface\/org\/tiny\/main\.[0-9a-f]{12}\.json$/);
+    expect(recordKeysFor("models/", TINY)).toEqual([recordKeyFor("models/", TINY)]); // no filters: one name
+    expect(recordKeyFor("models/", { ...TINY, include: ["*.json"] })).not.toBe(recordKeyFor("models/", written));
+  });
+});
 
 describe("uploadModel", () => {
   it("writes data, then tree, then ref, then the record; a second run sends nothing in two requests", async () => {

@@ -1,11 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
-import { lstat, mkdir, readdir, utimes, writeFile } from "node:fs/promises";
+import { lstat, mkdir, readdir, rename, utimes, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { makeRepo } from "@download-models/local-hub";
 import { emptyLock, type Lock } from "../../src/lockfile/lockfile.ts";
 import { applyPrune, formatPlan, planPrune } from "../../src/store/prune.ts";
-import { findComplete } from "../../src/store/manifest.ts";
+import { filtersKey, findComplete, manifestPath, writtenOrderFiltersKey } from "../../src/store/manifest.ts";
 import { openStore } from "../../src/store/layouts/index.ts";
 import { modelsOnDisk, verifyModels } from "../../src/store/verify-models.ts";
 import { RootError } from "../../src/errors.ts";
@@ -129,6 +129,35 @@ describe("prune", () => {
     expect(skipped).toEqual([expect.objectContaining({ model: "hf:acme/big" })]);
     expect(await exists(temp)).toBe(true);
     expect(await exists(join(roots.huggingface, "models--acme--gone"))).toBe(false);
+  });
+
+  it("takes filters as sets: the same patterns in another order find the model complete, and prune keeps its manifest, also one written under the older written-order name", { timeout: 60_000 }, async () => {
+    const root = await tempDir();
+    const roots = rootsOf(root);
+    const r = makeRepo({ id: "acme/filtered", files: [{ path: "w.safetensors", size: 30_000 }, { path: "config.json", text: "{}" }, { path: "extra.bin", size: 5000 }] });
+    const h = await hub({ repos: [r] });
+    const written = hfModel("acme/filtered", { include: ["*.safetensors", "*.json"] });
+    const reordered = hfModel("acme/filtered", { include: ["*.json", "*.safetensors", "*.json"] });
+    await download(h, root, [written]);
+    const storeOf = (m: ModelRequest) => openStore({ downloader: registry.get("huggingface"), model: m, roots });
+    const manifestItems = async (m: ModelRequest) =>
+      (await planPrune({ selection: [m], lock: emptyLock(), registry, roots })).items.filter((i) => i.kind === "manifest");
+    for (const m of [written, reordered]) {
+      expect(await findComplete(storeOf(m), m)).toBeDefined();
+      expect(await manifestItems(m)).toEqual([]);
+    }
+    // A store filled by an earlier version: the manifest is named after the filters in the order they were written.
+    const current = manifestPath(storeOf(written), written);
+    const older = writtenOrderFiltersKey(written.include, written.exclude);
+    expect(older).toBeDefined();
+    const olderPath = join(dirname(current), `main${older}.json`);
+    await rename(current, olderPath);
+    expect(await findComplete(storeOf(written), written)).toBeDefined();
+    expect(await manifestItems(written)).toEqual([]);
+    expect(await exists(olderPath)).toBe(true);
+    // Other filters are another request: its manifest is not this one's.
+    expect(filtersKey(["*.json"], [])).not.toBe(filtersKey(written.include, written.exclude));
+    expect(filtersKey(reordered.include, [])).toBe(filtersKey(written.include, []));
   });
 
   it("refuses a root with no record of this tool", async () => {

@@ -3,6 +3,7 @@ import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { LimitFunction } from "p-limit";
 import type { ModelRequest } from "../../types.ts";
+import { patternSet } from "../../util/index.ts";
 import { walk } from "./walk.ts";
 
 // The names of this tool's own files in a store: manifests, and the partial downloads the transfer leaves.
@@ -10,16 +11,40 @@ import { walk } from "./walk.ts";
 /** The folder name of this tool's records inside a model folder (HF, plain, and older ModelScope stores). */
 export const RECORDS = ".download-models";
 
-/** `""` without filters, else `.<12 hex>` of them: requests of one revision with other filters are kept apart. */
+/**
+ * `""` without filters, else `.<12 hex>` of them as sets: requests of one revision with other filters are kept apart,
+ * the same filters in another order or repeated are one request (a plugin that reorders its patterns must not make its
+ * model look missing, nor its record look undeclared to prune).
+ */
 export function filtersKey(include: readonly string[], exclude: readonly string[]): string {
   if (include.length === 0 && exclude.length === 0) return "";
-  const h = createHash("sha256").update(JSON.stringify([include, exclude])).digest("hex");
-  return `.${h.slice(0, 12)}`;
+  return hashed([patternSet(include), patternSet(exclude)]);
 }
 
+/**
+ * The key earlier versions of this tool gave the filters, in the order they were written; undefined when it is the
+ * same as `filtersKey`. Records under it are still read, and count as the request's own; new ones are never written there.
+ */
+export function writtenOrderFiltersKey(include: readonly string[], exclude: readonly string[]): string | undefined {
+  if (include.length === 0 && exclude.length === 0) return undefined;
+  const key = hashed([include, exclude]);
+  return key === filtersKey(include, exclude) ? undefined : key;
+}
+
+const hashed = (filters: readonly (readonly string[])[]) => `.${createHash("sha256").update(JSON.stringify(filters)).digest("hex").slice(0, 12)}`;
+
+type RecordedRequest = Pick<ModelRequest, "revision" | "include" | "exclude">;
+
 /** `<manifestDir>/<revision, URL-encoded>[.<filters hash>].json` */
-export function manifestPath(store: { manifestDir: string }, model: Pick<ModelRequest, "revision" | "include" | "exclude">): string {
+export function manifestPath(store: { manifestDir: string }, model: RecordedRequest): string {
   return join(store.manifestDir, `${encodeURIComponent(model.revision)}${filtersKey(model.include, model.exclude)}.json`);
+}
+
+/** Where the request's manifest is, this version's name first, then the one older versions wrote if it differs. */
+export function manifestPaths(store: { manifestDir: string }, model: RecordedRequest): string[] {
+  const older = writtenOrderFiltersKey(model.include, model.exclude);
+  const current = manifestPath(store, model);
+  return older === undefined ? [current] : [current, join(store.manifestDir, `${encodeURIComponent(model.revision)}${older}.json`)];
 }
 
 /** The manifest files in one records folder (whatever they hold). */
