@@ -83,9 +83,8 @@ export async function fetchFile(p: FetchFileParams): Promise<void> {
       await downloadGaps(job, p.signal, { ...(p.isCancelled ? { isCancelled: p.isCancelled } : {}), ...(p.describeError ? { describeError: p.describeError } : {}) });
       // A big file is flushed before its rename (its size was set up front, so a power cut could otherwise leave
       // holes under the final name that a size check passes). The flush runs while the hash worker reads the file
-      // back: both wait on the disk or the other core, not on each other.
-      // The flush is always awaited before anything else touches the descriptor, and its failure only counts for
-      // bytes that verified (others are discarded anyway).
+      // back: both wait on the disk or the other core, not on each other. It is awaited before anything else touches
+      // the descriptor, and its failure counts only for bytes that verified (others are discarded anyway).
       const flushing = job.ranged ? fsyncAsync(job.fd).then(() => undefined, (error: unknown) => ({ error })) : undefined;
       const problem = await verifyJob(job).finally(() => flushing);
       const flush = await flushing;

@@ -37,15 +37,17 @@ type RecordedRequest = Pick<ModelRequest, "revision" | "include" | "exclude">;
 
 /** `<manifestDir>/<revision, URL-encoded>[.<filters hash>].json` */
 export function manifestPath(store: { manifestDir: string }, model: RecordedRequest): string {
-  return join(store.manifestDir, `${encodeURIComponent(model.revision)}${filtersKey(model.include, model.exclude)}.json`);
+  return manifestNamed(store, model.revision, filtersKey(model.include, model.exclude));
 }
 
 /** Where the request's manifest is, this version's name first, then the one older versions wrote if it differs. */
 export function manifestPaths(store: { manifestDir: string }, model: RecordedRequest): string[] {
   const older = writtenOrderFiltersKey(model.include, model.exclude);
-  const current = manifestPath(store, model);
-  return older === undefined ? [current] : [current, join(store.manifestDir, `${encodeURIComponent(model.revision)}${older}.json`)];
+  return [manifestPath(store, model), ...(older === undefined ? [] : [manifestNamed(store, model.revision, older)])];
 }
+
+const manifestNamed = (store: { manifestDir: string }, revision: string, filters: string) =>
+  join(store.manifestDir, `${encodeURIComponent(revision)}${filters}.json`);
 
 /** The manifest files in one records folder (whatever they hold). */
 export async function manifestFilesIn(dir: string): Promise<string[]> {
