@@ -57,7 +57,7 @@ export async function readLock(path: string): Promise<Lock> {
         (version > LOCKFILE_VERSION ? "It was written by a newer download-models: upgrade download-models to use it." : "Run `download-models lock` to rewrite it."),
     );
   }
-  const parsed = lockSchema.safeParse(data);
+  const parsed = lockSchema().safeParse(data);
   if (!parsed.success) {
     const problems = parsed.error.issues.slice(0, 5).map((i) => `${i.path.join(".") || "(top level)"}: ${i.message}`);
     throw new LockfileError(`${path} is not a valid lockfile:\n${problems.map((p) => `  - ${p}`).join("\n")}`);

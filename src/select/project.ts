@@ -1,8 +1,7 @@
-import { z } from "zod";
 import type { ModelSpec } from "../types.ts";
 import { idProblem } from "../sources/index.ts";
 import { ConfigError } from "../errors.ts";
-import { displayPath, listPluginFiles, loadInWorker, type Loaded } from "../util/index.ts";
+import { displayPath, lazy, listPluginFiles, loadInWorker, zod, type Loaded } from "../util/index.ts";
 
 /** A project plugin: the models one service needs. */
 export interface ProjectConfig {
@@ -21,30 +20,34 @@ export interface Project extends ProjectConfig {
 }
 
 
-const patterns = z
-  .union([z.string(), z.array(z.string())], { error: "expected a pattern or a list of patterns" })
-  .transform((v) => (typeof v === "string" ? [v] : v))
-  .pipe(z.array(z.string().min(1, { error: "empty pattern" })));
+/** Built at the first validation: a run that loads no project does not load zod. */
+const projectSchema = lazy(() => {
+  const z = zod();
+  const patterns = z
+    .union([z.string(), z.array(z.string())], { error: "expected a pattern or a list of patterns" })
+    .transform((v) => (typeof v === "string" ? [v] : v))
+    .pipe(z.array(z.string().min(1, { error: "empty pattern" })));
 
-const modelSchema = z.strictObject({
-  source: z.string().min(1, { error: "empty source" }).optional(),
-  id: z.string({ error: 'expected a repository id such as "org/name"' }).superRefine((id, ctx) => {
-    const problem = idProblem(id);
-    if (problem) ctx.addIssue({ code: "custom", message: problem });
-  }),
-  revision: z.string().min(1, { error: "empty revision; leave it out for the default branch" }).optional(),
-  include: patterns.optional(),
-  exclude: patterns.optional(),
-  localDir: z.string().min(1, { error: "empty localDir; leave it out to use the cache" }).optional(),
-});
+  const modelSchema = z.strictObject({
+    source: z.string().min(1, { error: "empty source" }).optional(),
+    id: z.string({ error: 'expected a repository id such as "org/name"' }).superRefine((id, ctx) => {
+      const problem = idProblem(id);
+      if (problem) ctx.addIssue({ code: "custom", message: problem });
+    }),
+    revision: z.string().min(1, { error: "empty revision; leave it out for the default branch" }).optional(),
+    include: patterns.optional(),
+    exclude: patterns.optional(),
+    localDir: z.string().min(1, { error: "empty localDir; leave it out to use the cache" }).optional(),
+  });
 
-const projectSchema = z.strictObject({
-  name: z
-    .string({ error: "expected a project name" })
-    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, { error: 'use letters, digits, ".", "_" and "-"' }),
-  description: z.string().optional(),
-  source: z.string().min(1).optional(),
-  models: z.array(modelSchema, { error: "expected a list of models" }),
+  return z.strictObject({
+    name: z
+      .string({ error: "expected a project name" })
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, { error: 'use letters, digits, ".", "_" and "-"' }),
+    description: z.string().optional(),
+    source: z.string().min(1).optional(),
+    models: z.array(modelSchema, { error: "expected a list of models" }),
+  });
 });
 
 function pathLabel(path: readonly PropertyKey[]): string {
@@ -56,7 +59,7 @@ function pathLabel(path: readonly PropertyKey[]): string {
 /** Validate one plugin's default export. Returns the project or every problem, each as `file: path: message`. */
 export function validateProject(value: unknown, file: string): { project: Project } | { problems: string[] } {
   const shown = displayPath(file);
-  const parsed = projectSchema.safeParse(value);
+  const parsed = projectSchema().safeParse(value);
   if (!parsed.success) {
     return {
       problems: parsed.error.issues.map((issue) => {

@@ -2,7 +2,7 @@ import { join, resolve } from "node:path";
 import { packageRoot } from "../util/index.ts";
 import type { Downloader } from "./downloader.ts";
 import { ConfigError, UsageError } from "../errors.ts";
-import { displayPath, importDefault, listPluginFiles, loadInWorker } from "../util/index.ts";
+import { displayPath, importDefault, lazy, listPluginFiles, loadInWorker, zod } from "../util/index.ts";
 import huggingface from "../../downloaders/huggingface.ts";
 import modelscope from "../../downloaders/modelscope.ts";
 
@@ -35,8 +35,8 @@ export function createRegistry(downloaders: readonly Downloader[]): Registry {
 }
 
 // Built on first use: importing sources/ (every command and the public API do) does not load zod by itself.
-const downloaderShape = async () => {
-  const { z } = await import("zod");
+const downloaderShape = lazy(() => {
+  const z = zod();
   return z.object({
     name: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, { error: "use lowercase letters, digits, \"_\" and \"-\"" }),
     aliases: z.array(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/)).optional(),
@@ -50,7 +50,7 @@ const downloaderShape = async () => {
     fromLock: z.custom((v) => typeof v === "function", { error: "expected a function" }).optional(),
     checkEnv: z.custom((v) => typeof v === "function", { error: "expected a function" }).optional(),
   });
-};
+});
 
 /**
  * Built-ins plus every `downloaders/*.ts` that default-exports `defineDownloader(...)`.
@@ -75,7 +75,7 @@ export async function loadRegistry(dirs: string[]): Promise<Registry> {
         problems.push(loaded.syntax ? loaded.problem : `${shown}: ${loaded.problem}${loaded.noDefault ? "; it must `export default defineDownloader({ name, resolve })`" : ""}`);
         continue;
       }
-      const parsed = (await downloaderShape()).safeParse(loaded.value);
+      const parsed = downloaderShape().safeParse(loaded.value);
       if (!parsed.success) {
         for (const issue of parsed.error.issues) problems.push(`${shown}: ${issue.path.join(".") || "export"}: ${issue.message}`);
         continue;

@@ -2,15 +2,15 @@ import { readFile } from "node:fs/promises";
 import type { z } from "zod";
 import type { ModelRequest } from "../types.ts";
 import type { ModelStore } from "./layouts/store.ts";
-import { removeCutShortWrites, sizeOf, writeFileAtomic } from "../util/index.ts";
+import { lazy, removeCutShortWrites, sizeOf, writeFileAtomic, zod } from "../util/index.ts";
 import { eachLimited, matchesFilters } from "../util/index.ts";
 import { manifestPath, manifestPaths } from "./layouts/records.ts";
 
 export { filtersKey, manifestPath, manifestPaths, writtenOrderFiltersKey } from "./layouts/records.ts";
 
 // Built on the first manifest read: importing the store does not load zod by itself.
-const manifestSchema = async () => {
-  const { z } = await import("zod");
+const manifestSchema = lazy(() => {
+  const z = zod();
   return z.object({
     format: z.literal(1),
     tool: z.literal("download-models"),
@@ -31,14 +31,15 @@ const manifestSchema = async () => {
       }),
     ),
   });
-};
+});
 
 /** Written last and atomically: its presence means every listed file was verified and put in place. */
-export type Manifest = z.infer<Awaited<ReturnType<typeof manifestSchema>>>;
+export type Manifest = z.infer<ReturnType<typeof manifestSchema>>;
 
 export async function readManifest(path: string): Promise<Manifest | undefined> {
   try {
-    const parsed = (await manifestSchema()).safeParse(JSON.parse(await readFile(path, "utf8")));
+    const data: unknown = JSON.parse(await readFile(path, "utf8"));
+    const parsed = manifestSchema().safeParse(data); // no manifest there (a model not yet downloaded): zod is not loaded
     return parsed.success ? parsed.data : undefined;
   } catch {
     return undefined;

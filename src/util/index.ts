@@ -11,3 +11,4 @@ export { eachLimited } from "./pool.ts";
 export { type Loaded, displayPath, importDefault, listPluginFiles, loadInWorker, pluginTimeoutMs } from "./plugin-files.ts";
 export { patternSet, requestKey, selectionKey } from "./request-key.ts";
 export { type Redactor, createRedactor, redactUrl } from "./redact.ts";
+export { lazy, zod } from "./zod.ts";
