@@ -46,7 +46,6 @@ const { values: args } = parseArgs({
 });
 const RUNS = Number(args.runs);
 const CURL_CAPPED_RUNS = Number(args["curl-capped-runs"]);
-const MiB = 1024 * 1024;
 const work = join(packageRoot, ".tmp", "bench");
 const BIN = join(packageRoot, "bin", "download-models.js");
 const FLOOR = join(packageRoot, "bench", "node-floor.mjs");

@@ -1,5 +1,4 @@
 import type { Env, Roots } from "../store/index.ts";
-import type { Registry } from "../sources/index.ts";
 import { dedupe, toRequest } from "../select/index.ts";
 import { requestKey } from "../util/index.ts";
 import { openCache, type Cache } from "../store/index.ts";

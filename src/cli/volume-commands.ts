@@ -6,7 +6,6 @@ import type { S3Connection } from "../remote/index.ts";
 import { requestOfRecord } from "../remote/index.ts";
 import { listVolumeModels, verifyVolumeModel, type VolumeProblem } from "../remote/index.ts";
 import type { BadCopy, VolumeRecord } from "../remote/index.ts";
-import type { Output } from "./reporter.ts";
 import { volumeSelection, volumeStatusLines, type VolumeCommandOptions } from "./status-command.ts";
 import { findEntry } from "../lockfile/index.ts";
 import { pruneUploads, uploadStateDir } from "../remote/index.ts";

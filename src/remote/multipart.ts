@@ -180,7 +180,7 @@ async function checkFinalEtag(target: string, file: UploadInput, state: UploadSt
 
 /** Resumable multipart upload of one file; see uploadFile. */
 export async function putMultipart(ctx: UploadContext, file: UploadInput, partSize: number): Promise<UploadedObject> {
-  const { target, client } = ctx.conn;
+  const { target } = ctx.conn;
   const source = await fileIdentity(file.localPath, file.sha256);
   if (source.size !== file.size) throw new S3UploadError(`${file.localPath} has ${source.size} bytes, expected ${file.size}.`, { target: target.label, key: file.key });
   const fh = await open(file.localPath, "r");

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { ServerResponse } from "node:http";
 import type { StoredCommit, StoredRepo } from "./store-view.ts";
 import { cacheControl, UpstreamError, validFilePath, validRepoId, type HubCall, type ServeContext } from "./context.ts";
 import { sendJson, sendStoredFile } from "./send.ts";

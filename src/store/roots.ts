@@ -1,6 +1,6 @@
 import { statSync } from "node:fs";
 import { expandHome, userCacheDir } from "../util/index.ts";
-import { join, resolve, dirname, basename } from "node:path";
+import { join, resolve } from "node:path";
 import { RootError } from "../errors.ts";
 import type { Env, LayoutName } from "../types.ts";
 

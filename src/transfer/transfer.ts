@@ -1,5 +1,5 @@
 import { dirname } from "node:path";
-import pLimit, { type LimitFunction } from "p-limit";
+import pLimit from "p-limit";
 import type { Dispatcher } from "undici";
 import { Agent } from "../net/index.ts";
 import { createDisk, type Disk } from "../util/index.ts";

@@ -2,7 +2,7 @@ import { lstat, readdir, readFile, readlink, rm, rmdir } from "node:fs/promises"
 import { basename, dirname, join, relative, sep } from "node:path";
 import type { Dirent } from "node:fs";
 import { RECORDS } from "./records.ts";
-import type { ModelRequest, ResolvedFile } from "../../types.ts";
+import type { ModelRequest } from "../../types.ts";
 import type { ModelStore } from "./store.ts";
 import { DownloadModelsError } from "../../errors.ts";
 import { removeCutShortWrites, sizeOf, symlinkAtomic, symlinksUnsupported, writeFileAtomic } from "../../util/index.ts";
