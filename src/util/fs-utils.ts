@@ -100,14 +100,15 @@ export function symlinksUnsupported(error: unknown): boolean {
 export async function symlinkAtomic(target: string, link: string, fallback?: (temp: string) => Promise<void>): Promise<void> {
   const temp = tempFor(link, 6);
   try {
-    await symlink(target, temp);
-  } catch (error) {
-    if (!fallback || !symlinksUnsupported(error)) throw error;
-    await fallback(temp);
-  }
-  try {
+    try {
+      await symlink(target, temp);
+    } catch (error) {
+      if (!fallback || !symlinksUnsupported(error)) throw error;
+      await fallback(temp);
+    }
     await rename(temp, link);
   } catch (error) {
+    // A copy cut short (disk full) is not left beside the link either: it may be as big as the model's largest file.
     await rm(temp, { force: true });
     throw error;
   }

@@ -1,10 +1,10 @@
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { lstat, readdir, utimes, writeFile } from "node:fs/promises";
+import { lstat, mkdir, readdir, utimes, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { removeCutShortWrites, writeFileAtomic } from "../../src/util/fs-utils.ts";
+import { removeCutShortWrites, symlinkAtomic, writeFileAtomic } from "../../src/util/fs-utils.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
 const host = createHash("sha256").update(hostname()).digest("hex").slice(0, 8);
@@ -55,5 +55,18 @@ describe("writes a killed process cut short", () => {
     } finally {
       live.kill();
     }
+  });
+});
+
+describe("symlinkAtomic", () => {
+  it("leaves no temp beside the link when the link cannot be put in place", async () => {
+    const dir = await tempDir();
+    const link = join(dir, "config.json");
+    await mkdir(join(link, "inside"), { recursive: true }); // a directory holds the name: the rename fails
+    await expect(symlinkAtomic("../blobs/abc", link)).rejects.toThrow();
+    expect(await readdir(dir)).toEqual(["config.json"]);
+    await symlinkAtomic("../blobs/abc", join(dir, "model.bin"));
+    expect((await lstat(join(dir, "model.bin"))).isSymbolicLink()).toBe(true);
+    expect((await readdir(dir)).sort()).toEqual(["config.json", "model.bin"]);
   });
 });
