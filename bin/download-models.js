@@ -3,7 +3,12 @@
 // a TypeScript compiler at run time costs ~60 MB of memory. Without dist/ it falls back to compiling src/ on the
 // fly. Project and downloader plugins stay TypeScript, compiled when they are loaded.
 import { existsSync } from "node:fs";
+import nodeModule from "node:module";
 import { setFlagsFromString } from "node:v8";
+
+// Node 22.1+ keeps the compiled code of the modules it loads (in the system's temp folder) and reuses it at the next
+// start: ~20-30 ms less of every command. Node 20 has no such cache.
+nodeModule.enableCompileCache?.();
 
 // Writes, opens, renames and the resume checkpoints' fsyncs share libuv's thread pool (4 threads by default): a
 // few slow fsyncs must not leave the writes of every connection queued behind them. Read at the pool's first use.

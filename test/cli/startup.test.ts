@@ -1,4 +1,5 @@
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
+import nodeModule from "node:module";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { makeRepo } from "@download-models/local-hub";
@@ -42,5 +43,13 @@ describe("start-up", () => {
     // The next run reads the model's manifest to find it complete: that is validated, so zod loads (the probe sees it).
     const again = await modulesLoadedBy(["acme/small", "--root", root, "--quiet"], env);
     expect(again.packages).toContain("zod");
+  });
+
+  // Node 22.1+ only: Node 20 has no compile cache.
+  it.skipIf(!("enableCompileCache" in nodeModule))("keeps the compiled code of its modules for the next start (Node 22.1+)", async () => {
+    const tmp = await tempDir();
+    const result = await runCli(["--version"], { TMPDIR: tmp });
+    expect(result.code, result.stderr).toBe(0);
+    expect(readdirSync(join(tmp, "node-compile-cache"), { recursive: true }).length).toBeGreaterThan(1);
   });
 });
