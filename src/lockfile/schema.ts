@@ -57,8 +57,7 @@ function schemas() {
   return { lockFileSchema, lockEntrySchema, lockSchema };
 }
 
-const built = lazy(schemas);
-export const lockSchema = () => built().lockSchema;
+export const lockSchema = lazy(() => schemas().lockSchema);
 
 type Schemas = ReturnType<typeof schemas>;
 export type LockFile = z.infer<Schemas["lockFileSchema"]>;

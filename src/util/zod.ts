@@ -1,7 +1,11 @@
 import { createRequire } from "node:module";
 import type * as Zod from "zod";
 
-let loaded: typeof Zod.z | undefined;
+/** `build()`, called once, at the first call of the returned function. */
+export function lazy<T>(build: () => T): () => T {
+  let value: { built: T } | undefined;
+  return () => (value ??= { built: build() }).built;
+}
 
 /**
  * zod, loaded at its first use. Importing it costs 65-125 ms on Node 20 (it loads the messages of every locale it
@@ -9,12 +13,4 @@ let loaded: typeof Zod.z | undefined;
  * `path`, `env`. Its CommonJS build is the same library and loads synchronously, so validators stay synchronous;
  * every schema of the tool goes through here, so one run loads one copy.
  */
-export function zod(): typeof Zod.z {
-  return (loaded ??= (createRequire(import.meta.url)("zod") as typeof Zod).z);
-}
-
-/** `build()`, called once, at the first call of the returned function. */
-export function lazy<T>(build: () => T): () => T {
-  let value: { built: T } | undefined;
-  return () => (value ??= { built: build() }).built;
-}
+export const zod = lazy(() => (createRequire(import.meta.url)("zod") as typeof Zod).z);
