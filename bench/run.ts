@@ -11,7 +11,8 @@ import { median, timed, type Sample } from "./measure.ts";
 
 // `npm run bench [-- --runs 3 --cases big,capped,capped10,small,latency,mixed,uneven,cdn,serve,huge --big-mb 2048 --curl-capped-runs 1 --serve-mb 1024 --huge-files 300000 --base DIR]`
 // Times download-models (sha256 verification on), aria2c (with and without sha256sum after it), curl and a
-// minimal Node client (bench/node-floor.mjs) on the local hub. Defaults: 3 runs, every case, a 2 GiB big file;
+// minimal Node client (bench/node-floor.mjs: one file over 16 ranges or one stream; or, in the many-file cases, every
+// file of the repository 32 at once) on the local hub. Defaults: 3 runs, every case, a 2 GiB big file;
 // about 12-15 minutes on a 2-core machine (`--cases` and `--big-mb` cut it down). Within a case every tool runs
 // once per round, in a rotating order, so a machine that gets busier mid-run slows all tools alike; the table
 // gives medians, CPU seconds (user + sys of the client) and peak RSS (the largest client process).
@@ -73,7 +74,7 @@ function ensureTools(): void {
 }
 
 
-type ToolName = "download-models" | "download-models (base)" | "aria2c" | "aria2c + sha256sum" | "curl" | "node-floor x16" | "node-floor 1 stream";
+type ToolName = "download-models" | "download-models (base)" | "aria2c" | "aria2c + sha256sum" | "curl" | "node-floor x16" | "node-floor 1 stream" | "node-floor files";
 const TOOL_LABEL: Record<ToolName, string> = {
   "download-models": "download-models (sha256)",
   "download-models (base)": "download-models --base (sha256)",
@@ -82,6 +83,7 @@ const TOOL_LABEL: Record<ToolName, string> = {
   curl: "curl (one stream)",
   "node-floor x16": "node-floor x16 (sha256)",
   "node-floor 1 stream": "node-floor 1 stream (sha256)",
+  "node-floor files": "node-floor, 32 files at once (sha256)",
 };
 
 /** One hub configuration of a case; the uneven case has two (uneven and its all-fast reference). */
@@ -126,6 +128,9 @@ function command(tool: ToolName, r: HubRepo, hub: LocalHub, dir: string): [strin
       return floor(16);
     case "node-floor 1 stream":
       return floor(1);
+    case "node-floor files":
+      // aria2c's list: the same URLs, no listing request (the floor does not resolve a repository).
+      return [process.execPath, [FLOOR, "--list", join(work, `aria2-${hub.url.split(":").at(-1)}.txt`), "--out", dir, "--files", "32"]];
   }
 }
 
@@ -163,7 +168,7 @@ async function benchCase(r: HubRepo, variants: Variant[]): Promise<Row[]> {
         await rm(dir, { recursive: true, force: true }); // cold target every run
         execFileSync("sync"); // the previous run's dirty pages are written back outside the timed window
         const [cmd, argv, env, cwd] = command(job.tool, r, job.hub, dir);
-        if (job.tool.startsWith("node-floor")) await mkdir(dir, { recursive: true }); // the floor writes one file, no tree
+        if (job.tool.startsWith("node-floor")) await mkdir(dir, { recursive: true }); // the floor's target exists
         const logged = job.hub.connectionLog.length;
         const s = await timed(cmd, argv, env, cwd);
         job.samples.push(s);
@@ -236,10 +241,13 @@ if (cases.has("capped")) {
 if (cases.has("capped10")) {
   rows.push(...(await benchCase(fx.big, [{ name: `${bigName}, 10 MB/s per connection`, hub: { bandwidthPerConnection: 10e6 }, tools: { "download-models": N, aria2c: N, "node-floor x16": N } }])));
 }
-const many = { "download-models": N, aria2c: N, "aria2c + sha256sum": N, curl: N };
+// The many-file floor: bare Node (undici, an inline sha256, temp file, fsync, rename), 32 files at once like our default.
+const many = { "download-models": N, aria2c: N, "aria2c + sha256sum": N, curl: N, "node-floor files": N };
 if (cases.has("small")) rows.push(...(await benchCase(fx.small, [{ name: "400 small files, no cap", hub: {}, tools: many }])));
-if (cases.has("latency")) rows.push(...(await benchCase(fx.small, [{ name: "400 small files, +20 ms per request", hub: { latencyMs: 20 }, tools: { "download-models": N, aria2c: N, curl: N } }])));
-if (cases.has("mixed")) rows.push(...(await benchCase(fx.mixed, [{ name: "mixed model (300 MB + 2 MB + configs)", hub: {}, tools: many }])));
+if (cases.has("latency")) rows.push(...(await benchCase(fx.small, [{ name: "400 small files, +20 ms per request", hub: { latencyMs: 20 }, tools: { "download-models": N, aria2c: N, curl: N, "node-floor files": N } }])));
+// No many-file floor here: its one GET of the 300 MB file measures one stream, not the floor of this case's transfer.
+const { "node-floor files": _, ...peers } = many;
+if (cases.has("mixed")) rows.push(...(await benchCase(fx.mixed, [{ name: "mixed model (300 MB + 2 MB + configs)", hub: {}, tools: peers }])));
 if (cases.has("uneven")) {
   // curl at 5 MB/s would take a minute per run and says nothing about tails; aria2c shows what its splitting does.
   const tools = { "download-models": N, aria2c: N };
@@ -315,5 +323,15 @@ for (const c of [big, capped, `${bigName}, 10 MB/s per connection`]) {
   for (const floor of ["node-floor x16", "node-floor 1 stream"] as const) {
     const f = find(c, floor);
     if (ours && f) console.log(`  ${c}: ${(ours.seconds / f.seconds).toFixed(2)}× ${floor} time, ${(ours.cpuSeconds / f.cpuSeconds).toFixed(2)}× its CPU, ${ours.rssMb.toFixed(0)} vs ${f.rssMb.toFixed(0)} MB peak RSS`);
+  }
+}
+// Many files: where the floor itself is above a target, Node's per-process and per-file cost is that target's ceiling.
+for (const c of ["400 small files, no cap", "400 small files, +20 ms per request"]) {
+  const ours = find(c, "download-models");
+  const f = find(c, "node-floor files");
+  const aria = find(c, "aria2c");
+  if (ours && f) {
+    console.log(`  ${c}: ${(ours.seconds / f.seconds).toFixed(2)}× node-floor files time, ${(ours.cpuSeconds / f.cpuSeconds).toFixed(2)}× its CPU` +
+      (aria ? `; the floor itself is ${(f.seconds / aria.seconds).toFixed(2)}× aria2c's time, ${(f.cpuSeconds / aria.cpuSeconds).toFixed(2)}× its CPU` : ""));
   }
 }
