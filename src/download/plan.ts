@@ -1,3 +1,5 @@
+import { readdir } from "node:fs/promises";
+import { basename, dirname } from "node:path";
 import type { Downloader, ResolveContext } from "../sources/index.ts";
 import type { ModelRequest, ResolvedFile, Snapshot } from "../types.ts";
 import { entryFromSnapshot, findEntry } from "../lockfile/index.ts";
@@ -81,12 +83,37 @@ async function planFiles(o: {
  */
 async function reusableFiles(files: readonly ResolvedFile[], store: ModelStore, run: RunContext): Promise<Set<ResolvedFile>> {
   if (run.force) return new Set();
+  const present = await mayBePresent(files, (f) => store.blobPath(f));
   const reusable = new Uint8Array(files.length);
   const errors = await eachLimited(files, 16, async (f, i) => {
-    if (await run.hashing(() => store.canReuse(f))) reusable[i] = 1;
+    if (present(i) && (await run.hashing(() => store.canReuse(f)))) reusable[i] = 1;
   });
   if (errors.length > 0) throw errors[0];
   return new Set(files.filter((_, i) => reusable[i] === 1));
+}
+
+/**
+ * Which of these paths may exist: one `readdir` per folder instead of a look at every file (a fresh model on a network
+ * volume would pay a round trip per file to learn that none is there). A missing folder holds nothing; a folder that
+ * cannot be listed says nothing, and its files are looked at one by one.
+ */
+async function mayBePresent(files: readonly ResolvedFile[], pathOf: (f: ResolvedFile) => string): Promise<(index: number) => boolean> {
+  // Paths are made again when asked, not kept: a listing may have 300,000 files.
+  const folders = new Map<string, Set<string> | undefined>();
+  for (const f of files) folders.set(dirname(pathOf(f)), undefined);
+  const errors = await eachLimited([...folders.keys()], 8, async (folder) => {
+    try {
+      folders.set(folder, new Set(await readdir(folder)));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT" || (error as NodeJS.ErrnoException).code === "ENOTDIR") folders.set(folder, new Set());
+    }
+  });
+  if (errors.length > 0) throw errors[0];
+  return (i) => {
+    const path = pathOf(files[i]!);
+    const names = folders.get(dirname(path));
+    return names === undefined || names.has(basename(path));
+  };
 }
 
 /**

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { readFile, rm } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import pLimit from "p-limit";
 import { makeRepo } from "@download-models/local-hub";
 import { builtinDownloaders, createRegistry } from "../../src/sources/registry.ts";
@@ -71,6 +71,43 @@ describe("a model's three phases, each on its own", () => {
       expect((await findComplete(plan.store, model))?.commit).toBe(r.refs.main);
       const again = await planModel(model, run, signal);
       expect(again.kind).toBe("skip");
+    } finally {
+      await run.transfer.close();
+    }
+  });
+
+  it("plan finds what is reusable on disk, a blob folder that was removed included", async () => {
+    const r = makeRepo({
+      id: "acme/phases",
+      files: [
+        { path: "config.json", text: '{"a":1}\n' },
+        { path: "model.safetensors", size: 200_000 },
+        { path: "tokenizer/vocab.txt", text: "a\nb\n" },
+      ],
+    });
+    const h = await hub({ repos: [r] });
+    const root = await tempDir();
+    const run = context(root, { HF_ENDPOINT: h.url }, []);
+    const signal = new AbortController().signal;
+    const model = hfModel("acme/phases");
+    try {
+      const first = await planModel(model, run, signal);
+      if (first.kind !== "fetch") throw new Error("expected a fetch plan");
+      await fetchModel({ plan: first, run, result: emptyResult(), signal });
+      await first.hold?.release();
+      // Fetched but never committed (as after a kill): two blobs on disk, one gone.
+      const weights = first.files.find((f) => f.path === "model.safetensors")!;
+      await rm(first.store.blobPath(weights));
+      const again = await planModel(model, run, signal);
+      if (again.kind !== "fetch") throw new Error("expected a fetch plan");
+      await again.hold?.release();
+      expect([...again.reused].map((f) => f.path).sort()).toEqual(["config.json", "tokenizer/vocab.txt"]);
+
+      await rm(dirname(first.store.blobPath(weights)), { recursive: true });
+      const bare = await planModel(model, run, signal);
+      if (bare.kind !== "fetch") throw new Error("expected a fetch plan");
+      await bare.hold?.release();
+      expect(bare.reused.size).toBe(0);
     } finally {
       await run.transfer.close();
     }
