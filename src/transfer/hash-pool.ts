@@ -86,13 +86,16 @@ export class HashPool {
   private workers: Worker[] = [];
   private next = 0;
   private ids = 0;
-  private pending = new Map<number, { label: string; resolve: (r: { digest: string; bytes: number }) => void; reject: (e: Error) => void }>();
+  private pending = new Map<number, { worker: Worker; label: string; resolve: (r: { digest: string; bytes: number }) => void; reject: (e: Error) => void }>();
+  /** Workers that failed or exited, and why: their jobs' results are errors, and new jobs go to a new worker. */
+  private dead = new Map<Worker, Error>();
 
   constructor(private readonly size = availableParallelism() > 4 ? 2 : 1) {}
 
   start({ fd, algorithm, header, label }: HashStart): BackgroundHash {
     const worker = this.worker();
     const id = ++this.ids;
+    const dead = () => this.dead.get(worker);
     worker.postMessage({ type: "start", id, fd, algorithm, header });
     let last = 0;
     return {
@@ -107,7 +110,10 @@ export class HashPool {
       },
       finish: (size) =>
         new Promise((resolve, reject) => {
-          this.pending.set(id, { label, resolve, reject });
+          // A worker that died says so at once: a message posted to it would never be answered.
+          const cause = dead();
+          if (cause) return reject(readError(label, cause.message, cause));
+          this.pending.set(id, { worker, label, resolve, reject });
           worker.postMessage({ type: "finish", id, size });
         }),
       drop: () => worker.postMessage({ type: "drop", id }),
@@ -117,6 +123,7 @@ export class HashPool {
   async close(): Promise<void> {
     const workers = this.workers;
     this.workers = [];
+    for (const w of workers) this.dead.set(w, new Error("the hashing threads were closed"));
     await Promise.all(workers.map((w) => w.terminate()));
   }
 
@@ -131,10 +138,18 @@ export class HashPool {
         if (r.error !== undefined) p.reject(readError(p.label, r.error));
         else p.resolve({ digest: r.digest!, bytes: r.bytes! });
       });
-      w.on("error", (error) => {
-        for (const p of this.pending.values()) p.reject(readError(p.label, error.message, error));
-        this.pending.clear();
-      });
+      const died = (error: Error) => {
+        if (this.dead.has(w)) return;
+        this.dead.set(w, error);
+        this.workers = this.workers.filter((x) => x !== w);
+        for (const [id, p] of this.pending) {
+          if (p.worker !== w) continue;
+          this.pending.delete(id);
+          p.reject(readError(p.label, error.message, error));
+        }
+      };
+      w.on("error", died);
+      w.on("exit", (code) => died(new Error(`the hashing thread exited (code ${code})`)));
       this.workers.push(w);
       return w;
     }

@@ -73,6 +73,26 @@ describe("chunk arithmetic", () => {
     expect(failed).toBeInstanceOf(VerifyReadError);
     expect((failed as Error).message).toMatch(/^model\.safetensors of acme\/m@main: reading the written bytes back .*short read at 1000/);
   });
+
+  it("a hashing thread that is gone fails the verification at once, instead of leaving the download waiting forever", async () => {
+    const dir = await tempDir();
+    const fd = openSync(join(dir, "f"), "w+");
+    writeSync(fd, Buffer.alloc(1000, 7), 0, 1000, 0);
+    const pool = new HashPool();
+    const job = pool.start({ fd, algorithm: "sha256", label: "model.safetensors of acme/m@main" });
+    job.advance(1000);
+    await pool.close(); // the thread is gone (as after a crash of it) before the file asks for its result
+    const failed = await Promise.race([job.finish(1000).catch((e: unknown) => e), new Promise((r) => setTimeout(() => r("still waiting"), 2000))]);
+    closeSync(fd);
+    expect(failed).toBeInstanceOf(VerifyReadError);
+    expect((failed as Error).message).toMatch(/^model\.safetensors of acme\/m@main: reading the written bytes back to verify them failed \(the hashing threads were closed\)/);
+    // A new job after that gets a working thread.
+    const reopened = openSync(join(dir, "f"), "r");
+    const again = pool.start({ fd: reopened, algorithm: "sha256", label: "f" });
+    expect((await again.finish(1000)).bytes).toBe(1000);
+    await pool.close();
+    closeSync(reopened);
+  });
 });
 
 describe("write budget", () => {
