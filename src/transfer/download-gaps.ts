@@ -3,6 +3,7 @@ import { splitRanges, type Range } from "./ranges.ts";
 import { fetchRange, type GapRound } from "./fetch-range.ts";
 import { newSpan, steal } from "./span.ts";
 import type { FileJob } from "./job.ts";
+import { allOfGrowing } from "../util/index.ts";
 
 /** A file starts on this many connections and doubles while each doubling still pays (see `scale`). */
 const FIRST_CONNECTIONS = 16;
@@ -50,6 +51,7 @@ export async function downloadGaps(job: FileJob, signal: AbortSignal, extra: Pic
   // written they leave at once (the file's hash and rename wait for them), and a remainder a retired connection put
   // back in the queue is taken up at once.
   const idle = new Set<() => void>();
+  let taken = 0;
   const wakeIdle = () => {
     for (const wake of [...idle]) wake();
   };
@@ -59,14 +61,22 @@ export async function downloadGaps(job: FileJob, signal: AbortSignal, extra: Pic
       // While the write budget is full the disk sets the pace: another request would only wait on it too.
       const next = queue.shift() ?? (job.ranged && round.rangeSupport && job.writer.hasRoom() ? steal(round) : undefined);
       if (next) {
+        // Taken but not yet active (waiting for a connection): still work in progress, so idle workers stay.
+        taken++;
+        let started = false;
         try {
-          await job.transfer.connection(() => fetchRange(round, newSpan(next)));
+          await job.transfer.connection(() => {
+            started = true;
+            taken--;
+            return fetchRange(round, newSpan(next));
+          });
         } finally {
+          if (!started) taken--;
           wakeIdle();
         }
         continue;
       }
-      if (!job.ranged || round.active.size === 0) break;
+      if (!job.ranged || (round.active.size === 0 && taken === 0)) break;
       await idleFor(o.idlePollMs, idle, abort.signal);
     }
     abort.signal.throwIfAborted();
@@ -90,7 +100,9 @@ export async function downloadGaps(job: FileJob, signal: AbortSignal, extra: Pic
   spawn(Math.min(most, FIRST_CONNECTIONS));
   const scaler = running.length < most ? scale(round, most, spawn) : undefined;
   try {
-    for (let seen = 0; seen < running.length; seen = running.length) await Promise.all(running);
+    // The scaler adds workers while the first ones run: the file is done only when every one of them is, or the
+    // hash would read (and the rename would publish) ranges a late worker is still writing.
+    await allOfGrowing(running);
     if (first !== undefined) throw first;
   } finally {
     if (scaler) clearInterval(scaler);

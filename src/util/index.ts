@@ -7,7 +7,7 @@ export { packageRoot } from "./package-root.ts";
 export { processIsGone } from "./process.ts";
 export { type Disk, createDisk, inside, relativeWithin, unsafePathReason } from "./path-safety.ts";
 export { matchesFilters } from "./patterns.ts";
-export { eachLimited } from "./pool.ts";
+export { allOfGrowing, eachLimited } from "./pool.ts";
 export { type Loaded, displayPath, importDefault, listPluginFiles, loadInWorker, pluginTimeoutMs } from "./plugin-files.ts";
 export { patternSet, requestKey, selectionKey } from "./request-key.ts";
 export { type Redactor, createRedactor, redactUrl } from "./redact.ts";

@@ -24,3 +24,14 @@ export async function eachLimited<T>(
   await Promise.all(Array.from({ length: Math.max(1, Math.min(width, items.length)) }, worker));
   return errors;
 }
+
+/**
+ * Wait for every promise of `list`, including those pushed onto it while waiting (workers a scaler adds later):
+ * resolves once a wait ends with no newcomer. The promises must not reject (their callers catch).
+ */
+export async function allOfGrowing(list: ReadonlyArray<Promise<unknown>>): Promise<void> {
+  for (let seen = -1; seen < list.length; ) {
+    seen = list.length;
+    await Promise.all(list);
+  }
+}
