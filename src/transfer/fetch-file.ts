@@ -81,6 +81,9 @@ export async function fetchFile(p: FetchFileParams): Promise<void> {
   try {
     for (let round = 1; ; round++) {
       await downloadGaps(job, p.signal, { ...(p.isCancelled ? { isCancelled: p.isCancelled } : {}), ...(p.describeError ? { describeError: p.describeError } : {}) });
+      // Every write of the file has returned before it is hashed, flushed or closed (a write still in flight after
+      // its descriptor is closed could land in whatever file reuses the number).
+      await job.writer.drained();
       // A big file is flushed before its rename (its size was set up front, so a power cut could otherwise leave
       // holes under the final name that a size check passes). The flush runs while the hash worker reads the file
       // back: both wait on the disk or the other core, not on each other. It is awaited before anything else touches
