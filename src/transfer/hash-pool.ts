@@ -95,7 +95,6 @@ export class HashPool {
   start({ fd, algorithm, header, label }: HashStart): BackgroundHash {
     const worker = this.worker();
     const id = ++this.ids;
-    const dead = () => this.dead.get(worker);
     worker.postMessage({ type: "start", id, fd, algorithm, header });
     let last = 0;
     return {
@@ -111,7 +110,7 @@ export class HashPool {
       finish: (size) =>
         new Promise((resolve, reject) => {
           // A worker that died says so at once: a message posted to it would never be answered.
-          const cause = dead();
+          const cause = this.dead.get(worker);
           if (cause) return reject(readError(label, cause.message, cause));
           this.pending.set(id, { worker, label, resolve, reject });
           worker.postMessage({ type: "finish", id, size });
@@ -123,8 +122,20 @@ export class HashPool {
   async close(): Promise<void> {
     const workers = this.workers;
     this.workers = [];
-    for (const w of workers) this.dead.set(w, new Error("the hashing threads were closed"));
+    for (const w of workers) this.bury(w, new Error("the hashing threads were closed"));
     await Promise.all(workers.map((w) => w.terminate()));
+  }
+
+  /** A worker that failed, exited or was closed: its pending results fail with `error`, and so does any asked later. */
+  private bury(w: Worker, error: Error): void {
+    if (this.dead.has(w)) return;
+    this.dead.set(w, error);
+    this.workers = this.workers.filter((x) => x !== w);
+    for (const [id, p] of this.pending) {
+      if (p.worker !== w) continue;
+      this.pending.delete(id);
+      p.reject(readError(p.label, error.message, error));
+    }
   }
 
   private worker(): Worker {
@@ -138,18 +149,8 @@ export class HashPool {
         if (r.error !== undefined) p.reject(readError(p.label, r.error));
         else p.resolve({ digest: r.digest!, bytes: r.bytes! });
       });
-      const died = (error: Error) => {
-        if (this.dead.has(w)) return;
-        this.dead.set(w, error);
-        this.workers = this.workers.filter((x) => x !== w);
-        for (const [id, p] of this.pending) {
-          if (p.worker !== w) continue;
-          this.pending.delete(id);
-          p.reject(readError(p.label, error.message, error));
-        }
-      };
-      w.on("error", died);
-      w.on("exit", (code) => died(new Error(`the hashing thread exited (code ${code})`)));
+      w.on("error", (error) => this.bury(w, error));
+      w.on("exit", (code) => this.bury(w, new Error(`the hashing thread exited (code ${code})`)));
       this.workers.push(w);
       return w;
     }
