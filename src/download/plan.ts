@@ -105,7 +105,8 @@ async function mayBePresent(files: readonly ResolvedFile[], pathOf: (f: Resolved
     try {
       folders.set(folder, new Set(await readdir(folder)));
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "ENOENT" || (error as NodeJS.ErrnoException).code === "ENOTDIR") folders.set(folder, new Set());
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === "ENOENT" || code === "ENOTDIR") folders.set(folder, new Set());
     }
   });
   if (errors.length > 0) throw errors[0];
