@@ -12,7 +12,7 @@ import { createTransfer } from "../../src/transfer/index.ts";
 import { planModel } from "../../src/download/plan.ts";
 import { fetchModel } from "../../src/download/fetch.ts";
 import { commitModel } from "../../src/download/commit.ts";
-import type { RunContext } from "../../src/download/context.ts";
+import type { FetchPlan, RunContext } from "../../src/download/context.ts";
 import type { DownloadEvent, ModelResult } from "../../src/download/events.ts";
 import { findComplete } from "../../src/store/manifest.ts";
 import { download, hfModel, hub } from "../helpers/hub.ts";
@@ -36,6 +36,13 @@ function context(root: string, env: Record<string, string>, events: DownloadEven
     transfer, disk, redactor: createRedactor(),
     space: new SpaceReservations(transfer.options), hashing: pLimit(2), emit: (e) => events.push(e),
   };
+}
+
+/** Plan a model that is not complete on disk: a plan that fetches, or the test fails. */
+async function planToFetch(...args: Parameters<typeof planModel>): Promise<FetchPlan> {
+  const plan = await planModel(...args);
+  if (plan.kind !== "fetch") throw new Error("expected a fetch plan");
+  return plan;
 }
 
 const emptyResult = (): ModelResult => ({
@@ -91,21 +98,18 @@ describe("a model's three phases, each on its own", () => {
     const signal = new AbortController().signal;
     const model = hfModel("acme/phases");
     try {
-      const first = await planModel(model, run, signal);
-      if (first.kind !== "fetch") throw new Error("expected a fetch plan");
+      const first = await planToFetch(model, run, signal);
       await fetchModel({ plan: first, run, result: emptyResult(), signal });
       await first.hold?.release();
       // Fetched but never committed (as after a kill): two blobs on disk, one gone.
       const weights = first.files.find((f) => f.path === "model.safetensors")!;
       await rm(first.store.blobPath(weights));
-      const again = await planModel(model, run, signal);
-      if (again.kind !== "fetch") throw new Error("expected a fetch plan");
+      const again = await planToFetch(model, run, signal);
       await again.hold?.release();
       expect([...again.reused].map((f) => f.path).sort()).toEqual(["config.json", "tokenizer/vocab.txt"]);
 
       await rm(dirname(first.store.blobPath(weights)), { recursive: true });
-      const bare = await planModel(model, run, signal);
-      if (bare.kind !== "fetch") throw new Error("expected a fetch plan");
+      const bare = await planToFetch(model, run, signal);
       await bare.hold?.release();
       expect(bare.reused.size).toBe(0);
     } finally {
@@ -121,8 +125,7 @@ describe("a model's three phases, each on its own", () => {
     const signal = new AbortController().signal;
     const model = hfModel("acme/phases");
     try {
-      const plan = await planModel(model, run, signal);
-      if (plan.kind !== "fetch") throw new Error("expected a fetch plan");
+      const plan = await planToFetch(model, run, signal);
       await fetchModel({ plan, run, result: emptyResult(), signal });
       // What a prune that ignores the model's lease did to the user: the blob goes between its link and the manifest.
       const weights = plan.files.find((f) => f.path === "model.safetensors")!;
@@ -138,8 +141,7 @@ describe("a model's three phases, each on its own", () => {
       expect((await readFile(join(plan.store.snapshotDir(r.refs.main!), "model.safetensors"))).length).toBe(200_000);
 
       // Removed every time it is fetched: the model fails, and no manifest claims it.
-      const again = await planModel(hfModel("acme/phases", { revision: r.refs.main! }), run, signal);
-      if (again.kind !== "fetch") throw new Error("expected a fetch plan");
+      const again = await planToFetch(hfModel("acme/phases", { revision: r.refs.main! }), run, signal);
       await rm(again.store.blobPath(weights));
       const failing = commitModel(again, run, async (missing) => {
         await fetchModel({ plan: { ...again, files: missing, reused: new Set() }, run, result: emptyResult(), signal });

@@ -4,10 +4,10 @@ import { allOfGrowing, eachLimited } from "../../src/util/pool.ts";
 const later = (ms: number, then?: () => void) => new Promise<void>((resolve) => setTimeout(() => (then?.(), resolve()), ms));
 
 describe("allOfGrowing", () => {
-  it("waits for workers added while it waits, and for those they add in turn", async () => {
+  it("waits for workers added while it waits, however late, one wait after another", async () => {
     const finished: string[] = [];
     const running: Array<Promise<void>> = [later(30, () => finished.push("first"))];
-    // A scaler adds a worker while the first runs; that one adds another before it ends.
+    // A scaler adds a worker while the first runs, and another once the first has ended (a second wait).
     setTimeout(() => running.push(later(60, () => finished.push("second"))), 10);
     setTimeout(() => running.push(later(80, () => finished.push("third"))), 50);
     await allOfGrowing(running);
